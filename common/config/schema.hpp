@@ -1,0 +1,55 @@
+#pragma once
+/// The one table of every configuration key (profiles and ghostd.json): type, default,
+/// validator, feature, documentation. Validation and the docs reference are driven by it.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config/model.hpp"
+
+namespace ghost::config {
+
+/// One validation problem, naming the file, the key path ("tun.routes[2]") and the value.
+struct Error {
+    std::string file;
+    std::string path;     // empty for whole-file problems (e.g. malformed JSON)
+    std::string value;    // the offending value as JSON text; may be empty
+    std::string message;  // human reason, e.g. "invalid CIDR: host bits set"
+
+    /// "FILE: PATH: MESSAGE (got VALUE)"
+    std::string str() const;
+};
+
+/// True for `[a-z0-9][a-z0-9_-]{0,63}` (so never contains '/' or "..").
+bool is_valid_profile_name(std::string_view name);
+
+/// Parses and validates profile JSON (comments allowed). `name` is the profile name
+/// (file stem), `file` is used in error messages. Returns nullopt when errors were added.
+std::optional<Profile> parse_profile(std::string_view name, std::string_view text,
+                                     const std::string& file, std::vector<Error>& errors);
+
+/// Reads FILE and parses it as a profile named after the file stem.
+std::optional<Profile> load_profile_file(const std::string& path, std::vector<Error>& errors);
+
+/// Parses ghostd.json.
+std::optional<DaemonConfig> parse_daemon_config(std::string_view text, const std::string& file,
+                                                std::vector<Error>& errors);
+
+/// Reads ghostd.json; a missing file yields the defaults.
+std::optional<DaemonConfig> load_daemon_config(const std::string& path, std::vector<Error>& errors);
+
+/// Cross-profile checks (e.g. two profiles listening on the same address). Errors name the
+/// later profile (by name order); the caller rejects the profiles named in errors.
+std::vector<Error> check_conflicts(const std::vector<Profile>& profiles);
+
+/// Markdown reference of every key (path, type, default, feature, description).
+std::string schema_markdown();
+
+/// All feature names used in the schema's `feature` column.
+std::vector<std::string> all_features();
+
+}  // namespace ghost::config

@@ -1,0 +1,69 @@
+#pragma once
+/// Shared pieces of ghostctl: options, the daemon connection, output helpers, exit codes.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ghost::ctl {
+
+/// Documented exit codes (docs/ghostctl.md).
+namespace exit_code {
+inline constexpr int ok = 0;
+inline constexpr int failed = 1;          // the operation ran and failed (up → failed, check → errors)
+inline constexpr int usage = 2;           // bad command line
+inline constexpr int unreachable = 3;     // ghostd not running / socket or bus unreachable
+inline constexpr int denied = 4;          // permission denied
+inline constexpr int not_found = 5;       // no such profile / session
+inline constexpr int config = 6;          // profile has configuration errors
+inline constexpr int protocol = 7;        // unexpected answer, timeout, internal error
+}  // namespace exit_code
+
+struct Options {
+    bool json = false;
+    bool dbus = false;
+    std::string socket = "/run/ghost/ghostd.sock";
+    int timeout_s = 90;
+    std::vector<std::string> args;  // verb arguments
+};
+
+/// The answer to one call.
+struct Answer {
+    bool ok = false;
+    nlohmann::json result;
+    int code = 0;
+    std::string message;
+    nlohmann::json data;
+};
+
+/// A connection to ghostd over the socket or D-Bus.
+class Connection {
+public:
+    virtual ~Connection() = default;
+    /// Calls a core method with named params. Exits the process on transport failure.
+    virtual Answer call(const std::string& method, const nlohmann::json& params) = 0;
+    /// Subscribes to events and calls `on_event` for each until it returns false.
+    virtual void follow(const std::function<bool(const nlohmann::json&)>& on_event) = 0;
+};
+
+std::unique_ptr<Connection> connect_socket(const Options& o);
+std::unique_ptr<Connection> connect_dbus(const Options& o);
+std::unique_ptr<Connection> connect(const Options& o);
+
+/// Prints an error answer to stderr and returns the exit code for it.
+int report_error(const Answer& a);
+/// Prints a message to stderr and returns exit_code::protocol etc.
+int fail(int code, const std::string& message);
+/// Prints a table: header row and rows, columns padded.
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+/// Prints JSON (pretty) to stdout.
+void print_json(const nlohmann::json& j);
+/// Human "3m 12s" for a duration in seconds.
+std::string human_duration(int64_t seconds);
+/// Human "1.2 MiB" for bytes.
+std::string human_bytes(uint64_t bytes);
+
+}  // namespace ghost::ctl

@@ -1,0 +1,144 @@
+#include "daemon/control/core_api.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "common/config/schema.hpp"
+#include "daemon/profile/manager.hpp"
+
+namespace ghost::daemon {
+
+namespace {
+using nlohmann::json;
+
+const auto kStart = std::chrono::steady_clock::now();
+
+/// Fetches a required string param or answers invalid_params.
+bool string_param(const json& params, const char* key, std::string* out, const Reply& reply) {
+    auto it = params.find(key);
+    if (it == params.end() || !it->is_string() || it->get<std::string>().empty()) {
+        reply(ApiResult::failure(errc::invalid_params,
+                                 std::string("invalid params: \"") + key + "\" (string) is required"));
+        return false;
+    }
+    *out = it->get<std::string>();
+    return true;
+}
+
+bool bool_param(const json& params, const char* key, bool def, bool* out, const Reply& reply) {
+    auto it = params.find(key);
+    if (it == params.end()) {
+        *out = def;
+        return true;
+    }
+    if (!it->is_boolean()) {
+        reply(ApiResult::failure(errc::invalid_params,
+                                 std::string("invalid params: \"") + key + "\" must be a boolean"));
+        return false;
+    }
+    *out = it->get<bool>();
+    return true;
+}
+
+/// Rejects params other than `allowed`, so typos are not silently ignored.
+bool only_params(const json& params, std::initializer_list<const char*> allowed, const Reply& reply) {
+    for (auto& [k, v] : params.items()) {
+        bool ok = false;
+        for (auto* a : allowed) ok = ok || k == a;
+        if (!ok) {
+            reply(ApiResult::failure(errc::invalid_params, "invalid params: unknown parameter \"" + k + "\""));
+            return false;
+        }
+    }
+    return true;
+}
+}  // namespace
+
+CoreApi::CoreApi(ProfileManager& profiles) : profiles_(profiles) {
+    auto& pm = profiles_;
+    methods_["daemon.info"] = {false, [this, &pm](const json& p, Reply r) {
+        if (!only_params(p, {}, r)) return;
+        auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - kStart);
+        r(ApiResult::success({{"version", GHOST_VERSION}, {"pid", ::getpid()},
+                              {"uptime_s", up.count()}, {"profiles", pm.names().size()},
+                              {"active", pm.active_count()}, {"config_dir", pm.paths().config_dir},
+                              {"runtime_dir", pm.paths().runtime_dir}, {"state_dir", pm.paths().state_dir},
+                              {"methods", method_names()}, {"features", supported_features()}}));
+    }, "daemon version, directories, counts"};
+    methods_["daemon.reload"] = {true, [&pm](const json& p, Reply r) {
+        if (!only_params(p, {}, r)) return;
+        r(ApiResult::success(pm.load().to_json()));
+    }, "re-read the configuration (like SIGHUP)"};
+    methods_["profile.list"] = {false, [&pm](const json& p, Reply r) {
+        if (!only_params(p, {}, r)) return;
+        json a = json::array();
+        for (auto& n : pm.names()) a.push_back(pm.list_entry(n));
+        r(ApiResult::success(std::move(a)));
+    }, "every profile with its state"};
+    methods_["profile.status"] = {false, [&pm](const json& p, Reply r) {
+        std::string name;
+        if (!only_params(p, {"name"}, r) || !string_param(p, "name", &name, r)) return;
+        if (!pm.exists(name))
+            return r(ApiResult::failure(errc::not_found, "no profile named '" + name + "' (see: ghostctl list)"));
+        r(ApiResult::success(pm.status(name)));
+    }, "one profile's full status"};
+    methods_["profile.up"] = {true, [&pm](const json& p, Reply r) {
+        std::string name;
+        bool wait = true;
+        if (!only_params(p, {"name", "wait"}, r) || !string_param(p, "name", &name, r) ||
+            !bool_param(p, "wait", true, &wait, r))
+            return;
+        pm.up(name, wait, std::move(r));
+    }, "bring a profile up (wait: until up or failed)"};
+    methods_["profile.down"] = {true, [&pm](const json& p, Reply r) {
+        std::string name;
+        if (!only_params(p, {"name"}, r) || !string_param(p, "name", &name, r)) return;
+        pm.down(name, std::move(r));
+    }, "bring a profile down"};
+    methods_["config.check"] = {false, [](const json& p, Reply r) {
+        std::string path;
+        if (!only_params(p, {"path"}, r) || !string_param(p, "path", &path, r)) return;
+        std::vector<config::Error> errs;
+        config::load_profile_file(path, errs);
+        json a = json::array();
+        for (auto& e : errs) a.push_back(e.str());
+        r(ApiResult::success({{"ok", errs.empty()}, {"errors", a}}));
+    }, "validate a profile file as the daemon would"};
+    methods_["server.sessions"] = {false, [&pm](const json& p, Reply r) {
+        std::string name;
+        if (!only_params(p, {"name"}, r) || !string_param(p, "name", &name, r)) return;
+        r(pm.sessions(name));
+    }, "live sessions of a server profile"};
+    methods_["server.kick"] = {true, [&pm](const json& p, Reply r) {
+        std::string name, id;
+        if (!only_params(p, {"name", "id"}, r) || !string_param(p, "name", &name, r) ||
+            !string_param(p, "id", &id, r))
+            return;
+        r(pm.kick(name, id));
+    }, "close one session of a server profile"};
+    methods_["events.subscribe"] = {false, nullptr, "stream events as notifications (socket only)"};
+}
+
+const CoreApi::Method* CoreApi::find(const std::string& name) const {
+    auto it = methods_.find(name);
+    return it == methods_.end() ? nullptr : &it->second;
+}
+
+void CoreApi::call(const std::string& name, const nlohmann::json& params, Reply reply) const {
+    const Method* m = find(name);
+    if (!m || !m->handler)
+        return reply(ApiResult::failure(errc::method_not_found, "method not found: " + name));
+    m->handler(params, std::move(reply));
+}
+
+std::vector<std::string> CoreApi::method_names() const {
+    std::vector<std::string> out;
+    for (auto& [n, m] : methods_) out.push_back(n);
+    return out;
+}
+
+uint64_t CoreApi::subscribe(EventSink sink) { return profiles_.subscribe(std::move(sink)); }
+void CoreApi::unsubscribe(uint64_t id) { profiles_.unsubscribe(id); }
+
+}  // namespace ghost::daemon

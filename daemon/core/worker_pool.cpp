@@ -1,0 +1,36 @@
+#include "daemon/core/worker_pool.hpp"
+
+#include "daemon/core/log.hpp"
+
+namespace ghost::daemon {
+
+WorkerPool::WorkerPool(unsigned count) {
+    if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < count; ++i) {
+        auto w = std::make_unique<Worker>();
+        auto* io = &w->io;
+        w->thread = std::thread([io, i] {
+            log::set_thread_name("worker" + std::to_string(i));
+            io->run();
+        });
+        workers_.push_back(std::move(w));
+    }
+}
+
+WorkerPool::~WorkerPool() { stop(); }
+
+asio::io_context& WorkerPool::next() {
+    return workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]->io;
+}
+
+void WorkerPool::stop() {
+    for (auto& w : workers_) {
+        w->guard.reset();
+        w->io.stop();
+    }
+    for (auto& w : workers_) {
+        if (w->thread.joinable()) w->thread.join();
+    }
+}
+
+}  // namespace ghost::daemon

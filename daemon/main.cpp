@@ -1,0 +1,218 @@
+// ghostd: the ghost daemon. Parses the command line, loads configuration, starts the
+// control plane (JSON-RPC socket, D-Bus) and the worker pool, and runs until SIGTERM.
+
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common/config/schema.hpp"
+#include "daemon/control/core_api.hpp"
+#include "daemon/control/rpc_server.hpp"
+#include "daemon/core/log.hpp"
+#include "daemon/core/worker_pool.hpp"
+#include "daemon/profile/manager.hpp"
+
+namespace {
+
+using namespace ghost;
+using namespace ghost::daemon;
+
+struct Options {
+    Paths paths{GHOST_SYSCONFDIR, "/run/ghost", "/var/lib/ghost"};
+    bool check_config = false;
+    bool dump_schema = false;
+    std::string log_level;
+};
+
+constexpr const char* kUsage =
+    "usage: ghostd [options]\n"
+    "  --foreground         run in the foreground (ghostd never forks; accepted for clarity)\n"
+    "  --config-dir DIR     ghostd.json and profiles/ (default " GHOST_SYSCONFDIR ")\n"
+    "  --runtime-dir DIR    control socket ghostd.sock (default /run/ghost)\n"
+    "  --state-dir DIR      generated keys (default /var/lib/ghost)\n"
+    "  --log-level LEVEL    debug|info|notice|warning|error (overrides ghostd.json)\n"
+    "  --check-config       validate ghostd.json and every profile, then exit (0 = valid)\n"
+    "  --dump-schema        print the configuration reference (markdown) and exit\n"
+    "  --version            print the version and exit\n";
+
+/// systemd passes its directories in the environment; the command line still wins.
+void apply_systemd_dirs(Options& o) {
+    auto first = [](const char* v) { std::string s(v); return s.substr(0, s.find(':')); };
+    if (const char* v = std::getenv("CONFIGURATION_DIRECTORY")) o.paths.config_dir = first(v);
+    if (const char* v = std::getenv("RUNTIME_DIRECTORY")) o.paths.runtime_dir = first(v);
+    if (const char* v = std::getenv("STATE_DIRECTORY")) o.paths.state_dir = first(v);
+}
+
+int parse_args(int argc, char** argv, Options& o) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&](std::string* out) {
+            if (i + 1 >= args.size()) {
+                std::cerr << "ghostd: " << a << " needs a value\n" << kUsage;
+                return false;
+            }
+            *out = args[++i];
+            return true;
+        };
+        if (a == "--foreground" || a == "-f") continue;
+        if (a == "--config-dir") { if (!value(&o.paths.config_dir)) return 2; continue; }
+        if (a == "--runtime-dir") { if (!value(&o.paths.runtime_dir)) return 2; continue; }
+        if (a == "--state-dir") { if (!value(&o.paths.state_dir)) return 2; continue; }
+        if (a == "--log-level") { if (!value(&o.log_level)) return 2; continue; }
+        if (a == "--check-config") { o.check_config = true; continue; }
+        if (a == "--dump-schema") { o.dump_schema = true; continue; }
+        if (a == "--version") { std::cout << "ghostd " GHOST_VERSION "\n"; return 0; }
+        if (a == "--help" || a == "-h") { std::cout << kUsage; return 0; }
+        std::cerr << "ghostd: unknown option '" << a << "'\n" << kUsage;
+        return 2;
+    }
+    return -1;
+}
+
+std::string daemon_config_path(const Options& o) { return o.paths.config_dir + "/ghostd.json"; }
+
+/// --check-config: the same validator the daemon uses, every problem printed.
+int check_config(const Options& o) {
+    std::vector<config::Error> errors;
+    config::load_daemon_config(daemon_config_path(o), errors);
+    asio::io_context io;
+    WorkerPool workers(1);
+    ProfileManager pm(io, workers, o.paths);
+    auto report = pm.load();
+    errors.insert(errors.end(), report.errors.begin(), report.errors.end());
+    for (auto& e : errors) std::cerr << e.str() << "\n";
+    std::cout << (errors.empty() ? "ok: " : "invalid: ") << pm.names().size() << " profile(s) in "
+              << o.paths.config_dir << "/profiles, " << errors.size() << " error(s)\n";
+    workers.stop();
+    return errors.empty() ? 0 : 1;
+}
+
+bool make_dir(const std::string& path, mode_t mode, std::string* why) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) {
+        *why = "cannot create " + path + ": " + ec.message();
+        return false;
+    }
+    ::chmod(path.c_str(), mode);
+    return true;
+}
+
+/// Sends WATCHDOG=1 from the control loop, so a stuck loop stops the pings.
+void arm_watchdog(asio::steady_timer& t, std::chrono::microseconds interval) {
+    t.expires_after(interval / 2);
+    t.async_wait([&t, interval](asio::error_code ec) {
+        if (ec) return;
+        sd_notify(0, "WATCHDOG=1");
+        arm_watchdog(t, interval);
+    });
+}
+
+int run(const Options& o) {
+    std::vector<config::Error> errors;
+    auto dcfg = config::load_daemon_config(daemon_config_path(o), errors);
+    if (!dcfg) {
+        for (auto& e : errors) std::cerr << "ghostd: " << e.str() << "\n";
+        return 1;
+    }
+    log::Level level = log::Level::info;
+    if (!log::parse_level(o.log_level.empty() ? dcfg->log_level : o.log_level, &level)) {
+        std::cerr << "ghostd: invalid log level '" << o.log_level << "'\n";
+        return 2;
+    }
+    log::init(level);
+    const auto& L = log::global();
+    std::string why;
+    if (!make_dir(o.paths.runtime_dir, 0755, &why) || !make_dir(o.paths.state_dir, 0700, &why)) {
+        L.error(why);
+        return 1;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+
+    asio::io_context control(1);
+    WorkerPool workers(dcfg->workers);
+    ProfileManager profiles(control, workers, o.paths);
+    auto report = profiles.load();
+    for (auto& e : report.errors) L.error("config: ", e.str());
+    CoreApi api(profiles);
+
+    RpcServer::Limits limits;
+    limits.max_clients = dcfg->rpc_max_clients;
+    limits.max_request_bytes = dcfg->rpc_max_request_bytes;
+    limits.idle_timeout = std::chrono::seconds(dcfg->rpc_idle_timeout_s);
+    std::string sock = o.paths.runtime_dir + "/ghostd.sock";
+    RpcServer rpc(control, api, sock, limits, dcfg->control_group);
+    if (!rpc.start(&why)) {
+        L.error(why);
+        return 1;
+    }
+
+    bool stopping = false;
+    asio::steady_timer watchdog(control);
+    asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP);
+    std::function<void()> wait_signal = [&] {
+        signals.async_wait([&](asio::error_code ec, int sig) {
+            if (ec) return;
+            if (sig == SIGHUP) {
+                sd_notify(0, "RELOADING=1\nSTATUS=reloading configuration");
+                auto r = profiles.load();
+                for (auto& e : r.errors) L.error("config: ", e.str());
+                L.notice("reloaded: ", r.added.size(), " added, ", r.removed.size(), " removed, ",
+                         r.changed.size(), " changed, ", r.errors.size(), " error(s)");
+                sd_notify(0, "READY=1\nSTATUS=running");
+            } else if (!stopping) {
+                stopping = true;
+                L.notice("stopping (signal ", sig, "): bringing every profile down");
+                sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+                rpc.stop();
+                profiles.stop_all([&] {
+                    watchdog.cancel();
+                    signals.cancel();
+                    control.stop();
+                });
+                return;
+            }
+            wait_signal();
+        });
+    };
+    wait_signal();
+
+    uint64_t wd_usec = 0;
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
+        arm_watchdog(watchdog, std::chrono::microseconds(wd_usec));
+
+    profiles.autostart();
+    L.notice("ghostd ", GHOST_VERSION, " ready: ", profiles.names().size(), " profile(s), control socket ", sock);
+    sd_notify(0, "READY=1\nSTATUS=running");
+    control.run();
+    workers.stop();
+    L.notice("stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    apply_systemd_dirs(o);
+    if (int rc = parse_args(argc, argv, o); rc >= 0) return rc;
+    try {
+        if (o.dump_schema) {
+            std::cout << config::schema_markdown();
+            return 0;
+        }
+        if (o.check_config) return check_config(o);
+        return run(o);
+    } catch (const std::exception& e) {
+        std::cerr << "ghostd: fatal: " << e.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,450 @@
+#include "daemon/profile/manager.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ghost::daemon {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr size_t kMaxProfiles = 1024;
+constexpr size_t kMaxWaiters = 64;
+constexpr auto kStatsInterval = std::chrono::seconds(5);
+
+int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string read_file(const fs::path& p, std::string* why) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) {
+        *why = "cannot read file";
+        return {};
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+nlohmann::json errors_json(const std::vector<config::Error>& errs) {
+    nlohmann::json a = nlohmann::json::array();
+    for (auto& e : errs) a.push_back(e.str());
+    return a;
+}
+
+std::string unsupported_features(const config::Profile& p) {
+    const auto& have = supported_features();
+    std::string missing;
+    for (auto& f : p.features) {
+        if (std::find(have.begin(), have.end(), f) != have.end()) continue;
+        if (!missing.empty()) missing += ", ";
+        missing += f;
+    }
+    return missing;
+}
+}  // namespace
+
+struct ProfileManager::Entry {
+    std::string name;
+    std::string file;
+    std::string text;
+    std::optional<config::Profile> profile;
+    std::vector<config::Error> errors;
+    ProfileState state = ProfileState::down;
+    std::string reason;
+    std::string last_error;
+    int64_t since = unix_now();
+    std::unique_ptr<Runner> runner;
+    uint64_t generation = 0;
+    bool stopping = false;       // runner->stop() in progress
+    bool start_after_stop = false;
+    bool remove_after_stop = false;
+    std::vector<Reply> up_waiters;
+    std::vector<Reply> down_waiters;
+    uint64_t reported_in = 0, reported_out = 0;
+};
+
+nlohmann::json ProfileManager::LoadReport::to_json() const {
+    return {{"added", added}, {"removed", removed}, {"changed", changed},
+            {"errors", errors_json(errors)}};
+}
+
+ProfileManager::ProfileManager(asio::io_context& control, WorkerPool& workers, Paths paths)
+    : control_(control), workers_(workers), paths_(std::move(paths)), stats_timer_(control) {
+    start_stats_timer();
+}
+
+ProfileManager::~ProfileManager() = default;
+
+ProfileManager::Entry* ProfileManager::find(const std::string& name) const {
+    auto it = entries_.find(name);
+    return it == entries_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> ProfileManager::names() const {
+    std::vector<std::string> out;
+    for (auto& [n, e] : entries_) out.push_back(n);
+    return out;
+}
+
+bool ProfileManager::exists(const std::string& name) const { return find(name) != nullptr; }
+
+size_t ProfileManager::active_count() const {
+    return std::count_if(entries_.begin(), entries_.end(),
+                         [](auto& kv) { return is_active(kv.second->state); });
+}
+
+ProfileManager::LoadReport ProfileManager::load() {
+    LoadReport report;
+    fs::path dir = fs::path(paths_.config_dir) / "profiles";
+    std::map<std::string, std::pair<std::string, fs::path>> files;  // name -> (text, path)
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+        const fs::path& p = it->path();
+        if (p.extension() != ".json" || !it->is_regular_file()) continue;
+        std::string name = p.stem().string();
+        if (!config::is_valid_profile_name(name)) {
+            report.errors.push_back({p.string(), "", "\"" + name + "\"",
+                                     "invalid profile name (use [a-z0-9][a-z0-9_-]{0,63})"});
+            continue;
+        }
+        if (files.size() >= kMaxProfiles) {
+            report.errors.push_back({p.string(), "", "", "too many profiles (limit 1024)"});
+            break;
+        }
+        std::string why;
+        std::string text = read_file(p, &why);
+        if (!why.empty()) {
+            report.errors.push_back({p.string(), "", "", why});
+            continue;
+        }
+        files[name] = {std::move(text), p};
+    }
+    if (ec && ec != std::errc::no_such_file_or_directory)
+        report.errors.push_back({dir.string(), "", "", "cannot list directory: " + ec.message()});
+
+    // Parse all, then check cross-profile conflicts among the valid ones.
+    std::map<std::string, std::pair<std::optional<config::Profile>, std::vector<config::Error>>> parsed;
+    std::vector<config::Profile> valid;
+    for (auto& [name, tf] : files) {
+        std::vector<config::Error> errs;
+        auto p = config::parse_profile(name, tf.first, tf.second.string(), errs);
+        if (p) valid.push_back(*p);
+        parsed[name] = {std::move(p), std::move(errs)};
+    }
+    for (auto& err : config::check_conflicts(valid)) {
+        std::string stem = fs::path(err.file).stem().string();
+        if (auto it = parsed.find(stem); it != parsed.end()) {
+            it->second.first.reset();
+            it->second.second.push_back(err);
+        }
+    }
+    for (auto& [name, pe] : parsed) {
+        for (auto& e : pe.second) report.errors.push_back(e);
+        apply_file(name, std::move(pe.first), std::move(pe.second), files[name].first, report);
+    }
+    std::vector<std::string> gone;
+    for (auto& [name, e] : entries_)
+        if (!files.count(name) && !e->remove_after_stop) gone.push_back(name);
+    for (auto& name : gone) {
+        report.removed.push_back(name);
+        remove_entry(name);
+    }
+    return report;
+}
+
+void ProfileManager::apply_file(const std::string& name, std::optional<config::Profile> p,
+                                std::vector<config::Error> errs, std::string text,
+                                LoadReport& report) {
+    Entry* e = find(name);
+    if (!e) {
+        auto ne = std::make_unique<Entry>();
+        ne->name = name;
+        ne->file = (fs::path(paths_.config_dir) / "profiles" / (name + ".json")).string();
+        ne->text = std::move(text);
+        ne->profile = std::move(p);
+        ne->errors = std::move(errs);
+        entries_[name] = std::move(ne);
+        report.added.push_back(name);
+        publish({{"type", "profile.added"}, {"profile", name}});
+        return;
+    }
+    bool changed = e->text != text || e->errors.size() != errs.size();
+    e->remove_after_stop = false;
+    if (!changed) {
+        if (e->runner && !e->stopping) e->runner->reload();
+        return;
+    }
+    report.changed.push_back(name);
+    e->text = std::move(text);
+    e->profile = std::move(p);
+    e->errors = std::move(errs);
+    publish({{"type", "profile.changed"}, {"profile", name}});
+    if (e->runner && !e->stopping && is_active(e->state)) {
+        // Restart with the new file: down, then up again (or failed if now invalid).
+        e->start_after_stop = true;
+        set_state(*e, ProfileState::stopping, "profile file changed; restarting");
+        stop_runner(*e, [this, name] {
+            if (Entry* en = find(name)) set_state(*en, ProfileState::down, "restarting");
+        });
+    }
+}
+
+void ProfileManager::remove_entry(const std::string& name) {
+    Entry* e = find(name);
+    if (!e) return;
+    if (e->runner) {
+        e->remove_after_stop = true;
+        e->start_after_stop = false;
+        if (!e->stopping) {
+            set_state(*e, ProfileState::stopping, "profile file removed");
+            stop_runner(*e, [] {});
+        }
+        return;
+    }
+    for (auto& w : e->up_waiters) w(ApiResult::failure(errc::not_found, "profile '" + name + "' was removed"));
+    entries_.erase(name);
+    publish({{"type", "profile.removed"}, {"profile", name}});
+}
+
+void ProfileManager::autostart() {
+    for (auto& [name, e] : entries_) {
+        if (e->profile && e->profile->autostart && !is_active(e->state))
+            up(name, false, [](ApiResult) {});
+    }
+}
+
+nlohmann::json ProfileManager::list_entry(const std::string& name) const {
+    const Entry* e = find(name);
+    if (!e) return nullptr;
+    std::string role = e->profile ? (e->profile->role == config::Role::server ? "server" : "client")
+                                  : "invalid";
+    return {{"name", e->name}, {"role", role}, {"state", to_string(e->state)},
+            {"last_error", e->last_error}, {"autostart", e->profile && e->profile->autostart},
+            {"valid", e->profile.has_value()}};
+}
+
+nlohmann::json ProfileManager::status(const std::string& name) const {
+    const Entry* e = find(name);
+    if (!e) return nullptr;
+    nlohmann::json s = list_entry(name);
+    s["reason"] = e->reason;
+    s["since"] = e->since;
+    s["file"] = e->file;
+    s["config_errors"] = errors_json(e->errors);
+    s["bytes_in"] = 0;
+    s["bytes_out"] = 0;
+    if (e->runner) s.update(e->runner->status());
+    return s;
+}
+
+void ProfileManager::up(const std::string& name, bool wait, Reply reply) {
+    Entry* e = find(name);
+    if (!e) {
+        return reply(ApiResult::failure(
+            errc::not_found, "no profile named '" + name + "' in " + paths_.config_dir +
+                                 "/profiles (see: ghostctl list)"));
+    }
+    if (!e->profile) {
+        std::string first = e->errors.empty() ? "invalid profile" : e->errors.front().str();
+        return reply(ApiResult::failure(errc::config_error, "profile '" + name +
+                                        "' has configuration errors: " + first,
+                                        errors_json(e->errors)));
+    }
+    if (e->stopping) e->start_after_stop = true;
+    bool running = (e->runner && !e->stopping) || e->start_after_stop;
+    if (!running) {
+        if (std::string missing = unsupported_features(*e->profile); !missing.empty()) {
+            e->last_error = "not yet supported by this ghostd: " + missing + " (in " + e->file + ")";
+            set_state(*e, ProfileState::failed, e->last_error);
+            return reply(wait ? ApiResult::failure(errc::up_failed, e->last_error, status(name))
+                              : ApiResult::success(status(name)));
+        }
+        start_runner(*e);
+    }
+    if (!wait || (e->state == ProfileState::up && !e->stopping)) return reply(ApiResult::success(status(name)));
+    if (e->up_waiters.size() >= kMaxWaiters)
+        return reply(ApiResult::failure(errc::invalid_state, "too many clients waiting for '" + name + "'"));
+    e->up_waiters.push_back(std::move(reply));
+}
+
+void ProfileManager::down(const std::string& name, Reply reply) {
+    Entry* e = find(name);
+    if (!e) {
+        return reply(ApiResult::failure(errc::not_found, "no profile named '" + name +
+                                                             "' (see: ghostctl list)"));
+    }
+    e->start_after_stop = false;
+    if (!e->runner) {
+        if (e->state == ProfileState::failed) set_state(*e, ProfileState::down, "brought down");
+        return reply(ApiResult::success(status(name)));
+    }
+    if (e->down_waiters.size() >= kMaxWaiters)
+        return reply(ApiResult::failure(errc::invalid_state, "too many clients waiting for '" + name + "'"));
+    e->down_waiters.push_back(std::move(reply));
+    if (e->stopping) return;
+    for (auto& w : std::exchange(e->up_waiters, {}))
+        w(ApiResult::failure(errc::up_failed, "profile '" + name + "' was brought down"));
+    set_state(*e, ProfileState::stopping, "brought down by request");
+    stop_runner(*e, [this, name] {
+        if (Entry* en = find(name)) set_state(*en, ProfileState::down, "brought down by request");
+    });
+}
+
+ApiResult ProfileManager::sessions(const std::string& name) const {
+    const Entry* e = find(name);
+    if (!e) return ApiResult::failure(errc::not_found, "no profile named '" + name + "'");
+    if (!e->profile || e->profile->role != config::Role::server)
+        return ApiResult::failure(errc::invalid_state, "profile '" + name + "' is not a server profile");
+    return ApiResult::success(e->runner ? e->runner->sessions() : nlohmann::json::array());
+}
+
+ApiResult ProfileManager::kick(const std::string& name, const std::string& id) {
+    Entry* e = find(name);
+    if (!e) return ApiResult::failure(errc::not_found, "no profile named '" + name + "'");
+    if (!e->profile || e->profile->role != config::Role::server)
+        return ApiResult::failure(errc::invalid_state, "profile '" + name + "' is not a server profile");
+    if (!e->runner || !e->runner->kick(id))
+        return ApiResult::failure(errc::not_found, "no session '" + id + "' on profile '" + name + "'");
+    return ApiResult::success({{"kicked", id}});
+}
+
+void ProfileManager::stop_all(std::function<void()> done) {
+    stopping_all_ = true;
+    stats_timer_.cancel();
+    auto remaining = std::make_shared<size_t>(0);
+    auto finish = std::make_shared<std::function<void()>>(std::move(done));
+    for (auto& [name, e] : entries_) {
+        e->start_after_stop = false;
+        if (!e->runner) continue;
+        ++*remaining;
+        down(name, [remaining, finish](ApiResult) {
+            if (--*remaining == 0) (*finish)();
+        });
+    }
+    if (*remaining == 0) asio::post(control_, [finish] { (*finish)(); });
+}
+
+void ProfileManager::start_runner(Entry& e) {
+    e.generation = next_generation_++;
+    std::string name = e.name;
+    uint64_t gen = e.generation;
+    RunnerContext ctx{control_, workers_, *e.profile, paths_, log::Logger(name), {}, {}};
+    ctx.report = [this, name, gen](ProfileState s, std::string why) {
+        asio::post(control_, [this, name, gen, s, why = std::move(why)]() mutable {
+            on_report(name, gen, s, std::move(why));
+        });
+    };
+    ctx.event = [this, name](nlohmann::json ev) {
+        asio::post(control_, [this, name, ev = std::move(ev)]() mutable {
+            ev["profile"] = name;
+            publish(std::move(ev));
+        });
+    };
+    e.runner = make_runner(std::move(ctx));
+    e.last_error.clear();
+    set_state(e, ProfileState::connecting, "starting");
+    e.runner->start();
+}
+
+void ProfileManager::stop_runner(Entry& e, std::function<void()> then) {
+    e.stopping = true;
+    e.generation = next_generation_++;  // late reports of the old runner are ignored
+    std::string name = e.name;
+    e.runner->stop([this, name, then = std::move(then)] {
+        // Destroy the runner outside its own stop() call chain.
+        asio::post(control_, [this, name, then] {
+            Entry* en = find(name);
+            if (!en) return;
+            en->runner.reset();
+            en->stopping = false;
+            then();
+            for (auto& w : std::exchange(en->down_waiters, {})) w(ApiResult::success(status(name)));
+            if (en->remove_after_stop) {
+                remove_entry(name);
+            } else if (en->start_after_stop && !stopping_all_) {
+                en->start_after_stop = false;
+                auto waiters = std::exchange(en->up_waiters, {});
+                up(name, false, [](ApiResult) {});
+                en->up_waiters = std::move(waiters);
+            }
+        });
+    });
+}
+
+void ProfileManager::on_report(const std::string& name, uint64_t generation, ProfileState s,
+                               std::string why) {
+    Entry* e = find(name);
+    if (!e || e->generation != generation || e->stopping) return;
+    if (s == ProfileState::failed || s == ProfileState::reconnecting) e->last_error = why;
+    if (s == ProfileState::down || s == ProfileState::stopping) s = ProfileState::failed;
+    set_state(*e, s, std::move(why));
+    if (s == ProfileState::failed) {
+        // Release whatever the runner still holds; the state stays `failed`.
+        stop_runner(*e, [] {});
+    }
+}
+
+void ProfileManager::set_state(Entry& e, ProfileState s, std::string reason) {
+    ProfileState prev = e.state;
+    e.state = s;
+    e.reason = reason;
+    e.since = unix_now();
+    log::Logger(e.name).info("state ", to_string(prev), " -> ", to_string(s),
+                             reason.empty() ? "" : ": ", reason);
+    publish({{"type", "state"}, {"profile", e.name}, {"state", to_string(s)},
+             {"previous", to_string(prev)}, {"reason", reason}});
+    finish_waiters(e);
+}
+
+void ProfileManager::finish_waiters(Entry& e) {
+    if (e.up_waiters.empty()) return;
+    if (e.state == ProfileState::up) {
+        for (auto& w : std::exchange(e.up_waiters, {})) w(ApiResult::success(status(e.name)));
+    } else if (e.state == ProfileState::failed) {
+        for (auto& w : std::exchange(e.up_waiters, {}))
+            w(ApiResult::failure(errc::up_failed, e.last_error.empty() ? e.reason : e.last_error,
+                                 status(e.name)));
+    }
+}
+
+uint64_t ProfileManager::subscribe(EventSink sink) {
+    uint64_t id = next_sink_++;
+    sinks_[id] = std::move(sink);
+    return id;
+}
+
+void ProfileManager::unsubscribe(uint64_t id) { sinks_.erase(id); }
+
+void ProfileManager::publish(nlohmann::json event) {
+    event["time"] = unix_now();
+    auto sinks = sinks_;  // a sink may unsubscribe while we iterate
+    for (auto& [id, sink] : sinks)
+        if (sinks_.count(id)) sink(event);
+}
+
+void ProfileManager::start_stats_timer() {
+    stats_timer_.expires_after(kStatsInterval);
+    stats_timer_.async_wait([this](asio::error_code ec) {
+        if (ec || stopping_all_) return;
+        for (auto& [name, e] : entries_) {
+            if (!e->runner || e->stopping) continue;
+            nlohmann::json s = e->runner->status();
+            uint64_t in = s.value("bytes_in", uint64_t{0}), out = s.value("bytes_out", uint64_t{0});
+            if (in == e->reported_in && out == e->reported_out) continue;
+            e->reported_in = in;
+            e->reported_out = out;
+            publish({{"type", "stats"}, {"profile", name}, {"bytes_in", in}, {"bytes_out", out}});
+        }
+        start_stats_timer();
+    });
+}
+
+}  // namespace ghost::daemon

@@ -1,0 +1,91 @@
+#pragma once
+/// Owns every profile: loads and reloads them from the config dir, drives each one's state
+/// machine (DESIGN.md §5) through its Runner, and publishes events. Control thread only.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/config/schema.hpp"
+#include "daemon/control/core_api.hpp"
+#include "daemon/profile/runner.hpp"
+
+namespace ghost::daemon {
+
+class ProfileManager {
+public:
+    /// What a (re)load did; also the result of daemon.reload.
+    struct LoadReport {
+        std::vector<std::string> added, removed, changed;
+        std::vector<config::Error> errors;
+        nlohmann::json to_json() const;
+    };
+
+    ProfileManager(asio::io_context& control, WorkerPool& workers, Paths paths);
+    ~ProfileManager();
+
+    /// Reads profiles/ and applies differences: new profiles appear, removed ones go down
+    /// and disappear, changed ones that are active restart, unchanged active ones reload().
+    LoadReport load();
+    /// Brings up every valid profile marked autostart.
+    void autostart();
+
+    /// Profile names in order.
+    std::vector<std::string> names() const;
+    bool exists(const std::string& name) const;
+    /// {name, role, state, last_error, autostart}
+    nlohmann::json list_entry(const std::string& name) const;
+    /// Full status including the runner's details.
+    nlohmann::json status(const std::string& name) const;
+
+    /// Starts a profile. With wait, replies when it is up or failed; else at once.
+    void up(const std::string& name, bool wait, Reply reply);
+    /// Stops a profile; replies when it is down.
+    void down(const std::string& name, Reply reply);
+    /// Server sessions / kick, delegated to the runner.
+    ApiResult sessions(const std::string& name) const;
+    ApiResult kick(const std::string& name, const std::string& id);
+    /// Stops every profile; `done` runs when all are down.
+    void stop_all(std::function<void()> done);
+
+    /// Event subscription (state changes, profile added/removed, stats).
+    uint64_t subscribe(EventSink sink);
+    void unsubscribe(uint64_t id);
+    /// Publishes an event to every subscriber (adds "time").
+    void publish(nlohmann::json event);
+
+    const Paths& paths() const { return paths_; }
+    size_t active_count() const;
+
+private:
+    struct Entry;
+    Entry* find(const std::string& name) const;
+    void start_runner(Entry& e);
+    void stop_runner(Entry& e, std::function<void()> then);
+    void on_report(const std::string& name, uint64_t generation, ProfileState s, std::string why);
+    void set_state(Entry& e, ProfileState s, std::string reason);
+    void finish_waiters(Entry& e);
+    void apply_file(const std::string& name, std::optional<config::Profile> p,
+                    std::vector<config::Error> errs, std::string text, LoadReport& report);
+    void remove_entry(const std::string& name);
+    void start_stats_timer();
+
+    asio::io_context& control_;
+    WorkerPool& workers_;
+    Paths paths_;
+    std::map<std::string, std::unique_ptr<Entry>> entries_;
+    std::map<uint64_t, EventSink> sinks_;
+    uint64_t next_sink_ = 1;
+    uint64_t next_generation_ = 1;
+    asio::steady_timer stats_timer_;
+    bool stopping_all_ = false;
+};
+
+}  // namespace ghost::daemon
