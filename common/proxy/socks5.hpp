@@ -1,6 +1,6 @@
 #pragma once
 /// SOCKS5 (RFC 1928) server-side handshake parser with RFC 1929 username/password
-/// authentication. Pure: no I/O, no allocation beyond a fixed buffer and the result.
+/// authentication. Pure: no I/O; buffers at most one handshake message (kMaxMessage).
 
 #include <array>
 #include <cstddef>
