@@ -8,7 +8,6 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <map>
@@ -19,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/rpc/authz.hpp"
 #include "daemon/control/core_api.hpp"
 #include "daemon/control/dbus_names.hpp"
 #include "daemon/control/dbus_profile_object.hpp"
@@ -33,8 +33,6 @@ using dbus::Request;
 
 // D-Bus calls waiting for the core at once; a caller flooding Up(wait) cannot grow more.
 constexpr size_t kMaxPendingCalls = 128;
-constexpr size_t kMaxGroups = 65536;
-constexpr const char* kGhostGroup = "ghost";
 // Core methods the adapter exposes that change something (checked against the core).
 constexpr const char* kExposedMutating[] = {"profile.up", "profile.down", "daemon.reload"};
 
@@ -55,22 +53,22 @@ std::optional<gid_t> group_id(const char* name) {
     return found->gr_gid;
 }
 
-// Membership from the user database (like the socket front door): a user just added to
-// group ghost may act at once, without logging in again.
-bool user_in_group(uid_t uid, gid_t gid) {
+// The caller's uid, gid and supplementary groups as the bus (and /proc) report them, so
+// the decision matches the socket front door's SO_PEERCRED + SO_PEERGROUPS.
+rpc::Caller bus_caller(const sdbus::MethodCall& call, std::string* user) {
+    rpc::Caller caller;
+    caller.uid = call.getCredsUid();
+    *user = "uid " + std::to_string(caller.uid);
     std::vector<char> buffer(16384);
     passwd entry{};
     passwd* found = nullptr;
-    if (getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) != 0 || !found) return false;
-    if (found->pw_gid == gid) return true;
-    int count = 64;
-    std::vector<gid_t> groups(count);
-    while (getgrouplist(found->pw_name, found->pw_gid, groups.data(), &count) < 0) {
-        if (static_cast<size_t>(count) > kMaxGroups) return false;
-        groups.resize(count);
+    if (getpwuid_r(caller.uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found) {
+        *user = found->pw_name;
     }
-    groups.resize(count);
-    return std::find(groups.begin(), groups.end(), gid) != groups.end();
+    if (caller.uid == 0) return caller;  // root needs no group lookups
+    caller.gid = call.getCredsGid();
+    caller.groups = call.getCredsSupplementaryGids();
+    return caller;
 }
 
 // Builds the D-Bus reply body from a core result. Throws on a malformed result.
@@ -105,12 +103,13 @@ public:
 
     bool start(std::string* error);
     void teardown();
+    void set_control_group(std::string group) { control_group_ = std::move(group); }
 
 private:
     // Bus thread.
     void run_bus_loop();
     void dispatch(sdbus::MethodCall call, Request request);
-    bool authorised(const sdbus::MethodCall& call) const;
+    void authorise(const sdbus::MethodCall& call, const std::string& method) const;
     // Control thread.
     void register_manager();
     void call_core(uint64_t id, Request request);
@@ -135,7 +134,8 @@ private:
     std::unique_ptr<sdbus::IObject> manager_;
     std::map<std::string, std::unique_ptr<dbus::ProfileObject>> profiles_;
     std::set<std::string> mutating_;  // written before the bus thread starts
-    std::optional<gid_t> ghost_gid_;
+    std::string control_group_ = "ghost";
+    std::optional<gid_t> control_gid_;  // written before the bus thread starts
     std::optional<uint64_t> subscription_;
     std::mutex pending_mutex_;
     std::map<uint64_t, sdbus::MethodCall> pending_;  // calls waiting for the core
@@ -148,7 +148,7 @@ private:
 
 bool DbusService::Impl::start(std::string* error) {
     if (connection_) return true;
-    ghost_gid_ = group_id(kGhostGroup);
+    control_gid_ = group_id(control_group_.c_str());
     for (const char* method : kExposedMutating) {
         const CoreApi::Method* def = api_.find(method);
         if (def == nullptr || def->mutating) mutating_.insert(method);
@@ -282,11 +282,7 @@ void DbusService::Impl::register_manager() {
 }
 
 void DbusService::Impl::dispatch(sdbus::MethodCall call, Request request) {
-    if (mutating_.count(request.method) != 0 && !authorised(call)) {
-        throw sdbus::Error(dbus::kErrorPermissionDenied,
-                           "permission denied: " + call.getMemberName() +
-                               " needs root or membership of group ghost");
-    }
+    if (mutating_.count(request.method) != 0) authorise(call, request.method);
     uint64_t id = 0;
     {
         std::lock_guard lock(pending_mutex_);
@@ -304,12 +300,17 @@ void DbusService::Impl::dispatch(sdbus::MethodCall call, Request request) {
     });
 }
 
-bool DbusService::Impl::authorised(const sdbus::MethodCall& call) const {
+void DbusService::Impl::authorise(const sdbus::MethodCall& call, const std::string& method) const {
+    std::string user = "the caller";
+    rpc::Decision decision = rpc::Decision::deny;
     try {
-        const uid_t uid = call.getCredsUid();
-        return uid == 0 || (ghost_gid_ && user_in_group(uid, *ghost_gid_));
+        decision = rpc::authorize(bus_caller(call, &user), true, control_gid_);
     } catch (const sdbus::Error&) {
-        return false;  // the caller vanished or the bus would not say who it is
+        // the caller vanished or the bus would not say who it is: deny
+    }
+    if (decision == rpc::Decision::deny) {
+        throw sdbus::Error(dbus::kErrorPermissionDenied,
+                           rpc::denial_message(method, control_group_, user));
     }
 }
 
@@ -461,6 +462,10 @@ DbusService::~DbusService() {
 
 bool DbusService::start(std::string* error) {
     return impl_->start(error);
+}
+
+void DbusService::set_control_group(std::string group) {
+    impl_->set_control_group(std::move(group));
 }
 
 void DbusService::stop() {

@@ -26,6 +26,9 @@ public:
     DbusService(const DbusService&) = delete;
     DbusService& operator=(const DbusService&) = delete;
 
+    /// The group whose members may call mutating methods besides root (default "ghost",
+    /// like the socket's). Call before start().
+    void set_control_group(std::string group);
     /// Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured), exports the objects,
     /// requests org.ghost.Ghost1 and starts the bus thread. On failure returns false and
     /// sets *error (e.g. no bus, or the policy does not let us own the name).
