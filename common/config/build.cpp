@@ -15,7 +15,7 @@ const json& empty_object() {
 /// One object of a validated document plus its schema path; getters fall back to the
 /// table default of the key when the member is absent.
 class Section {
-public:
+  public:
     Section(const std::vector<Key>& keys, const json& obj, std::string spath)
         : keys_(keys), obj_(&obj), spath_(std::move(spath)) {}
 
@@ -73,7 +73,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::string path_of(std::string_view name) const {
         return spath_.empty() ? std::string(name) : spath_ + "." + std::string(name);
     }

@@ -15,16 +15,16 @@ namespace ghost::config {
 enum class KeyType {
     string,
     boolean,
-    uint,          // min..max
-    endpoint,      // "host:port" (IP literal or DNS name)
-    listen,        // local listen address "ip:port" or bare "port" (host 127.0.0.1)
-    remote_listen, // listen address on the server: "[host:]port", host may be a name
-    resolver,      // DNS server "ip" or "ip:port" (port 53)
-    cidr,          // "a.b.c.d/n", "v6/n" or a bare address (host prefix)
-    enumeration,   // one of `choices` ("tcp|tls")
-    path,          // absolute file system path
+    uint,           // min..max
+    endpoint,       // "host:port" (IP literal or DNS name)
+    listen,         // local listen address "ip:port" or bare "port" (host 127.0.0.1)
+    remote_listen,  // listen address on the server: "[host:]port", host may be a name
+    resolver,       // DNS server "ip" or "ip:port" (port 53)
+    cidr,           // "a.b.c.d/n", "v6/n" or a bare address (host prefix)
+    enumeration,    // one of `choices` ("tcp|tls")
+    path,           // absolute file system path
     object,
-    array,         // elements described by the "PATH[]" row
+    array,  // elements described by the "PATH[]" row
 };
 
 /// Which profile role may use a key.
@@ -44,7 +44,7 @@ struct Key {
     Scope scope = Scope::any;
     std::string_view feature{};  // see all_features(); empty for ghostd.json keys
     std::string_view doc{};      // one line
-    uint64_t min = 0;          // uint: value range; array: element count; string: length
+    uint64_t min = 0;            // uint: value range; array: element count; string: length
     uint64_t max = 0;
     std::string_view choices{};  // enumeration: "a|b|c"
     unsigned flags = 0;

@@ -16,18 +16,28 @@ std::string choices_text(std::string_view choices) {
 
 std::string type_text(const std::vector<Key>& keys, const Key& key) {
     switch (key.type) {
-        case KeyType::string: return "string";
-        case KeyType::boolean: return "bool";
+        case KeyType::string:
+            return "string";
+        case KeyType::boolean:
+            return "bool";
         case KeyType::uint:
             return "integer " + std::to_string(key.min) + "–" + std::to_string(key.max);
-        case KeyType::endpoint: return "`host:port`";
-        case KeyType::listen: return "`ip:port` or `port`";
-        case KeyType::remote_listen: return "`[host:]port`";
-        case KeyType::resolver: return "`ip` or `ip:port`";
-        case KeyType::cidr: return "CIDR";
-        case KeyType::enumeration: return "one of " + choices_text(key.choices);
-        case KeyType::path: return "absolute path";
-        case KeyType::object: return "object";
+        case KeyType::endpoint:
+            return "`host:port`";
+        case KeyType::listen:
+            return "`ip:port` or `port`";
+        case KeyType::remote_listen:
+            return "`[host:]port`";
+        case KeyType::resolver:
+            return "`ip` or `ip:port`";
+        case KeyType::cidr:
+            return "CIDR";
+        case KeyType::enumeration:
+            return "one of " + choices_text(key.choices);
+        case KeyType::path:
+            return "absolute path";
+        case KeyType::object:
+            return "object";
         case KeyType::array: {
             const Key* element = find_key(keys, key.path + "[]");
             return "array of " + (element ? type_text(keys, *element) : std::string("?"));
@@ -52,9 +62,12 @@ std::string feature_text(const Key& key) {
 
 std::string scope_text(Scope scope) {
     switch (scope) {
-        case Scope::client: return "client";
-        case Scope::server: return "server";
-        case Scope::any: break;
+        case Scope::client:
+            return "client";
+        case Scope::server:
+            return "server";
+        case Scope::any:
+            break;
     }
     return "any";
 }

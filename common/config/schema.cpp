@@ -21,7 +21,7 @@ constexpr size_t kMaxConfigBytes = 1 << 20;
 
 /// Tracks the path being parsed so duplicate keys can be reported with it.
 class DuplicateKeyFinder {
-public:
+  public:
     DuplicateKeyFinder(const std::string& file, std::vector<Error>& errors)
         : file_(file), errors_(errors) {}
 
@@ -47,7 +47,7 @@ public:
         return true;
     }
 
-private:
+  private:
     struct Frame {
         bool array;
         size_t index;
@@ -111,8 +111,8 @@ std::optional<std::string> read_file(const std::string& path, std::vector<Error>
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<size_t>(in.gcount()));
     if (text.size() > kMaxConfigBytes) {
-        errors.push_back({path, "", "", "file too large (limit " + std::to_string(kMaxConfigBytes) +
-                                            " bytes)"});
+        errors.push_back(
+            {path, "", "", "file too large (limit " + std::to_string(kMaxConfigBytes) + " bytes)"});
         return std::nullopt;
     }
     return text;

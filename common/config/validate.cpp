@@ -17,7 +17,9 @@ std::string join(const std::string& parent, std::string_view key) {
     return parent.empty() ? std::string(key) : parent + "." + std::string(key);
 }
 
-const char* role_name(Scope scope) { return scope == Scope::client ? "client" : "server"; }
+const char* role_name(Scope scope) {
+    return scope == Scope::client ? "client" : "server";
+}
 
 bool in_choices(std::string_view choices, std::string_view value) {
     size_t start = 0;
@@ -37,16 +39,15 @@ std::string quoted_choices(std::string_view choices) {
 
 /// One walk over a document; collects errors and features.
 class Walker {
-public:
+  public:
     Walker(const std::vector<Key>& keys, std::optional<Role> role, const std::string& file,
            std::vector<Error>& errors)
         : keys_(keys), role_(role), file_(file), errors_(errors) {}
 
-    void walk_object(const json& obj, const std::string& spath, const std::string& jpath,
-                     bool tls);
+    void walk_object(const json& obj, const std::string& spath, const std::string& jpath, bool tls);
     std::vector<std::string> features() const { return {features_.begin(), features_.end()}; }
 
-private:
+  private:
     void error(const std::string& jpath, const json* value, std::string message) {
         errors_.push_back({file_, jpath, value ? value_text(*value) : "", std::move(message)});
     }
@@ -94,8 +95,9 @@ void Walker::walk_member(const json& value, const Key& key, const std::string& j
         return;
     }
     if ((key.flags & kTlsOnly) && !tls) {
-        error(jpath, nullptr,
-              "'" + std::string(leaf_name(key.path)) + "' is only valid with transport type \"tls\"");
+        error(
+            jpath, nullptr,
+            "'" + std::string(leaf_name(key.path)) + "' is only valid with transport type \"tls\"");
         return;
     }
     walk_value(value, key, jpath, tls);
@@ -166,7 +168,8 @@ bool Walker::check_string(const std::string& s, const Key& key, std::string& why
 /// Checks a value already known to have the row's JSON type; reports via why.
 bool check_format(const json& value, const Key& key, std::string& why) {
     if (key.type == KeyType::uint) {
-        bool negative = value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() < 0;
+        bool negative =
+            value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() < 0;
         if (negative || value.get<uint64_t>() < key.min || value.get<uint64_t>() > key.max) {
             why = "out of range (" + std::to_string(key.min) + ".." + std::to_string(key.max) + ")";
             return false;
@@ -245,7 +248,8 @@ void Walker::check_required(const json& obj, const std::string& spath, const std
         if (key.path.ends_with("[]") || !in_scope(key)) continue;
         if ((key.flags & kTlsOnly) && !tls) continue;
         auto name = std::string(leaf_name(key.path));
-        if (!obj.contains(name)) error(join(jpath, name), nullptr, "missing required key '" + name + "'");
+        if (!obj.contains(name))
+            error(join(jpath, name), nullptr, "missing required key '" + name + "'");
     }
 }
 

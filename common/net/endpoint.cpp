@@ -13,12 +13,13 @@ void set_why(std::string* why, std::string text) {
 }
 
 bool all_digits(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool digits_and_dots(std::string_view s) {
-    return !s.empty() &&
-           std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+    return !s.empty() && std::all_of(s.begin(), s.end(),
+                                     [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
 /// Parses a decimal number <= max; rejects signs, spaces and leading '+'.
@@ -215,7 +216,7 @@ std::optional<Cidr> Cidr::parse(std::string_view text, std::string* why) {
     auto ip = IpAddress::parse(addr_text);
     if (!ip) {
         set_why(why, addr_text.empty() ? "missing address before '/'"
-                                        : "invalid IP address '" + std::string(addr_text) + "'");
+                                       : "invalid IP address '" + std::string(addr_text) + "'");
         return std::nullopt;
     }
     uint32_t max_len = ip->v6 ? 128 : 32;
@@ -245,6 +246,8 @@ bool Cidr::contains(const IpAddress& ip) const {
     return mask(ip, prefix_len) == address;
 }
 
-std::string Cidr::str() const { return address.str() + "/" + std::to_string(prefix_len); }
+std::string Cidr::str() const {
+    return address.str() + "/" + std::to_string(prefix_len);
+}
 
 }  // namespace ghost::net

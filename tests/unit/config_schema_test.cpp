@@ -171,8 +171,8 @@ TEST(ConfigSchema, FullClientFillsModel) {
     EXPECT_EQ(p.tun->dns[0].str(), "198.51.100.53:53");
     EXPECT_EQ(p.tun->dns[1].str(), "[2001:db8::53]:5353");
     EXPECT_EQ(p.hooks.up, "/bin/true");
-    std::vector<std::string> want{"forward", "hooks",  "http_connect", "remote_forward",
-                                  "socks5",  "ssh",    "tls",          "tun"};
+    std::vector<std::string> want{"forward", "hooks", "http_connect", "remote_forward",
+                                  "socks5",  "ssh",   "tls",          "tun"};
     EXPECT_EQ(p.features, want);
 }
 
@@ -195,8 +195,9 @@ TEST(ConfigSchema, FeaturesFollowValues) {
 TEST(ConfigSchema, AllFeaturesAreTheDocumentedSet) {
     auto features = all_features();
     std::set<std::string> got(features.begin(), features.end());
-    std::set<std::string> want{"ssh",  "socks5", "http_connect", "forward", "remote_forward", "tun",
-                               "tls",  "hooks",  "server",       "outbound", "acl"};
+    std::set<std::string> want{"ssh", "socks5", "http_connect", "forward", "remote_forward",
+                               "tun", "tls",    "hooks",        "server",  "outbound",
+                               "acl"};
     EXPECT_EQ(got, want);
     EXPECT_EQ(got.size(), features.size());
 }
@@ -233,8 +234,9 @@ TEST(ConfigSchema, TopLevelMustBeObject) {
 TEST(ConfigSchema, UnknownKeySuggestsClosest) {
     Error e = one_error(R"({"server": "192.0.2.1:22", "sock5": {}})", "sock5");
     EXPECT_EQ(e.message, "unknown key 'sock5' (did you mean 'socks5'?)");
-    EXPECT_EQ(e.str(), std::string(kFile) + ": sock5: unknown key 'sock5' (did you mean "
-                                            "'socks5'?) (got {})");
+    EXPECT_EQ(e.str(), std::string(kFile) +
+                           ": sock5: unknown key 'sock5' (did you mean "
+                           "'socks5'?) (got {})");
 
     e = one_error(R"({"server": "192.0.2.1:22", "tun": {"full": true, "rutes": []}})", "tun.rutes");
     EXPECT_EQ(e.message, "unknown key 'rutes' (did you mean 'routes'?)");
@@ -289,8 +291,9 @@ TEST(ConfigSchema, BadCidrNamesIndex) {
     EXPECT_EQ(e.str(), std::string(kFile) +
                            ": tun.routes[2]: invalid CIDR: host bits set, did you mean "
                            "10.0.0.0/8? (got \"10.1.2.3/8\")");
-    e = one_error(R"({"server": "192.0.2.1:22", "tun": {"full": true, "exclude": ["10.0.0.0/40"]}})",
-                  "tun.exclude[0]");
+    e = one_error(
+        R"({"server": "192.0.2.1:22", "tun": {"full": true, "exclude": ["10.0.0.0/40"]}})",
+        "tun.exclude[0]");
     EXPECT_TRUE(contains(e.message, "invalid prefix length"));
 }
 
@@ -299,9 +302,9 @@ TEST(ConfigSchema, BadEndpoints) {
         const char* server;
         const char* reason;
     } cases[] = {
-        {"192.0.2.1:0", "invalid port '0'"},   {"192.0.2.1:65536", "invalid port '65536'"},
-        {"192.0.2.1", "missing port"},         {":22", "empty host"},
-        {"2001:db8::1:22", "in brackets"},     {"bad host:22", "invalid host name"},
+        {"192.0.2.1:0", "invalid port '0'"}, {"192.0.2.1:65536", "invalid port '65536'"},
+        {"192.0.2.1", "missing port"},       {":22", "empty host"},
+        {"2001:db8::1:22", "in brackets"},   {"bad host:22", "invalid host name"},
     };
     for (const auto& c : cases) {
         std::string text = std::string(R"({"server": ")") + c.server + "\"}";
@@ -364,8 +367,8 @@ TEST(ConfigSchema, TlsOnlyKeysNeedTls) {
 }
 
 TEST(ConfigSchema, CrossKeyRules) {
-    Error e = one_error(R"({"server": "192.0.2.1:22", "socks5": {"username": "u"}})",
-                        "socks5.username");
+    Error e =
+        one_error(R"({"server": "192.0.2.1:22", "socks5": {"username": "u"}})", "socks5.username");
     EXPECT_EQ(e.message, "'username' needs 'password' as well");
     e = one_error(R"({"server": "192.0.2.1:22", "tun": {}})", "tun");
     EXPECT_TRUE(contains(e.message, "routes")) << e.str();
@@ -395,8 +398,8 @@ TEST(ConfigSchema, FormatChecks) {
 }
 
 TEST(ConfigSchema, DuplicateJsonKeys) {
-    Error e = one_error(R"({"server": "192.0.2.1:22", "ssh": {"user": "a", "user": "b"}})",
-                        "ssh.user");
+    Error e =
+        one_error(R"({"server": "192.0.2.1:22", "ssh": {"user": "a", "user": "b"}})", "ssh.user");
     EXPECT_EQ(e.message, "duplicate key 'user'");
     e = one_error(R"({"server": "192.0.2.1:22", "forward": [{"listen": "1", "target": "a:1"},
                      {"listen": "2", "target": "a:1", "listen": "3"}]})",
@@ -501,10 +504,13 @@ TEST(Conflicts, DuplicateListenAcrossProfiles) {
 TEST(Conflicts, WildcardOverlapsAnyAddressOnSamePort) {
     auto a = make("a", R"({"role": "server", "authorized_keys": "/k",
                            "listen": [{"address": "0.0.0.0:2222"}]})");
-    auto b = make("b", R"({"server": "192.0.2.1:22", "http_connect": {"listen": "192.0.2.5:2222"}})");
+    auto b =
+        make("b", R"({"server": "192.0.2.1:22", "http_connect": {"listen": "192.0.2.5:2222"}})");
     auto c = make("c", R"({"server": "192.0.2.1:22", "http_connect": {"listen": "[::]:8080"}})");
-    auto d = make("d", R"({"server": "192.0.2.1:22", "http_connect": {"listen": "127.0.0.1:8080"}})");
-    auto e = make("e", R"({"server": "192.0.2.1:22", "http_connect": {"listen": "127.0.0.2:8080"}})");
+    auto d =
+        make("d", R"({"server": "192.0.2.1:22", "http_connect": {"listen": "127.0.0.1:8080"}})");
+    auto e =
+        make("e", R"({"server": "192.0.2.1:22", "http_connect": {"listen": "127.0.0.2:8080"}})");
     auto errors = check_conflicts({a, b, c, d, e});
     ASSERT_EQ(errors.size(), 3u);
     EXPECT_EQ(errors[0].file, "b.json");
@@ -525,7 +531,8 @@ TEST(Conflicts, WithinOneProfile) {
     auto errors = check_conflicts({a});
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_EQ(errors[0].path, "forward[0].listen");
-    EXPECT_TRUE(contains(errors[0].message, "socks5.listen of the same profile")) << errors[0].str();
+    EXPECT_TRUE(contains(errors[0].message, "socks5.listen of the same profile"))
+        << errors[0].str();
 }
 
 // ---- ghostd.json -------------------------------------------------------------------------
@@ -567,7 +574,8 @@ TEST(DaemonConfig, Errors) {
     ASSERT_TRUE(at("log_level"));
     EXPECT_EQ(at("log_level")->value, "\"loud\"");
     ASSERT_TRUE(at("rpc.max_client"));
-    EXPECT_EQ(at("rpc.max_client")->message, "unknown key 'max_client' (did you mean 'max_clients'?)");
+    EXPECT_EQ(at("rpc.max_client")->message,
+              "unknown key 'max_client' (did you mean 'max_clients'?)");
     EXPECT_TRUE(at("role"));
 }
 
@@ -597,8 +605,7 @@ TEST(SchemaTable, DefaultsParseAndValidate) {
     for (const auto* keys : {&profile_keys(), &daemon_keys()}) {
         for (const auto& key : *keys) {
             EXPECT_NO_THROW(default_value(key)) << key.path;
-            if (key.type == KeyType::array || key.type == KeyType::object)
-                continue;
+            if (key.type == KeyType::array || key.type == KeyType::object) continue;
             EXPECT_TRUE(key.def.empty() || !(key.flags & kRequired)) << key.path;
         }
     }
