@@ -1,0 +1,56 @@
+#pragma once
+/// A local forward (ssh -L): listen on a local address and carry every accepted
+/// connection to a fixed target through a direct-tcpip channel. The listener stays
+/// bound while the session reconnects; connections accepted meanwhile wait (bounded,
+/// see ChannelOpener::open) for the session.
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <asio.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/config/model.hpp"
+#include "daemon/core/log.hpp"
+#include "daemon/proxy/channel_opener.hpp"
+
+namespace ghost::daemon::proxy {
+
+/// One -L listener. Create with make_shared; use on opener.io() only (status() is
+/// thread-safe).
+class ForwardListener : public std::enable_shared_from_this<ForwardListener> {
+public:
+    /// Accepted connections allowed to wait for their channel at once.
+    static constexpr size_t kMaxPendingOpens = 256;
+
+    ForwardListener(ChannelOpener& opener, config::ForwardConfig cfg, log::Logger logger);
+
+    /// Binds the listen address now; false + *why ("cannot listen on ...: in use").
+    bool bind(std::string* why);
+    /// Starts accepting.
+    void start();
+    /// Closes the listener (flows already bridged continue until the session ends).
+    void close();
+    /// {"listen","target","connections","failed"}; callable from any thread.
+    nlohmann::json status() const;
+    /// The bound endpoint (useful when the config asked for port 0).
+    uint16_t bound_port() const { return bound_port_; }
+
+private:
+    void accept_next();
+    void on_accepted(asio::ip::tcp::socket socket);
+
+    ChannelOpener& opener_;
+    config::ForwardConfig cfg_;
+    log::Logger log_;
+    asio::ip::tcp::acceptor acceptor_;
+    bool closed_ = false;
+    bool accept_paused_ = false;
+    size_t pending_ = 0;
+    std::atomic<uint16_t> bound_port_{0};
+    std::atomic<uint64_t> connections_{0};
+    std::atomic<uint64_t> failed_{0};
+};
+
+}  // namespace ghost::daemon::proxy

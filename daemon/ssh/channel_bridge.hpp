@@ -1,0 +1,104 @@
+#pragma once
+/// One SSH channel bridged to one local TCP socket, with bounded buffers and real
+/// backpressure both ways (libssh-0.10.md "Event loop and flow control"):
+///   ssh -> local: data is sent straight to the socket; what does not fit is kept in a
+///     bounded buffer; beyond that the data callback takes less, which keeps the SSH
+///     window closed until we pull the rest with ssh_channel_read_nonblocking.
+///   local -> ssh: we read only as much as the remote window and the session's output
+///     budget allow; otherwise the channel waits on the session's stalled list.
+/// Lives on the session's worker; all frees of the libssh channel are deferred out of
+/// libssh callbacks.
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "daemon/proxy/channel_opener.hpp"
+
+namespace ghost::daemon::ssh {
+
+class ClientSession;
+
+/// Bridges an open channel and a local socket; also the ChannelHandle implementation.
+class ChannelBridge : public proxy::ChannelHandle::Impl,
+                      public std::enable_shared_from_this<ChannelBridge> {
+public:
+    /// Bytes kept per direction beyond what the kernel socket buffers hold.
+    static constexpr size_t kDownCap = 256 * 1024;
+
+    ChannelBridge(ClientSession& session, ssh_channel channel, std::string label);
+    ~ChannelBridge() override;
+    ChannelBridge(const ChannelBridge&) = delete;
+    ChannelBridge& operator=(const ChannelBridge&) = delete;
+
+    // ChannelHandle::Impl
+    void attach(asio::ip::tcp::socket socket, std::string early_data) override;
+    void abandon() override;
+
+    /// Installs the libssh callbacks (call once the bridge is owned by a shared_ptr).
+    void install_callbacks();
+    /// Session says window or output budget may have grown: try to move local data.
+    void resume_up();
+    /// Ends the flow: closes the socket, frees the channel outside libssh callbacks.
+    void finish(const std::string& why);
+    /// Session teardown: forget the channel (the session frees it) and close the socket.
+    void detach_for_teardown();
+
+    ssh_channel channel() const { return channel_; }
+    bool finished() const { return finished_; }
+    const std::string& label() const { return label_; }
+    /// Called by the session for its stalled list bookkeeping.
+    bool& on_stalled_list() { return on_stalled_list_; }
+
+private:
+    static int on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
+                       void* user);
+    static void on_eof(ssh_session, ssh_channel, void* user);
+    static void on_close(ssh_session, ssh_channel, void* user);
+
+    size_t deliver(const char* data, size_t len);
+    void wait_writable();
+    void on_writable();
+    void pull_from_libssh();
+    void maybe_half_close_local();
+    void wait_readable();
+    void on_readable();
+    bool flush_up_pending();
+    size_t write_channel(const char* data, size_t len);
+    void stall();
+    void maybe_done();
+
+    ClientSession& session_;
+    ssh_channel channel_;
+    std::string label_;
+    struct ssh_channel_callbacks_struct callbacks_{};
+    bool callbacks_installed_ = false;
+    asio::ip::tcp::socket socket_;
+    bool attached_ = false;
+    bool finished_ = false;
+    bool on_stalled_list_ = false;
+
+    // ssh -> local
+    std::vector<char> down_;
+    size_t down_off_ = 0;
+    bool writing_ = false;
+    bool libssh_pending_ = false;  // data left inside libssh (callback took less)
+    bool remote_eof_ = false;
+    bool remote_closed_ = false;
+    bool local_write_shut_ = false;
+
+    // local -> ssh
+    std::vector<char> up_pending_;
+    size_t up_off_ = 0;
+    bool reading_ = false;
+    bool local_eof_ = false;
+    bool eof_sent_ = false;
+};
+
+}  // namespace ghost::daemon::ssh

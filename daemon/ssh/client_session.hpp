@@ -1,0 +1,183 @@
+#pragma once
+/// A non-blocking libssh client session on one worker io_context (DESIGN.md §6).
+/// asio waits for readiness of a dup of the session fd and calls pump(), which drives
+/// libssh and then services channels. Handshake: connect -> host key -> auth -> up.
+/// After up: direct-tcpip opens (ChannelOpener semantics), remote forwards
+/// (tcpip-forward requests, one global request at a time, never overlapping), incoming
+/// forwarded-tcpip channels, and a keepalive without want-reply global requests.
+
+#include <libssh/libssh.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "common/net/endpoint.hpp"
+#include "daemon/core/log.hpp"
+#include "daemon/proxy/channel_opener.hpp"
+#include "daemon/ssh/host_key_check.hpp"
+#include "daemon/ssh/ssh_key.hpp"
+#include "daemon/transport/unique_fd.hpp"
+
+namespace ghost::daemon::ssh {
+
+class ChannelBridge;
+
+/// Everything a client session needs to know.
+struct ClientSessionConfig {
+    std::string host;  // as configured (known_hosts key, messages)
+    uint16_t port = 22;
+    std::string user;
+    std::string ciphers;  // comma list; empty = ghost's preference
+    HostKeyPolicy host_key;
+    Identity identity;  // used unless agent
+    bool agent = false;
+    std::chrono::milliseconds handshake_timeout{15000};
+    std::chrono::milliseconds open_timeout{15000};
+    uint32_t keepalive_interval_s = 5;
+    uint32_t keepalive_count = 3;
+    size_t max_channels = 4096;      // open + opening
+    size_t max_opening = 512;        // CHANNEL_OPENs in flight
+};
+
+/// Counters shared with the control thread.
+struct SessionStats {
+    std::atomic<uint64_t> bytes_in{0};   // channel payload received
+    std::atomic<uint64_t> bytes_out{0};  // channel payload sent
+    std::atomic<uint64_t> channels_open{0};
+    std::atomic<uint64_t> channels_total{0};
+};
+
+/// How a session ended.
+struct SessionEnd {
+    std::string reason;
+    bool fatal = false;  // host key mismatch / auth rejected: do not retry
+};
+
+/// Callbacks to the owner; all run on the session's worker, never inside libssh calls.
+struct SessionEvents {
+    std::function<void()> authenticating;
+    std::function<void()> up;
+    std::function<void(SessionEnd)> ended;  // once, unless close() was called first
+    /// Target for an incoming forwarded-tcpip channel (bound address/port as the server
+    /// reports them); nullopt rejects it.
+    std::function<std::optional<net::Endpoint>(const std::string& addr, int port)>
+        remote_target;
+};
+
+/// One SSH client connection. Create with make_shared; use only on io().
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
+public:
+    using ForwardCallback = std::function<void(bool ok, int bound_port, std::string message)>;
+
+    ClientSession(asio::io_context& io, ClientSessionConfig cfg, log::Logger logger,
+                  std::shared_ptr<SessionStats> stats, SessionEvents events);
+    ~ClientSession();
+    ClientSession(const ClientSession&) = delete;
+    ClientSession& operator=(const ClientSession&) = delete;
+
+    /// Takes the connected transport fd and starts the handshake.
+    void start(transport::UniqueFd fd);
+    /// Opens a direct-tcpip channel; callback semantics of proxy::ChannelOpener::open.
+    void open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb);
+    /// Asks the server to listen (ssh -R); requests are queued and sent one at a time.
+    void listen_forward(std::string host, uint16_t port, ForwardCallback cb);
+    /// Tears everything down without calling `ended`. Idempotent.
+    void close();
+
+    bool is_up() const { return phase_ == Phase::up; }
+    /// Server host key fingerprint (after key exchange).
+    const std::string& host_key_fingerprint() const { return host_fp_; }
+    asio::io_context& io() { return io_; }
+    const log::Logger& logger() const { return log_; }
+
+    // --- used by ChannelBridge ---
+    /// Bytes the session may still queue for output before the socket drains.
+    size_t out_allowance() const { return out_budget_; }
+    void consume_out(size_t n);
+    /// 64 KiB scratch buffer shared by the worker's bridges (no per-flow read buffers).
+    char* scratch() { return scratch_.data(); }
+    size_t scratch_size() const { return scratch_.size(); }
+    void add_stalled(const std::shared_ptr<ChannelBridge>& b);
+    /// Removes a finished bridge and frees its channel after the current call stack.
+    void release_bridge(const std::shared_ptr<ChannelBridge>& b);
+    /// Re-arms readiness waits after any libssh call made outside pump().
+    void after_io();
+    SessionStats& stats() { return *stats_; }
+
+private:
+    enum class Phase { idle, connecting, authenticating, up, closed };
+    struct PendingOpen;
+    struct PendingForward {
+        std::string host;
+        uint16_t port;
+        ForwardCallback cb;
+    };
+
+    bool configure(std::string* why);
+    void step_handshake();
+    void step_connect();
+    void step_auth();
+    void become_up();
+    void wait_handshake_io();
+    void arm_read();
+    void arm_write();
+    void pump();
+    void after_pump(bool more);
+    bool check_alive();
+    void service_opens();
+    void finish_open(PendingOpen& op, proxy::OpenOutcome outcome);
+    void service_global_request();
+    void service_stalled();
+    void refill_budget();
+    void on_keepalive_tick();
+    void sweep_open_deadlines();
+    void end(SessionEnd why);
+    void teardown();
+    proxy::OpenOutcome classify_open_error(const proxy::OpenRequest& req);
+    static int on_message(ssh_session s, ssh_message msg, void* user);
+    int handle_forwarded_open(ssh_message msg);
+
+    asio::io_context& io_;
+    ClientSessionConfig cfg_;
+    log::Logger log_;
+    std::shared_ptr<SessionStats> stats_;
+    SessionEvents events_;
+    Phase phase_ = Phase::idle;
+
+    ssh_session session_ = nullptr;
+    ssh_event event_ = nullptr;
+    transport::UniqueFd fd_;  // owned by us until libssh closes it
+    bool fd_given_ = false;   // handed to libssh with SSH_OPTIONS_FD
+    asio::posix::stream_descriptor watch_;  // dup of fd_, readiness only
+    bool read_armed_ = false;
+    bool write_armed_ = false;
+    bool pump_posted_ = false;
+    asio::steady_timer deadline_;
+    asio::steady_timer keepalive_;
+    struct ssh_counter_struct counter_in_{};
+    struct ssh_counter_struct counter_out_{};
+    uint64_t last_in_packets_ = 0;
+    std::string host_fp_;
+    std::string server_label_;
+
+    size_t out_budget_;
+    std::vector<char> scratch_;
+    std::unordered_map<ChannelBridge*, std::shared_ptr<ChannelBridge>> bridges_;
+    std::vector<std::weak_ptr<ChannelBridge>> stalled_;
+    std::deque<std::unique_ptr<PendingOpen>> opening_;
+    std::deque<std::unique_ptr<PendingOpen>> queued_opens_;
+    std::deque<PendingForward> forwards_;
+    bool forward_in_flight_ = false;
+    asio::steady_timer sweep_;
+};
+
+}  // namespace ghost::daemon::ssh

@@ -1,0 +1,181 @@
+# Shared helpers for ghost integration tests. Source it:
+#   . "$(dirname "$0")/lib.sh"
+# Provides: a per-run temp dir ($T) removed on exit, process tracking + cleanup trap,
+# wait_for, free_port, a throwaway OpenSSH sshd, a ghostd in a temp dir, netns helpers.
+# Environment (set by ctest): GHOSTD, GHOSTCTL, GHOST_SOURCE_DIR, GHOST_BUILD_DIR.
+
+set -euo pipefail
+
+: "${GHOST_BUILD_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}"
+: "${GHOSTD:=$GHOST_BUILD_DIR/daemon/ghostd}"
+: "${GHOSTCTL:=$GHOST_BUILD_DIR/ctl/ghostctl}"
+
+T=$(mktemp -d /tmp/ghost-test.XXXXXX)
+chmod 755 "$T"
+RUN_ID=$(basename "$T" | tr -dc 'a-zA-Z0-9' | tail -c 6)
+_PIDS=()
+_NETNS=()
+_CLEANUP_HOOKS=()
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+fail() {
+    log "FAIL: $*"
+    exit 1
+}
+pass() { log "ok: $*"; }
+
+# track_pid PID: killed (with its children) on exit.
+track_pid() { _PIDS+=("$1"); }
+
+# on_cleanup CMD...: run at exit (last registered runs first).
+on_cleanup() { _CLEANUP_HOOKS+=("$*"); }
+
+kill_tree() {
+    local pid=$1 sig=${2:-TERM} child
+    for child in $(pgrep -P "$pid" 2>/dev/null || true); do kill_tree "$child" "$sig"; done
+    kill -"$sig" "$pid" 2>/dev/null || true
+}
+
+_cleanup() {
+    local rc=$? i
+    set +e
+    for ((i = ${#_CLEANUP_HOOKS[@]} - 1; i >= 0; i--)); do eval "${_CLEANUP_HOOKS[$i]}"; done
+    for pid in "${_PIDS[@]}"; do kill_tree "$pid" TERM; done
+    sleep 0.2
+    for pid in "${_PIDS[@]}"; do kill_tree "$pid" KILL; done
+    for ns in "${_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    if [[ $rc -ne 0 ]]; then
+        log "test failed (rc=$rc); logs:"
+        for f in "$T"/*.log; do
+            [[ -f $f ]] || continue
+            echo "----- $f (last 40 lines)" >&2
+            tail -n 40 "$f" >&2
+        done
+    fi
+    [[ -n ${KEEP_TMP:-} ]] || rm -rf "$T"
+    exit $rc
+}
+trap _cleanup EXIT
+
+# wait_for TIMEOUT_S DESCRIPTION CMD...: polls CMD every 0.1 s until it succeeds.
+wait_for() {
+    local timeout=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for: $what"
+        sleep 0.1
+    done
+}
+
+# free_port: prints a TCP port free on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
+
+# ---------------------------------------------------------------- OpenSSH sshd
+
+# start_sshd [EXTRA_CONFIG_LINE...]: throwaway sshd on 127.0.0.1:$SSHD_PORT.
+# Sets SSHD_DIR, SSHD_PORT, SSHD_PID, SSHD_HOSTKEY (pub file), SSHD_FP (SHA256:...),
+# SSHD_AUTH (authorized_keys file). Call again after stop_sshd to restart on the same port.
+start_sshd() {
+    SSHD_DIR=${SSHD_DIR:-$T/sshd}
+    mkdir -p "$SSHD_DIR" /run/sshd
+    chmod 755 "$SSHD_DIR"
+    [[ -f $SSHD_DIR/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host_ed25519"
+    SSHD_HOSTKEY=$SSHD_DIR/host_ed25519.pub
+    SSHD_FP=$(ssh-keygen -l -E sha256 -f "$SSHD_HOSTKEY" | awk '{print $2}')
+    SSHD_AUTH=$SSHD_DIR/authorized_keys
+    touch "$SSHD_AUTH"
+    SSHD_PORT=${SSHD_PORT:-$(free_port)}
+    {
+        echo "ListenAddress 127.0.0.1:$SSHD_PORT"
+        echo "HostKey $SSHD_DIR/host_ed25519"
+        echo "PidFile $SSHD_DIR/sshd.pid"
+        echo "AuthorizedKeysFile $SSHD_AUTH"
+        echo "PasswordAuthentication no"
+        echo "KbdInteractiveAuthentication no"
+        echo "PubkeyAuthentication yes"
+        echo "PermitRootLogin prohibit-password"
+        echo "AllowTcpForwarding yes"
+        echo "UsePAM no"
+        echo "StrictModes no"
+        echo "LogLevel VERBOSE"
+        for line in "$@"; do echo "$line"; done
+    } >"$SSHD_DIR/sshd_config"
+    /usr/sbin/sshd -D -e -f "$SSHD_DIR/sshd_config" >>"$T/sshd.log" 2>&1 &
+    SSHD_PID=$!
+    track_pid "$SSHD_PID"
+    wait_for 10 "sshd on port $SSHD_PORT" port_open "$SSHD_PORT"
+}
+
+# stop_sshd: kills the listener and every session process it forked.
+stop_sshd() {
+    kill_tree "$SSHD_PID" KILL
+    wait "$SSHD_PID" 2>/dev/null || true
+}
+
+# authorize_key PUBFILE_OR_LINE: appends a public key to sshd's authorized_keys.
+authorize_key() {
+    if [[ -f $1 ]]; then cat "$1" >>"$SSHD_AUTH"; else echo "$1" >>"$SSHD_AUTH"; fi
+}
+
+# ---------------------------------------------------------------- ghostd
+
+# start_ghostd: ghostd in $T/{etc,run,state}; use gctl to talk to it.
+start_ghostd() {
+    GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
+    mkdir -p "$GHOST_ETC/profiles" "$GHOST_RUN" "$GHOST_STATE"
+    [[ -f $GHOST_ETC/ghostd.json ]] || echo '{ "log_level": "debug" }' >"$GHOST_ETC/ghostd.json"
+    "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
+        --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
+    GHOSTD_PID=$!
+    track_pid "$GHOSTD_PID"
+    wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"
+}
+
+gctl() { "$GHOSTCTL" --socket "$GHOST_RUN/ghostd.sock" "$@"; }
+
+# write_profile NAME JSON: writes $GHOST_ETC/profiles/NAME.json.
+write_profile() { printf '%s\n' "$2" >"$GHOST_ETC/profiles/$1.json"; }
+
+# profile_field NAME JQ_FILTER: prints a field of `ghostctl --json status NAME`.
+profile_field() { gctl --json status "$1" | jq -r "$2"; }
+
+# wait_state NAME STATE [TIMEOUT]
+wait_state() {
+    local name=$1 want=$2 timeout=${3:-20}
+    _state_is() { [[ $(profile_field "$1" '.. | objects | select(has("state")) | .state' | head -1) == "$2" ]]; }
+    wait_for "$timeout" "profile $name state $want" _state_is "$name" "$want"
+}
+
+# ---------------------------------------------------------------- netns
+
+# netns_create SUFFIX: creates namespace ghost-$RUN_ID-SUFFIX (deleted on exit), prints name.
+netns_create() {
+    local ns=ghost-$RUN_ID-$1
+    ip netns add "$ns"
+    _NETNS+=("$ns")
+    ip -n "$ns" link set lo up
+    echo "$ns"
+}
+
+# netns_veth NS_A NS_B IP_A/PLEN IP_B/PLEN: veth pair between two namespaces.
+netns_veth() {
+    local a=$1 b=$2 ipa=$3 ipb=$4 va=v${RUN_ID}a${#_NETNS[@]} vb=v${RUN_ID}b${#_NETNS[@]}
+    ip link add "$va" netns "$a" type veth peer name "$vb" netns "$b"
+    ip -n "$a" addr add "$ipa" dev "$va"
+    ip -n "$b" addr add "$ipb" dev "$vb"
+    ip -n "$a" link set "$va" up
+    ip -n "$b" link set "$vb" up
+}
+
+# ---------------------------------------------------------------- data checks
+
+# sha_of FILE
+sha_of() { sha256sum "$1" | awk '{print $1}'; }
+
+# make_blob FILE MB: random test data.
+make_blob() { head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$1"; }
