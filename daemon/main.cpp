@@ -2,7 +2,6 @@
 // control plane (JSON-RPC socket, D-Bus) and the worker pool, and runs until SIGTERM.
 
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 
 #include <csignal>
 #include <cstdio>
@@ -14,10 +13,12 @@
 
 #include "common/config/schema.hpp"
 #include "daemon/control/core_api.hpp"
+#include "daemon/control/dbus_service.hpp"
 #include "daemon/control/rpc_server.hpp"
 #include "daemon/core/log.hpp"
 #include "daemon/core/worker_pool.hpp"
 #include "daemon/profile/manager.hpp"
+#include "daemon/systemd/notify.hpp"
 
 namespace {
 
@@ -106,14 +107,8 @@ bool make_dir(const std::string& path, mode_t mode, std::string* why) {
     return true;
 }
 
-/// Sends WATCHDOG=1 from the control loop, so a stuck loop stops the pings.
-void arm_watchdog(asio::steady_timer& t, std::chrono::microseconds interval) {
-    t.expires_after(interval / 2);
-    t.async_wait([&t, interval](asio::error_code ec) {
-        if (ec) return;
-        sd_notify(0, "WATCHDOG=1");
-        arm_watchdog(t, interval);
-    });
+std::string status_line(const ProfileManager& pm) {
+    return log::cat("running: ", pm.names().size(), " profile(s), ", pm.active_count(), " active");
 }
 
 int run(const Options& o) {
@@ -155,26 +150,31 @@ int run(const Options& o) {
         return 1;
     }
 
+    DbusService dbus(control, api, log::Logger());
+    dbus.set_control_group(dcfg->control_group);
+    if (!dbus.start(&why)) L.warning("D-Bus front door disabled: ", why);
+
     bool stopping = false;
-    asio::steady_timer watchdog(control);
+    notify::Watchdog watchdog(control);
     asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP);
     std::function<void()> wait_signal = [&] {
         signals.async_wait([&](asio::error_code ec, int sig) {
             if (ec) return;
             if (sig == SIGHUP) {
-                sd_notify(0, "RELOADING=1\nSTATUS=reloading configuration");
+                notify::reloading();
                 auto r = profiles.load();
                 for (auto& e : r.errors) L.error("config: ", e.str());
                 L.notice("reloaded: ", r.added.size(), " added, ", r.removed.size(), " removed, ",
                          r.changed.size(), " changed, ", r.errors.size(), " error(s)");
-                sd_notify(0, "READY=1\nSTATUS=running");
+                notify::ready(status_line(profiles));
             } else if (!stopping) {
                 stopping = true;
                 L.notice("stopping (signal ", sig, "): bringing every profile down");
-                sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+                notify::stopping();
                 rpc.stop();
+                dbus.stop();
                 profiles.stop_all([&] {
-                    watchdog.cancel();
+                    watchdog.stop();
                     signals.cancel();
                     control.stop();
                 });
@@ -185,13 +185,11 @@ int run(const Options& o) {
     };
     wait_signal();
 
-    uint64_t wd_usec = 0;
-    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
-        arm_watchdog(watchdog, std::chrono::microseconds(wd_usec));
+    watchdog.start();
 
     profiles.autostart();
     L.notice("ghostd ", GHOST_VERSION, " ready: ", profiles.names().size(), " profile(s), control socket ", sock);
-    sd_notify(0, "READY=1\nSTATUS=running");
+    notify::ready(status_line(profiles));
     control.run();
     workers.stop();
     L.notice("stopped");

@@ -15,7 +15,7 @@ struct Caller {
     uid_t uid = static_cast<uid_t>(-1);
     gid_t gid = static_cast<gid_t>(-1);
     pid_t pid = 0;
-    std::vector<gid_t> groups;  // supplementary groups of the user
+    std::vector<gid_t> groups;  // supplementary groups of the calling process
 };
 
 enum class Decision { allow, deny };

@@ -23,6 +23,11 @@ bool string_param(const json& params, const char* key, std::string* out, const R
         return false;
     }
     *out = it->get<std::string>();
+    if (std::string(key) == "name" && !config::is_valid_profile_name(*out)) {
+        reply(ApiResult::failure(errc::invalid_params, "invalid profile name '" + *out +
+                                 "': names match [a-z0-9][a-z0-9_-]{0,63}"));
+        return false;
+    }
     return true;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <deque>
 #include <optional>
 
@@ -26,7 +27,8 @@ std::optional<gid_t> lookup_group(const std::string& name) {
     return res->gr_gid;
 }
 
-/// SO_PEERCRED plus the peer user's supplementary groups.
+/// SO_PEERCRED plus the peer process's supplementary groups (SO_PEERGROUPS), so the
+/// decision follows the caller's actual credentials, like file permissions do.
 rpc::Caller peer_caller(int fd, std::string* user) {
     rpc::Caller c;
     struct ucred cred {};
@@ -35,21 +37,20 @@ rpc::Caller peer_caller(int fd, std::string* user) {
     c.uid = cred.uid;
     c.gid = cred.gid;
     c.pid = cred.pid;
+    std::vector<gid_t> groups(64);
+    socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) != 0 && errno == ERANGE &&
+        glen <= 65536 * sizeof(gid_t)) {
+        groups.resize(glen / sizeof(gid_t));
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) != 0) glen = 0;
+    }
+    groups.resize(glen / sizeof(gid_t));
+    c.groups = std::move(groups);
     std::vector<char> buf(16384);
     struct passwd pw {};
     struct passwd* res = nullptr;
     *user = "uid " + std::to_string(cred.uid);
-    if (getpwuid_r(cred.uid, &pw, buf.data(), buf.size(), &res) == 0 && res) {
-        *user = res->pw_name;
-        int n = 64;
-        std::vector<gid_t> groups(n);
-        if (getgrouplist(res->pw_name, res->pw_gid, groups.data(), &n) < 0) {
-            groups.resize(std::min(n, 65536));
-            getgrouplist(res->pw_name, res->pw_gid, groups.data(), &n);
-        }
-        groups.resize(std::max(0, n));
-        c.groups = std::move(groups);
-    }
+    if (getpwuid_r(cred.uid, &pw, buf.data(), buf.size(), &res) == 0 && res) *user = res->pw_name;
     return c;
 }
 }  // namespace

@@ -1,0 +1,90 @@
+#include "common/rpc/jsonrpc.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ghost::rpc {
+namespace {
+
+TEST(LineFramer, SplitsLinesAcrossFeeds) {
+    LineFramer f(100);
+    EXPECT_TRUE(f.feed("{\"a\":1}\n{\"b\""));
+    EXPECT_EQ(f.next_line(), "{\"a\":1}");
+    EXPECT_FALSE(f.next_line());
+    EXPECT_TRUE(f.feed(":2}\r\n"));
+    EXPECT_EQ(f.next_line(), "{\"b\":2}");
+    EXPECT_EQ(f.pending(), 0u);
+}
+
+TEST(LineFramer, RefusesOversizedLineEvenWithoutNewline) {
+    LineFramer f(10);
+    EXPECT_TRUE(f.feed("0123456789"));
+    EXPECT_FALSE(f.feed("x"));
+    EXPECT_TRUE(f.overflowed());
+    EXPECT_FALSE(f.next_line());
+}
+
+TEST(LineFramer, RefusesOversizedCompleteLine) {
+    LineFramer f(4);
+    f.feed("ok\n0123456789\n");
+    EXPECT_EQ(f.next_line(), "ok");
+    EXPECT_FALSE(f.next_line());
+    EXPECT_TRUE(f.overflowed());
+}
+
+TEST(LineFramer, ManySmallLinesDoNotGrowUnbounded) {
+    LineFramer f(64);
+    for (int i = 0; i < 100000; ++i) {
+        ASSERT_TRUE(f.feed("{\"i\":1}\n"));
+        ASSERT_TRUE(f.next_line());
+    }
+    EXPECT_EQ(f.pending(), 0u);
+}
+
+TEST(ParseRequest, ValidRequest) {
+    auto o = parse_request(R"({"jsonrpc":"2.0","id":7,"method":"profile.up","params":{"name":"w"}})");
+    ASSERT_TRUE(o.request);
+    EXPECT_EQ(o.request->id, 7);
+    EXPECT_EQ(o.request->method, "profile.up");
+    EXPECT_EQ(o.request->params["name"], "w");
+    EXPECT_FALSE(o.request->is_notification);
+}
+
+TEST(ParseRequest, NotificationAndMissingParams) {
+    auto o = parse_request(R"({"jsonrpc":"2.0","method":"profile.list"})");
+    ASSERT_TRUE(o.request);
+    EXPECT_TRUE(o.request->is_notification);
+    EXPECT_TRUE(o.request->params.is_object());
+}
+
+TEST(ParseRequest, NotJson) {
+    auto o = parse_request("hello there");
+    ASSERT_FALSE(o.request);
+    EXPECT_EQ(o.error_response["error"]["code"], -32700);
+    EXPECT_TRUE(o.error_response["id"].is_null());
+}
+
+TEST(ParseRequest, InvalidShapes) {
+    for (const char* line : {R"([1,2])", R"("str")", R"({"id":1,"method":"x"})",
+                             R"({"jsonrpc":"2.0","id":1})", R"({"jsonrpc":"2.0","id":1,"method":5})",
+                             R"({"jsonrpc":"2.0","id":{},"method":"x"})"}) {
+        auto o = parse_request(line);
+        ASSERT_FALSE(o.request) << line;
+        EXPECT_EQ(o.error_response["error"]["code"], -32600) << line;
+    }
+}
+
+TEST(ParseRequest, PositionalParamsRefused) {
+    auto o = parse_request(R"({"jsonrpc":"2.0","id":"a","method":"x","params":[1]})");
+    ASSERT_FALSE(o.request);
+    EXPECT_EQ(o.error_response["error"]["code"], -32602);
+    EXPECT_EQ(o.error_response["id"], "a");
+}
+
+TEST(Builders, ErrorCarriesData) {
+    auto e = make_error(3, -32004, "bad", nlohmann::json::array({"x"}));
+    EXPECT_EQ(e["error"]["data"][0], "x");
+    EXPECT_EQ(to_line(make_result(1, true)).back(), '\n');
+}
+
+}  // namespace
+}  // namespace ghost::rpc
