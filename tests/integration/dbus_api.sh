@@ -22,6 +22,7 @@ BUS_PID= PID= MON=
 BUS="unix:path=$T/bus"
 
 cleanup() {
+    set +e  # a killed child's status must not become the script's
     [[ -n "$MON" ]] && kill "$MON" 2>/dev/null
     [[ -n "$PID" ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
     [[ -n "$BUS_PID" ]] && kill "$BUS_PID" 2>/dev/null && wait "$BUS_PID" 2>/dev/null

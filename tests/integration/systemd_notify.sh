@@ -12,6 +12,7 @@ T=$(mktemp -d /tmp/ghost-notify.XXXXXX)
 PID= RECV=
 
 cleanup() {
+    set +e  # a killed child's status must not become the script's
     [[ -n "$PID" ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
     [[ -n "$RECV" ]] && kill "$RECV" 2>/dev/null && wait "$RECV" 2>/dev/null
     rm -rf "$T"
