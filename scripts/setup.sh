@@ -9,8 +9,8 @@ BUILD_PKGS=(
   libnl-3-dev libnl-route-3-dev libsystemd-dev libgtest-dev libgmock-dev
 )
 PEER_PKGS=(
-  openssh-server openssh-client curl socat iperf3 dbus iproute2 procps
-  util-linux systemd python3
+  openssh-server openssh-client curl socat iperf3 dbus libglib2.0-bin iproute2 procps
+  util-linux systemd python3 jq
 )
 
 missing=()

@@ -43,7 +43,7 @@ _cleanup() {
     for pid in "${_PIDS[@]}"; do kill_tree "$pid" TERM; done
     sleep 0.2
     for pid in "${_PIDS[@]}"; do kill_tree "$pid" KILL; done
-    for ns in "${_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    for ns in "${_NETNS[@]}" $(cat "$T/.netns" 2>/dev/null); do ip netns del "$ns" 2>/dev/null; done
     if [[ $rc -ne 0 ]]; then
         log "test failed (rc=$rc); logs:"
         for f in "$T"/*.log; do
@@ -154,17 +154,20 @@ wait_state() {
 # ---------------------------------------------------------------- netns
 
 # netns_create SUFFIX: creates namespace ghost-$RUN_ID-SUFFIX (deleted on exit), prints name.
+# Registered in a file, not only the array, because callers usually run it in $(...).
 netns_create() {
     local ns=ghost-$RUN_ID-$1
     ip netns add "$ns"
     _NETNS+=("$ns")
+    echo "$ns" >>"$T/.netns"
     ip -n "$ns" link set lo up
     echo "$ns"
 }
 
 # netns_veth NS_A NS_B IP_A/PLEN IP_B/PLEN: veth pair between two namespaces.
 netns_veth() {
-    local a=$1 b=$2 ipa=$3 ipb=$4 va=v${RUN_ID}a${#_NETNS[@]} vb=v${RUN_ID}b${#_NETNS[@]}
+    _VETH_N=$((${_VETH_N:-0} + 1))
+    local a=$1 b=$2 ipa=$3 ipb=$4 va=v${RUN_ID}a${_VETH_N} vb=v${RUN_ID}b${_VETH_N}
     ip link add "$va" netns "$a" type veth peer name "$vb" netns "$b"
     ip -n "$a" addr add "$ipa" dev "$va"
     ip -n "$b" addr add "$ipb" dev "$vb"
