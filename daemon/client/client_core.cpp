@@ -54,7 +54,14 @@ bool ClientCore::bind_listeners(std::string* why) {
         std::lock_guard lock(mutex_);
         forwards_.push_back(std::move(l));
     }
+    std::vector<std::shared_ptr<proxy::ProxyListener>> proxies;
+    if (!proxy::bind_proxy_listeners(*this, ctx_.profile, ctx_.log, &proxies, why)) return false;
+    {
+        std::lock_guard lock(mutex_);
+        proxies_ = std::move(proxies);
+    }
     for (auto& l : forwards_) l->start();
+    for (auto& l : proxies_) l->start();
     return true;
 }
 
@@ -66,6 +73,7 @@ void ClientCore::stop() {
     if (session_) session_->close();
     session_.reset();
     for (auto& l : forwards_) l->close();
+    for (auto& l : proxies_) l->close();
     if (route_watch_) route_watch_->stop();
     fail_waiters("profile is stopping");
 }
@@ -83,6 +91,7 @@ void ClientCore::fail(const std::string& reason) {
     if (session_) session_->close();
     session_.reset();
     for (auto& l : forwards_) l->close();
+    for (auto& l : proxies_) l->close();
     if (route_watch_) route_watch_->stop();
     fail_waiters(reason);
 }
@@ -367,6 +376,8 @@ nlohmann::json ClientCore::status_json() const {
     std::lock_guard lock(mutex_);
     nlohmann::json fw = nlohmann::json::array();
     for (const auto& l : forwards_) fw.push_back(l->status());
+    nlohmann::json listeners = nlohmann::json::array();
+    for (const auto& l : proxies_) listeners.push_back(l->status());
     nlohmann::json rfw = nlohmann::json::array();
     for (const auto& rf : remote_forwards_) {
         rfw.push_back({{"listen", rf.cfg.listen.str()},
@@ -391,6 +402,7 @@ nlohmann::json ClientCore::status_json() const {
             {"channels_open", stats_->channels_open.load()},
             {"channels_total", stats_->channels_total.load()},
             {"forwards", std::move(fw)},
+            {"listeners", std::move(listeners)},
             {"remote_forwards", std::move(rfw)},
             {"reconnect", std::move(reconnect)},
             {"last_error", last_error_}};

@@ -18,6 +18,7 @@
 #include "daemon/profile/runner.hpp"
 #include "daemon/proxy/channel_opener.hpp"
 #include "daemon/proxy/forward_listener.hpp"
+#include "daemon/proxy/socks_listener.hpp"
 #include "daemon/ssh/client_session.hpp"
 #include "daemon/transport/transport.hpp"
 
@@ -81,6 +82,7 @@ private:
     std::shared_ptr<ssh::ClientSession> session_;
     std::shared_ptr<ssh::SessionStats> stats_;
     std::vector<std::shared_ptr<proxy::ForwardListener>> forwards_;
+    std::vector<std::shared_ptr<proxy::ProxyListener>> proxies_;  // SOCKS5 / HTTP CONNECT
     std::vector<RemoteForwardState> remote_forwards_;  // guarded by mutex_ for reads
     std::shared_ptr<RouteWatch> route_watch_;
     asio::steady_timer retry_timer_;
