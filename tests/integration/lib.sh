@@ -75,6 +75,10 @@ free_port() {
 
 port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
+# port_listening PORT: true when something listens on TCP PORT (without connecting to it,
+# so single-connection servers like `socat TCP-LISTEN` without fork are not consumed).
+port_listening() { ss -Hltn "sport = :$1" | grep -q .; }
+
 # ---------------------------------------------------------------- OpenSSH sshd
 
 # start_sshd [EXTRA_CONFIG_LINE...]: throwaway sshd on 127.0.0.1:$SSHD_PORT.
