@@ -148,6 +148,7 @@ private:
 
 bool DbusService::Impl::start(std::string* error) {
     if (connection_) return true;
+    stopping_ = false;
     control_gid_ = group_id(control_group_.c_str());
     for (const char* method : kExposedMutating) {
         const CoreApi::Method* def = api_.find(method);
