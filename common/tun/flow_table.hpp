@@ -1,0 +1,97 @@
+#pragma once
+/// The NAT's bounded flow table: one record per TCP flow entering the TUN, keyed both by
+/// the application's 4-tuple and by the port `n` the flow was given toward the listener.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+
+#include "common/tun/packet.hpp"
+
+namespace ghost::tun {
+
+using Clock = std::chrono::steady_clock;
+
+/// The application's view of a flow: its socket (src) and where it wanted to go (dst).
+struct FlowTuple {
+    SocketAddr src;
+    SocketAddr dst;
+    bool operator==(const FlowTuple&) const = default;
+};
+
+/// Hash of a FlowTuple for the lookup map.
+struct FlowTupleHash {
+    size_t operator()(const FlowTuple& t) const;
+};
+
+/// TCP progress as seen by the NAT (enough to pick a timeout, not a full state machine).
+enum class FlowState : uint8_t {
+    syn_sent,      // SYN seen, no answer from the listener yet
+    established,   // the listener answered
+    half_closed,   // a FIN in one direction
+    closed,        // FIN both ways, or a RST: kept for a grace time
+};
+
+/// One translated flow.
+struct Flow {
+    FlowTuple tuple;
+    uint16_t port = 0;  // n: the flow's source port toward the listener
+    FlowState state = FlowState::syn_sent;
+    bool fin_from_app = false;
+    bool fin_from_listener = false;
+    bool accepted = false;  // the listener accepted it and asked for its destination
+    Clock::time_point last_seen{};
+};
+
+/// Limits and timeouts of the table.
+struct FlowTableConfig {
+    size_t max_flows = 16384;
+    uint16_t port_min = 1024;      // range n is drawn from
+    uint16_t port_max = 65535;
+    uint16_t reserved_port = 0;    // never handed out (the listener's own port)
+    std::chrono::seconds syn_timeout{60};
+    std::chrono::seconds idle_timeout{7200};
+    std::chrono::seconds half_closed_timeout{600};
+    std::chrono::seconds closed_grace{30};
+};
+
+/// Bounded map n <-> flow. Ports are handed out round-robin so a port is reused as late
+/// as possible (the listener's side of an old flow may still sit in TIME_WAIT).
+class FlowTable {
+public:
+    explicit FlowTable(FlowTableConfig config);
+
+    /// The flow for the application's 4-tuple, or nullptr.
+    Flow* find(const FlowTuple& tuple);
+    /// The flow that was given port n, or nullptr.
+    Flow* find_port(uint16_t n);
+    const Flow* find_port(uint16_t n) const;
+
+    /// Creates a flow for `tuple` (which must not exist); nullptr when the table is full
+    /// or no port in the range is free.
+    Flow* create(const FlowTuple& tuple, Clock::time_point now);
+
+    /// Removes the flow with port n (no-op if none).
+    void erase(uint16_t n);
+
+    /// Removes flows whose timeout for their state has passed; returns how many.
+    size_t expire(Clock::time_point now);
+
+    /// Updates a flow's state for a segment with `tcp_flags`, from the app or the listener.
+    static void observe(Flow& flow, uint8_t tcp_flags, bool from_app, Clock::time_point now);
+
+    size_t size() const { return by_port_.size(); }
+    const FlowTableConfig& config() const { return config_; }
+
+private:
+    bool allocate_port(uint16_t* out);
+    std::chrono::seconds timeout_of(const Flow& flow) const;
+
+    FlowTableConfig config_;
+    uint16_t cursor_;
+    std::unordered_map<uint16_t, Flow> by_port_;
+    std::unordered_map<FlowTuple, uint16_t, FlowTupleHash> by_tuple_;
+};
+
+}  // namespace ghost::tun

@@ -1,0 +1,133 @@
+#include "common/tun/nat.hpp"
+
+#include "common/tun/reply.hpp"
+
+namespace ghost::tun {
+
+NatAddresses NatAddresses::defaults(uint16_t port) {
+    NatAddresses a;
+    a.listener_v4 = *net::IpAddress::parse("198.18.0.1");
+    a.peer_v4 = *net::IpAddress::parse("198.18.0.2");
+    a.listener_v6 = *net::IpAddress::parse("fdc7:6768:6f73:7400::1");
+    a.peer_v6 = *net::IpAddress::parse("fdc7:6768:6f73:7400::2");
+    a.listener_port = port;
+    return a;
+}
+
+uint64_t NatCounters::malformed_total() const {
+    uint64_t total = 0;
+    for (uint64_t n : malformed) total += n;
+    return total;
+}
+
+NatTranslator::NatTranslator(NatConfig config)
+    : config_(std::move(config)), flows_([this] {
+          FlowTableConfig f = config_.flows;
+          f.reserved_port = config_.addresses.listener_port;
+          return f;
+      }()) {}
+
+const net::IpAddress& NatTranslator::listener_ip(bool v6) const {
+    return v6 ? config_.addresses.listener_v6 : config_.addresses.listener_v4;
+}
+
+const net::IpAddress& NatTranslator::peer_ip(bool v6) const {
+    return v6 ? config_.addresses.peer_v6 : config_.addresses.peer_v4;
+}
+
+bool NatTranslator::is_from_listener(const PacketView& v) const {
+    return v.sport == config_.addresses.listener_port && v.src == listener_ip(v.v6);
+}
+
+NatResult NatTranslator::refuse(std::span<const uint8_t> packet, const PacketView& v,
+                                std::vector<uint8_t>* reply) {
+    *reply = v.is_tcp() ? build_tcp_reset(v) : build_port_unreachable(packet, v);
+    if (reply->empty()) return {};
+    return {Verdict::reply, reply->size()};
+}
+
+NatResult NatTranslator::process(std::span<uint8_t> packet, Clock::time_point now,
+                                 std::vector<uint8_t>* reply) {
+    PacketView v;
+    ParseError err = parse_packet(packet, &v);
+    if (err != ParseError::none) {
+        ++counters_.malformed[static_cast<size_t>(err)];
+        return {};
+    }
+    bool tcp_or_udp = v.is_tcp() || v.is_udp();
+    if (!tcp_or_udp || is_multicast_or_broadcast(v.dst) || is_multicast_or_broadcast(v.src)) {
+        ++counters_.other_dropped;
+        return {};
+    }
+    if (v.v6 && !config_.ipv6) {
+        ++counters_.ipv6_blocked;
+        return refuse(packet, v, reply);
+    }
+    if (v.is_udp()) {
+        // No UDP channel exists (yet): refuse rather than leak it elsewhere.
+        ++counters_.udp_refused;
+        return refuse(packet, v, reply);
+    }
+    return handle_tcp(packet, v, now, reply);
+}
+
+NatResult NatTranslator::handle_tcp(std::span<uint8_t> packet, const PacketView& v,
+                                    Clock::time_point now, std::vector<uint8_t>* reply) {
+    if (is_from_listener(v)) return from_listener(packet, v, now);
+    if (v.dst == peer_ip(v.v6) || v.dst == listener_ip(v.v6)) {
+        ++counters_.reserved_dst;
+        return refuse(packet, v, reply);
+    }
+    FlowTuple tuple{v.source(), v.destination()};
+    Flow* flow = flows_.find(tuple);
+    bool fresh_syn = v.has(kTcpSyn) && !v.has(kTcpAck) && !v.has(kTcpRst);
+    if (flow != nullptr && fresh_syn && flow->state == FlowState::closed) {
+        flows_.erase(flow->port);  // the app reused its port for a new connection
+        flow = nullptr;
+    }
+    if (flow == nullptr) {
+        if (!fresh_syn) {
+            ++counters_.no_flow;
+            return refuse(packet, v, reply);
+        }
+        flow = flows_.create(tuple, now);
+        if (flow == nullptr) {
+            ++counters_.table_full;
+            return refuse(packet, v, reply);
+        }
+        ++counters_.flows_created;
+    }
+    FlowTable::observe(*flow, v.tcp_flags, true, now);
+    rewrite_endpoints(packet, v, {peer_ip(v.v6), flow->port},
+                      {listener_ip(v.v6), config_.addresses.listener_port});
+    ++counters_.to_listener;
+    return {Verdict::forward, v.total_len};
+}
+
+NatResult NatTranslator::from_listener(std::span<uint8_t> packet, const PacketView& v,
+                                       Clock::time_point now) {
+    Flow* flow = v.dst == peer_ip(v.v6) ? flows_.find_port(v.dport) : nullptr;
+    if (flow == nullptr || flow->tuple.src.ip.v6 != v.v6) {
+        ++counters_.stray_listener;
+        return {};
+    }
+    FlowTable::observe(*flow, v.tcp_flags, false, now);
+    rewrite_endpoints(packet, v, flow->tuple.dst, flow->tuple.src);
+    ++counters_.from_listener;
+    return {Verdict::forward, v.total_len};
+}
+
+std::optional<FlowTuple> NatTranslator::lookup_accepted(uint16_t peer_port, bool v6) {
+    Flow* flow = flows_.find_port(peer_port);
+    if (flow == nullptr || flow->tuple.src.ip.v6 != v6) return std::nullopt;
+    flow->accepted = true;
+    return flow->tuple;
+}
+
+size_t NatTranslator::expire(Clock::time_point now) {
+    size_t n = flows_.expire(now);
+    counters_.flows_expired += n;
+    return n;
+}
+
+}  // namespace ghost::tun

@@ -1,0 +1,259 @@
+#include "common/tun/nat.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "common/tun/checksum.hpp"
+#include "common/tun/reply.hpp"
+
+namespace ghost::tun {
+namespace {
+
+using std::chrono::seconds;
+
+net::IpAddress ip(const char* text) { return *net::IpAddress::parse(text); }
+
+constexpr uint16_t kListenPort = 7000;
+const SocketAddr kApp{ip("198.18.0.1"), 40000};
+const SocketAddr kDst{ip("10.77.0.2"), 8080};
+const SocketAddr kApp6{ip("fdc7:6768:6f73:7400::1"), 40001};
+const SocketAddr kDst6{ip("2001:db8::7"), 443};
+
+class NatTranslatorTest : public ::testing::Test {
+protected:
+    NatConfig config(size_t max_flows = 100) {
+        NatConfig c;
+        c.addresses = NatAddresses::defaults(kListenPort);
+        c.flows.max_flows = max_flows;
+        return c;
+    }
+
+    /// Runs one packet through the translator and returns what it wrote (or empty).
+    std::vector<uint8_t> run(NatTranslator& nat, std::vector<uint8_t> pkt, Verdict want) {
+        std::vector<uint8_t> reply;
+        NatResult r = nat.process(pkt, now_, &reply);
+        EXPECT_EQ(r.verdict, want);
+        if (r.verdict == Verdict::forward) return {pkt.begin(), pkt.begin() + r.length};
+        if (r.verdict == Verdict::reply) return reply;
+        return {};
+    }
+
+    PacketView view(const std::vector<uint8_t>& pkt) {
+        PacketView v;
+        EXPECT_EQ(parse_packet(pkt, &v), ParseError::none);
+        if (v.is_tcp()) {
+            EXPECT_EQ(compute_l4_checksum(pkt, v), load_be16(&pkt[v.l4_offset + 16]));
+        }
+        if (!v.v6) {
+            EXPECT_EQ(internet_checksum(std::span(pkt.data(), v.ip_header_len)), 0);
+        }
+        return v;
+    }
+
+    SocketAddr listener(bool v6 = false) {
+        auto a = NatAddresses::defaults(kListenPort);
+        return {v6 ? a.listener_v6 : a.listener_v4, kListenPort};
+    }
+    net::IpAddress peer(bool v6 = false) {
+        auto a = NatAddresses::defaults(kListenPort);
+        return v6 ? a.peer_v6 : a.peer_v4;
+    }
+
+    Clock::time_point now_ = Clock::time_point{} + seconds(1000);
+};
+
+TEST_F(NatTranslatorTest, SynIsRewrittenTowardTheListenerAndRepliesBack) {
+    NatTranslator nat(config());
+    auto out = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 100, 0), Verdict::forward));
+    EXPECT_EQ(out.src, peer());
+    EXPECT_EQ(out.destination(), listener());
+    uint16_t n = out.sport;
+    EXPECT_NE(n, kListenPort);
+    EXPECT_EQ(out.seq, 100u);
+
+    auto back = view(run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 900, 101),
+                         Verdict::forward));
+    EXPECT_EQ(back.source(), kDst);
+    EXPECT_EQ(back.destination(), kApp);
+    EXPECT_EQ(back.ack, 101u);
+
+    auto data = view(run(nat, build_tcp_segment(kApp, kDst, kTcpAck, 101, 901, std::vector<uint8_t>(10, 7)),
+                         Verdict::forward));
+    EXPECT_EQ(data.sport, n);
+    EXPECT_EQ(data.payload_len, 10u);
+
+    auto found = nat.lookup_accepted(n, false);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->src, kApp);
+    EXPECT_EQ(found->dst, kDst);
+    EXPECT_TRUE(nat.flows().find_port(n)->accepted);
+    EXPECT_EQ(nat.flows().find_port(n)->state, FlowState::established);
+    EXPECT_EQ(nat.counters().flows_created, 1u);
+    EXPECT_EQ(nat.counters().to_listener, 2u);
+    EXPECT_EQ(nat.counters().from_listener, 1u);
+}
+
+TEST_F(NatTranslatorTest, Ipv6FlowsUseTheUlaPair) {
+    NatTranslator nat(config());
+    auto out = view(run(nat, build_tcp_segment(kApp6, kDst6, kTcpSyn, 1, 0), Verdict::forward));
+    EXPECT_EQ(out.src, peer(true));
+    EXPECT_EQ(out.destination(), listener(true));
+    EXPECT_FALSE(nat.lookup_accepted(out.sport, false));
+    auto found = nat.lookup_accepted(out.sport, true);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->dst, kDst6);
+    auto back = view(run(nat, build_tcp_segment(listener(true), {peer(true), out.sport},
+                                                kTcpSyn | kTcpAck, 5, 2),
+                         Verdict::forward));
+    EXPECT_EQ(back.source(), kDst6);
+    EXPECT_EQ(back.destination(), kApp6);
+}
+
+TEST_F(NatTranslatorTest, RetransmittedSynKeepsItsPort) {
+    NatTranslator nat(config());
+    auto a = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward));
+    auto b = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward));
+    EXPECT_EQ(a.sport, b.sport);
+    EXPECT_EQ(nat.flows().size(), 1u);
+}
+
+TEST_F(NatTranslatorTest, FullTableRefusesWithReset) {
+    NatTranslator nat(config(2));
+    for (uint16_t p = 1; p <= 2; ++p)
+        run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward);
+    auto rst = view(run(nat, build_tcp_segment({kApp.ip, 3}, kDst, kTcpSyn, 77, 0), Verdict::reply));
+    EXPECT_EQ(rst.tcp_flags, kTcpRst | kTcpAck);
+    EXPECT_EQ(rst.source(), kDst);
+    EXPECT_EQ(rst.destination(), (SocketAddr{kApp.ip, 3}));
+    EXPECT_EQ(rst.ack, 78u);
+    EXPECT_EQ(nat.counters().table_full, 1u);
+    EXPECT_EQ(nat.flows().size(), 2u);
+}
+
+TEST_F(NatTranslatorTest, SegmentWithoutFlowIsReset) {
+    NatTranslator nat(config());
+    auto rst = view(run(nat, build_tcp_segment(kApp, kDst, kTcpAck, 1, 555), Verdict::reply));
+    EXPECT_EQ(rst.tcp_flags, kTcpRst);
+    EXPECT_EQ(rst.seq, 555u);
+    run(nat, build_tcp_segment(kApp, kDst, kTcpRst, 1, 0), Verdict::drop);
+    EXPECT_EQ(nat.counters().no_flow, 2u);
+    EXPECT_EQ(nat.flows().size(), 0u);
+}
+
+TEST_F(NatTranslatorTest, StrayListenerSegmentIsDropped) {
+    NatTranslator nat(config());
+    run(nat, build_tcp_segment(listener(), {peer(), 5555}, kTcpAck, 1, 1), Verdict::drop);
+    EXPECT_EQ(nat.counters().stray_listener, 1u);
+}
+
+TEST_F(NatTranslatorTest, TrafficToTheNatAddressesIsRefused) {
+    NatTranslator nat(config());
+    run(nat, build_tcp_segment(kApp, {peer(), 22}, kTcpSyn, 1, 0), Verdict::reply);
+    EXPECT_EQ(nat.counters().reserved_dst, 1u);
+    EXPECT_EQ(nat.flows().size(), 0u);
+}
+
+TEST_F(NatTranslatorTest, UdpGetsPortUnreachableAndIcmpIsDropped) {
+    NatTranslator nat(config());
+    auto icmp = run(nat, build_udp_datagram(kApp, kDst, std::vector<uint8_t>{1}), Verdict::reply);
+    PacketView v;
+    ASSERT_EQ(parse_packet(icmp, &v), ParseError::none);
+    EXPECT_EQ(v.protocol, kProtoIcmp);
+    EXPECT_EQ(nat.counters().udp_refused, 1u);
+    run(nat, build_udp_datagram(kApp, {ip("224.0.0.251"), 5353}, std::vector<uint8_t>{1}),
+        Verdict::drop);
+    auto ping = build_udp_datagram(kApp, kDst, std::vector<uint8_t>{1});
+    ping[9] = kProtoIcmp;
+    run(nat, ping, Verdict::drop);
+    EXPECT_EQ(nat.counters().other_dropped, 2u);
+}
+
+TEST_F(NatTranslatorTest, DisabledIpv6IsBlockedNotForwarded) {
+    NatConfig c = config();
+    c.ipv6 = false;
+    NatTranslator nat(c);
+    auto rst = view(run(nat, build_tcp_segment(kApp6, kDst6, kTcpSyn, 1, 0), Verdict::reply));
+    EXPECT_TRUE(rst.has(kTcpRst));
+    run(nat, build_udp_datagram(kApp6, kDst6, std::vector<uint8_t>{1}), Verdict::reply);
+    EXPECT_EQ(nat.counters().ipv6_blocked, 2u);
+    EXPECT_EQ(nat.flows().size(), 0u);
+}
+
+TEST_F(NatTranslatorTest, MalformedPacketsAreCountedByReason) {
+    NatTranslator nat(config());
+    auto pkt = build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0);
+    pkt[0] = 0x44;
+    run(nat, pkt, Verdict::drop);
+    run(nat, {}, Verdict::drop);
+    run(nat, {0x45, 0}, Verdict::drop);
+    EXPECT_EQ(nat.counters().malformed[static_cast<size_t>(ParseError::bad_header_length)], 1u);
+    EXPECT_EQ(nat.counters().malformed[static_cast<size_t>(ParseError::too_short)], 2u);
+    EXPECT_EQ(nat.counters().malformed_total(), 3u);
+}
+
+TEST_F(NatTranslatorTest, FlowsExpireAfterFinBothWaysPlusGrace) {
+    NatTranslator nat(config());
+    uint16_t n = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+    run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 1, 2), Verdict::forward);
+    run(nat, build_tcp_segment(kApp, kDst, kTcpFin | kTcpAck, 2, 2), Verdict::forward);
+    EXPECT_EQ(nat.flows().find_port(n)->state, FlowState::half_closed);
+    run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpFin | kTcpAck, 2, 3), Verdict::forward);
+    EXPECT_EQ(nat.flows().find_port(n)->state, FlowState::closed);
+    // The last ACK still passes during the grace time.
+    run(nat, build_tcp_segment(kApp, kDst, kTcpAck, 3, 3), Verdict::forward);
+    now_ += seconds(29);
+    EXPECT_EQ(nat.expire(now_), 0u);
+    now_ += seconds(1);
+    EXPECT_EQ(nat.expire(now_), 1u);
+    EXPECT_EQ(nat.flows().size(), 0u);
+    EXPECT_EQ(nat.counters().flows_expired, 1u);
+}
+
+TEST_F(NatTranslatorTest, ResetClosesAndNewSynGetsANewPort) {
+    NatTranslator nat(config());
+    uint16_t n = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+    run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpRst | kTcpAck, 0, 2), Verdict::forward);
+    EXPECT_EQ(nat.flows().find_port(n)->state, FlowState::closed);
+    uint16_t m = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 50, 0), Verdict::forward)).sport;
+    EXPECT_NE(m, n);
+    EXPECT_EQ(nat.flows().find_port(n), nullptr);
+    EXPECT_EQ(nat.flows().size(), 1u);
+}
+
+TEST_F(NatTranslatorTest, IdleAndUnansweredFlowsExpire) {
+    NatTranslator nat(config());
+    run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward);
+    uint16_t n = view(run(nat, build_tcp_segment({kApp.ip, 2}, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+    run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 1, 2), Verdict::forward);
+    now_ += seconds(60);
+    EXPECT_EQ(nat.expire(now_), 1u);  // the unanswered SYN
+    now_ += seconds(7200);
+    EXPECT_EQ(nat.expire(now_), 1u);  // the idle established flow
+}
+
+TEST(FlowTable, PortsAreRoundRobinAndSkipTheReservedPort) {
+    FlowTableConfig c;
+    c.port_min = 100;
+    c.port_max = 103;
+    c.reserved_port = 101;
+    FlowTable t(c);
+    auto now = Clock::now();
+    auto tuple = [](uint16_t p) {
+        return FlowTuple{{*net::IpAddress::parse("10.0.0.1"), p}, {*net::IpAddress::parse("10.0.0.2"), 80}};
+    };
+    EXPECT_EQ(t.create(tuple(1), now)->port, 100);
+    EXPECT_EQ(t.create(tuple(2), now)->port, 102);
+    EXPECT_EQ(t.create(tuple(3), now)->port, 103);
+    EXPECT_EQ(t.create(tuple(4), now), nullptr);  // range exhausted
+    EXPECT_EQ(t.create(tuple(1), now), nullptr);  // duplicate tuple
+    t.erase(102);
+    EXPECT_EQ(t.create(tuple(5), now)->port, 102);
+    t.erase(100);
+    EXPECT_EQ(t.find(tuple(1)), nullptr);
+    EXPECT_EQ(t.find(tuple(5))->port, 102);
+    EXPECT_EQ(t.size(), 2u);
+}
+
+}  // namespace
+}  // namespace ghost::tun
