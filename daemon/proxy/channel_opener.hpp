@@ -22,6 +22,7 @@
 #include <utility>
 
 #include <asio.hpp>
+#include <nlohmann/json.hpp>
 
 namespace ghost::daemon::proxy {
 
@@ -135,6 +136,22 @@ public:
     /// with no_session. Call on io()'s thread; `cb` runs later on the same thread,
     /// exactly once (also on shutdown: no_session).
     virtual void open(OpenRequest req, OpenCallback cb) = 0;
+};
+
+/// A local listener feeding flows into a ChannelOpener (-L forward, SOCKS5 / HTTP CONNECT
+/// front door). Owned by the client profile; lives on the opener's io(). Stays bound
+/// while the session reconnects.
+class LocalService {
+public:
+    virtual ~LocalService() = default;
+    /// Binds now; false + *why ("cannot listen on 127.0.0.1:1080: Address in use").
+    virtual bool bind(std::string* why) = 0;
+    /// Starts accepting.
+    virtual void start() = 0;
+    /// Stops accepting (idempotent).
+    virtual void close() = 0;
+    /// Runtime details for profile.status; callable from any thread.
+    virtual nlohmann::json status() const = 0;
 };
 
 }  // namespace ghost::daemon::proxy

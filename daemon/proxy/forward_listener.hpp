@@ -19,7 +19,8 @@ namespace ghost::daemon::proxy {
 
 /// One -L listener. Create with make_shared; use on opener.io() only (status() is
 /// thread-safe).
-class ForwardListener : public std::enable_shared_from_this<ForwardListener> {
+class ForwardListener : public LocalService,
+                        public std::enable_shared_from_this<ForwardListener> {
 public:
     /// Accepted connections allowed to wait for their channel at once.
     static constexpr size_t kMaxPendingOpens = 256;
@@ -27,13 +28,13 @@ public:
     ForwardListener(ChannelOpener& opener, config::ForwardConfig cfg, log::Logger logger);
 
     /// Binds the listen address now; false + *why ("cannot listen on ...: in use").
-    bool bind(std::string* why);
+    bool bind(std::string* why) override;
     /// Starts accepting.
-    void start();
+    void start() override;
     /// Closes the listener (flows already bridged continue until the session ends).
-    void close();
+    void close() override;
     /// {"listen","target","connections","failed"}; callable from any thread.
-    nlohmann::json status() const;
+    nlohmann::json status() const override;
     /// The bound endpoint (useful when the config asked for port 0).
     uint16_t bound_port() const { return bound_port_; }
 

@@ -41,7 +41,12 @@ void ChannelBridge::attach(asio::ip::tcp::socket socket, std::string early_data)
         up_off_ = 0;
     }
     if (!finished_) resume_up();
-    session_.after_io();
+    kick();
+}
+
+void ChannelBridge::kick() {
+    // A finished bridge may outlive its session: never touch the session then.
+    if (!finished_) session_.after_io();
 }
 
 void ChannelBridge::abandon() {
@@ -96,7 +101,7 @@ void ChannelBridge::wait_writable() {
                            self->writing_ = false;
                            if (ec || self->finished_) return;
                            self->on_writable();
-                           self->session_.after_io();
+                           self->kick();
                        });
 }
 
@@ -138,7 +143,7 @@ void ChannelBridge::on_eof(ssh_session, ssh_channel, void* user) {
     asio::post(self->session_.io(), [s = self->shared_from_this()] {
         s->pull_from_libssh();
         s->maybe_half_close_local();
-        s->session_.after_io();
+        s->kick();
     });
 }
 
@@ -150,7 +155,7 @@ void ChannelBridge::on_close(ssh_session, ssh_channel, void* user) {
         s->pull_from_libssh();
         s->maybe_half_close_local();
         s->maybe_done();
-        s->session_.after_io();
+        s->kick();
     });
 }
 
@@ -177,7 +182,7 @@ void ChannelBridge::wait_readable() {
                            self->reading_ = false;
                            if (ec || self->finished_) return;
                            self->on_readable();
-                           self->session_.after_io();
+                           self->kick();
                        });
 }
 
@@ -219,7 +224,7 @@ void ChannelBridge::on_readable() {
     // Read cap reached with data possibly left: continue after other work.
     asio::post(session_.io(), [self = shared_from_this()] {
         self->resume_up();
-        self->session_.after_io();
+        self->kick();
     });
 }
 

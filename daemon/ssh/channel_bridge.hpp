@@ -73,6 +73,7 @@ private:
     size_t write_channel(const char* data, size_t len);
     void stall();
     void maybe_done();
+    void kick();
 
     ClientSession& session_;
     ssh_channel channel_;

@@ -141,7 +141,9 @@ void ClientSession::step_connect() {
     }
     // libssh cleared O_NONBLOCK on our fd during connect (libssh-0.10.md trap).
     set_nonblocking(fd_.get());
-    HostKeyVerdict v = verify_host_key(session_, cfg_.host_key, server_label_);
+    std::string known_name =
+        cfg_.port == 22 ? cfg_.host : "[" + cfg_.host + "]:" + std::to_string(cfg_.port);
+    HostKeyVerdict v = verify_host_key(session_, cfg_.host_key, server_label_, known_name);
     host_fp_ = v.fingerprint;
     if (!v.ok) return end({v.message, true});
     phase_ = Phase::authenticating;

@@ -1,5 +1,6 @@
 #include "daemon/ssh/host_key_check.hpp"
 
+#include <fstream>
 #include <sstream>
 
 #include "daemon/ssh/ssh_key.hpp"
@@ -41,20 +42,36 @@ std::string mismatch(const std::string& server, const std::string& expected,
            "or the known_hosts file)";
 }
 
+/// Fingerprints of the known_hosts entries for `host_port` (plain, not hashed, entries).
+std::string recorded_fingerprints(const std::string& file, const std::string& host_port) {
+    std::ifstream in(file);
+    std::string line, out;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string hosts, type, b64;
+        if (!(fields >> hosts >> type >> b64) || hosts.empty() || hosts[0] == '#') continue;
+        std::istringstream names(hosts);
+        bool match = false;
+        for (std::string name; std::getline(names, name, ',');) match |= name == host_port;
+        if (!match) continue;
+        KeyPtr key = parse_public_line(type + " " + b64);
+        if (!key) continue;
+        if (!out.empty()) out += " or ";
+        out += sha256_fingerprint(key.get());
+    }
+    return out;
+}
+
 HostKeyVerdict check_known_hosts(ssh_session session, const HostKeyPolicy& policy,
-                                 const std::string& server, const std::string& fp) {
+                                 const std::string& server, const std::string& host_port,
+                                 const std::string& fp) {
     HostKeyVerdict v{false, fp, {}};
     switch (ssh_session_is_known_server(session)) {
         case SSH_KNOWN_HOSTS_OK: v.ok = true; return v;
         case SSH_KNOWN_HOSTS_CHANGED:
         case SSH_KNOWN_HOSTS_OTHER: {
-            std::string expected = "(a different key in " + policy.known_hosts + ")";
-            struct ssh_knownhosts_entry* entry = nullptr;
-            if (ssh_session_get_known_hosts_entry(session, &entry) != SSH_KNOWN_HOSTS_ERROR &&
-                entry != nullptr) {
-                if (entry->publickey) expected = sha256_fingerprint(entry->publickey);
-                ssh_knownhosts_entry_free(entry);
-            }
+            std::string expected = recorded_fingerprints(policy.known_hosts, host_port);
+            if (expected.empty()) expected = "(a different key in " + policy.known_hosts + ")";
             v.message = mismatch(server, expected, fp);
             return v;
         }
@@ -100,14 +117,14 @@ bool prepare_host_key_options(ssh_session session, const HostKeyPolicy& policy, 
 }
 
 HostKeyVerdict verify_host_key(ssh_session session, const HostKeyPolicy& policy,
-                               const std::string& server) {
+                               const std::string& server, const std::string& host_port) {
     ssh_key raw = nullptr;
     if (ssh_get_server_publickey(session, &raw) != SSH_OK) {
         return {false, {}, "server " + server + " sent no usable host key"};
     }
     KeyPtr key(raw);
     const std::string fp = sha256_fingerprint(key.get());
-    if (policy.pinned.empty()) return check_known_hosts(session, policy, server, fp);
+    if (policy.pinned.empty()) return check_known_hosts(session, policy, server, host_port, fp);
     if (is_fingerprint(policy.pinned)) {
         // base64 padding is optional in fingerprints people paste.
         std::string want = policy.pinned;

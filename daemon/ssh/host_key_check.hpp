@@ -26,8 +26,9 @@ struct HostKeyVerdict {
 /// matching a pinned key). False + *why on a malformed pin.
 bool prepare_host_key_options(ssh_session session, const HostKeyPolicy& policy, std::string* why);
 
-/// Checks the connected session's server key; `server` names it in messages.
+/// Checks the connected session's server key; `server` names it in messages and
+/// `host_port` is its known_hosts name ("host" or "[host]:port").
 HostKeyVerdict verify_host_key(ssh_session session, const HostKeyPolicy& policy,
-                               const std::string& server);
+                               const std::string& server, const std::string& host_port);
 
 }  // namespace ghost::daemon::ssh

@@ -422,3 +422,42 @@ TEST_F(SshEngineTest, ReconnectsAfterServerRestartKeepingListener) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(SshEngineTest, TrustOnFirstUseRecordsThenPins) {
+    auto p = profile();
+    p.ssh.host_key.clear();
+    p.ssh.trust_on_first_use = true;
+    start(p);
+    ASSERT_NE(states_.wait(ProfileState::up), "<timeout>");
+    std::ifstream kh(dir_ + "/state/t/known_hosts");
+    std::string line;
+    std::getline(kh, line);
+    EXPECT_NE(line.find("[127.0.0.1]:" + std::to_string(sshd_->port)), std::string::npos) << line;
+}
+
+TEST_F(SshEngineTest, UnknownHostWithoutTofuIsRefused) {
+    auto p = profile();
+    p.ssh.host_key.clear();
+    start(p);
+    std::string why = states_.wait(ProfileState::failed);
+    EXPECT_NE(why.find("is not trusted: " + sshd_->fingerprint), std::string::npos) << why;
+}
+
+TEST_F(SshEngineTest, KnownHostsMismatchNamesBothKeys) {
+    std::string other = dir_ + "/other";
+    run("ssh-keygen -q -t ed25519 -N '' -f " + other);
+    std::string other_fp = run("ssh-keygen -l -E sha256 -f " + other + ".pub | awk '{print $2}'");
+    std::ofstream(dir_ + "/known_hosts")
+        << "[127.0.0.1]:" << sshd_->port << " " << run("cut -d' ' -f1,2 " + other + ".pub") << "\n";
+    auto p = profile();
+    p.ssh.host_key.clear();
+    p.ssh.known_hosts = dir_ + "/known_hosts";
+    start(p);
+    std::string why = states_.wait(ProfileState::failed);
+    EXPECT_NE(why.find("expected " + other_fp + ", got " + sshd_->fingerprint), std::string::npos)
+        << why;
+}
+
+}  // namespace
