@@ -81,7 +81,15 @@ port_listening() { ss -Hltn "sport = :$1" | grep -q .; }
 
 # ---------------------------------------------------------------- OpenSSH sshd
 
-# start_sshd [EXTRA_CONFIG_LINE...]: throwaway sshd on 127.0.0.1:$SSHD_PORT.
+# in_ns NS CMD...: runs CMD in network namespace NS, or here when NS is empty.
+in_ns() {
+    local ns=$1
+    shift
+    if [[ -n $ns ]]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# start_sshd [EXTRA_CONFIG_LINE...]: throwaway sshd on $SSHD_ADDR:$SSHD_PORT (default
+# 127.0.0.1), inside namespace $SSHD_NS when set.
 # Sets SSHD_DIR, SSHD_PORT, SSHD_PID, SSHD_HOSTKEY (pub file), SSHD_FP (SHA256:...),
 # SSHD_AUTH (authorized_keys file). Call again after stop_sshd to restart on the same port.
 start_sshd() {
@@ -95,7 +103,7 @@ start_sshd() {
     touch "$SSHD_AUTH"
     SSHD_PORT=${SSHD_PORT:-$(free_port)}
     {
-        echo "ListenAddress 127.0.0.1:$SSHD_PORT"
+        echo "ListenAddress ${SSHD_ADDR:-127.0.0.1}:$SSHD_PORT"
         echo "HostKey $SSHD_DIR/host_ed25519"
         echo "PidFile $SSHD_DIR/sshd.pid"
         echo "AuthorizedKeysFile $SSHD_AUTH"
@@ -109,10 +117,11 @@ start_sshd() {
         echo "LogLevel VERBOSE"
         for line in "$@"; do echo "$line"; done
     } >"$SSHD_DIR/sshd_config"
-    /usr/sbin/sshd -D -e -f "$SSHD_DIR/sshd_config" >>"$T/sshd.log" 2>&1 &
+    in_ns "${SSHD_NS:-}" /usr/sbin/sshd -D -e -f "$SSHD_DIR/sshd_config" >>"$T/sshd.log" 2>&1 &
     SSHD_PID=$!
     track_pid "$SSHD_PID"
-    wait_for 10 "sshd on port $SSHD_PORT" port_open "$SSHD_PORT"
+    wait_for 10 "sshd on port $SSHD_PORT" in_ns "${SSHD_NS:-}" bash -c \
+        "ss -Hltn 'sport = :$SSHD_PORT' | grep -q ."
 }
 
 # stop_sshd: kills the listener and every session process it forked.
@@ -128,12 +137,13 @@ authorize_key() {
 
 # ---------------------------------------------------------------- ghostd
 
-# start_ghostd: ghostd in $T/{etc,run,state}; use gctl to talk to it.
+# start_ghostd: ghostd in $T/{etc,run,state} (inside namespace $GHOSTD_NS when set);
+# use gctl to talk to it.
 start_ghostd() {
     GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
     mkdir -p "$GHOST_ETC/profiles" "$GHOST_RUN" "$GHOST_STATE"
     [[ -f $GHOST_ETC/ghostd.json ]] || echo '{ "log_level": "debug" }' >"$GHOST_ETC/ghostd.json"
-    "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
+    in_ns "${GHOSTD_NS:-}" "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
         --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
     GHOSTD_PID=$!
     track_pid "$GHOSTD_PID"
