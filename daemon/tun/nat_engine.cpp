@@ -1,0 +1,163 @@
+#include "daemon/tun/nat_engine.hpp"
+
+#include "daemon/tun/tun_device.hpp"
+
+namespace ghost::daemon::tun {
+
+namespace {
+
+asio::ip::address to_asio(const net::IpAddress& ip) {
+    if (ip.v6) {
+        asio::ip::address_v6::bytes_type b;
+        std::copy(ip.bytes.begin(), ip.bytes.end(), b.begin());
+        return asio::ip::address_v6(b);
+    }
+    return asio::ip::address_v4({ip.bytes[0], ip.bytes[1], ip.bytes[2], ip.bytes[3]});
+}
+
+asio::ip::tcp::endpoint to_asio(const ghost::tun::SocketAddr& a) {
+    return {to_asio(a.ip), a.port};
+}
+
+net::Cidr with_prefix(const net::IpAddress& ip, uint8_t prefix) {
+    net::Cidr c;
+    c.address = ip;
+    c.prefix_len = prefix;
+    return c;
+}
+
+}  // namespace
+
+NatEngine::NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler on_accept)
+    : io_(io),
+      config_(std::move(config)),
+      on_accept_(std::move(on_accept)),
+      listener_v4_(io),
+      listener_v6_(io),
+      sweep_timer_(io) {}
+
+NatEngine::~NatEngine() { stop(); }
+
+std::error_code NatEngine::configure_link(Netlink& nl, int ifindex, std::string* why) {
+    const auto& a = config_.nat.addresses;
+    auto fail = [&](std::error_code ec, const std::string& what) {
+        if (why != nullptr) *why = what + " on " + device_name_ + ": " + ec.message();
+        return ec;
+    };
+    if (auto ec = nl.add_address(ifindex, with_prefix(a.listener_v4, config_.prefix_v4)))
+        return fail(ec, "cannot add address " + a.listener_v4.str());
+    if (config_.nat.ipv6) {
+        if (auto ec = nl.add_address(ifindex, with_prefix(a.listener_v6, config_.prefix_v6)))
+            return fail(ec, "cannot add address " + a.listener_v6.str());
+    }
+    if (auto ec = nl.set_link_up(ifindex, config_.mtu))
+        return fail(ec, "cannot set link up with MTU " + std::to_string(config_.mtu));
+    return {};
+}
+
+std::error_code NatEngine::bind_listeners(std::string* why) {
+    auto& a = config_.nat.addresses;
+    auto open = [&](asio::ip::tcp::acceptor& acc, const net::IpAddress& ip) -> std::error_code {
+        asio::ip::tcp::endpoint ep(to_asio(ip), a.listener_port);
+        std::error_code ec;
+        acc.open(ep.protocol(), ec);
+        if (!ec && ip.v6) acc.set_option(asio::ip::v6_only(true), ec);
+        if (!ec) acc.bind(ep, ec);
+        if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec && why != nullptr)
+            *why = "cannot listen on " + ip.str() + ":" + std::to_string(a.listener_port) +
+                   ": " + ec.message();
+        if (!ec) a.listener_port = acc.local_endpoint().port();
+        return ec;
+    };
+    if (auto ec = open(listener_v4_, a.listener_v4)) return ec;
+    if (config_.nat.ipv6) return open(listener_v6_, a.listener_v6);
+    return {};
+}
+
+std::error_code NatEngine::start(Netlink& nl, std::string* why) {
+    TunDevice dev;
+    if (auto ec = open_tun(config_.device, &dev, why)) return ec;
+    device_name_ = dev.name;
+    ifindex_ = dev.ifindex;
+    std::error_code ec = configure_link(nl, dev.ifindex, why);
+    if (!ec) ec = bind_listeners(why);
+    if (ec) {
+        stop();  // dev.fd closes on return: the device and its addresses disappear
+        return ec;
+    }
+    nat_.emplace(config_.nat);
+    tun_io_ = std::make_shared<TunIo>(io_, std::move(dev.fd), config_.write_queue);
+    running_ = true;
+    std::weak_ptr<NatEngine> weak = weak_from_this();
+    tun_io_->start([weak](std::span<uint8_t> pkt) {
+        if (auto self = weak.lock()) self->on_packet(pkt);
+    });
+    accept(listener_v4_);
+    if (config_.nat.ipv6) accept(listener_v6_);
+    sweep();
+    return {};
+}
+
+void NatEngine::on_packet(std::span<uint8_t> packet) {
+    auto r = nat_->process(packet, ghost::tun::Clock::now(), &reply_);
+    if (r.verdict == ghost::tun::Verdict::forward) tun_io_->send(packet.first(r.length));
+    if (r.verdict == ghost::tun::Verdict::reply) tun_io_->send(reply_);
+}
+
+void NatEngine::accept(asio::ip::tcp::acceptor& acceptor) {
+    std::weak_ptr<NatEngine> weak = weak_from_this();
+    acceptor.async_accept([weak, &acceptor](std::error_code ec, asio::ip::tcp::socket sock) {
+        auto self = weak.lock();
+        if (!self || !self->running_ || ec == asio::error::operation_aborted) return;
+        if (ec)
+            ++self->counters_.accept_errors;
+        else
+            self->on_accepted(std::move(sock));
+        self->accept(acceptor);
+    });
+}
+
+void NatEngine::on_accepted(asio::ip::tcp::socket socket) {
+    std::error_code ec;
+    auto peer = socket.remote_endpoint(ec);
+    std::optional<ghost::tun::FlowTuple> flow;
+    if (!ec) flow = nat_->lookup_accepted(peer.port(), peer.address().is_v6());
+    if (!flow) {
+        ++counters_.accepted_unknown;
+        socket.close(ec);
+        return;
+    }
+    ++counters_.accepted;
+    on_accept_(std::move(socket), AcceptedFlow{to_asio(flow->src), to_asio(flow->dst)});
+}
+
+void NatEngine::sweep() {
+    sweep_timer_.expires_after(config_.sweep_interval);
+    std::weak_ptr<NatEngine> weak = weak_from_this();
+    sweep_timer_.async_wait([weak](std::error_code ec) {
+        auto self = weak.lock();
+        if (!self || ec || !self->running_) return;
+        self->nat_->expire(ghost::tun::Clock::now());
+        self->sweep();
+    });
+}
+
+void NatEngine::stop() {
+    running_ = false;
+    std::error_code ignored;
+    sweep_timer_.cancel();
+    listener_v4_.close(ignored);
+    listener_v6_.close(ignored);
+    if (tun_io_) tun_io_->close();
+}
+
+const ghost::tun::NatCounters* NatEngine::nat_counters() const {
+    return nat_ ? &nat_->counters() : nullptr;
+}
+
+const TunIoCounters* NatEngine::io_counters() const { return tun_io_ ? &tun_io_->counters() : nullptr; }
+
+size_t NatEngine::flow_count() const { return nat_ ? nat_->flows().size() : 0; }
+
+}  // namespace ghost::daemon::tun

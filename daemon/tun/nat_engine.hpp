@@ -1,0 +1,96 @@
+#pragma once
+/// TUN mode's data path without SSH: the TUN device, the NAT translator and the local
+/// listener the kernel delivers rewritten flows to. Each accepted connection is handed,
+/// with the application's original destination, to an AcceptHandler (in ghostd: open a
+/// direct-tcpip channel and attach the socket).
+///
+///   app --SYN D:dp--> ghost0 --(read, rewrite)--> ghost0 --> kernel --> listener:P
+///   accept() -> peer port n -> flow n -> (socket, D:dp) -> AcceptHandler
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <asio.hpp>
+
+#include "common/tun/nat.hpp"
+#include "daemon/tun/netlink.hpp"
+#include "daemon/tun/tun_io.hpp"
+
+namespace ghost::daemon::tun {
+
+/// Engine settings. nat.addresses.listener_port 0 picks a free port.
+struct NatEngineConfig {
+    std::string device = "ghost0";
+    uint32_t mtu = 1400;
+    ghost::tun::NatConfig nat{ghost::tun::NatAddresses::defaults(0), {}, true};
+    uint8_t prefix_v4 = 30;
+    uint8_t prefix_v6 = 126;
+    size_t write_queue = 512;                      // packets
+    std::chrono::milliseconds sweep_interval{1000};  // flow expiry timer
+};
+
+/// A connection the listener accepted: who the application was and where it wanted to go.
+struct AcceptedFlow {
+    asio::ip::tcp::endpoint source;
+    asio::ip::tcp::endpoint destination;
+};
+
+/// Receives each accepted socket (on the engine's io_context) with its original flow.
+using AcceptHandler = std::function<void(asio::ip::tcp::socket, AcceptedFlow)>;
+
+/// Counters beyond the translator's.
+struct NatEngineCounters {
+    uint64_t accepted = 0;
+    uint64_t accepted_unknown = 0;  // accepted a peer port with no flow: closed
+    uint64_t accept_errors = 0;
+};
+
+/// Owns the TUN device and listeners of one profile. Create with std::make_shared.
+class NatEngine : public std::enable_shared_from_this<NatEngine> {
+public:
+    NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler on_accept);
+    ~NatEngine();
+
+    /// Creates the device, sets it up (MTU, addresses) through `nl`, binds the listeners
+    /// and starts the loops. On failure everything is undone; *why says what failed.
+    std::error_code start(Netlink& nl, std::string* why);
+
+    /// Closes listeners and the device (the kernel drops its addresses and routes). Idempotent.
+    void stop();
+
+    const std::string& device_name() const { return device_name_; }
+    int ifindex() const { return ifindex_; }
+    uint16_t listener_port() const { return config_.nat.addresses.listener_port; }
+    const ghost::tun::NatCounters* nat_counters() const;
+    const TunIoCounters* io_counters() const;
+    const NatEngineCounters& counters() const { return counters_; }
+    size_t flow_count() const;
+
+private:
+    std::error_code configure_link(Netlink& nl, int ifindex, std::string* why);
+    std::error_code bind_listeners(std::string* why);
+    void accept(asio::ip::tcp::acceptor& acceptor);
+    void on_accepted(asio::ip::tcp::socket socket);
+    void on_packet(std::span<uint8_t> packet);
+    void sweep();
+
+    asio::io_context& io_;
+    NatEngineConfig config_;
+    AcceptHandler on_accept_;
+    std::string device_name_;
+    int ifindex_ = 0;
+    std::optional<ghost::tun::NatTranslator> nat_;
+    std::shared_ptr<TunIo> tun_io_;
+    asio::ip::tcp::acceptor listener_v4_;
+    asio::ip::tcp::acceptor listener_v6_;
+    asio::steady_timer sweep_timer_;
+    std::vector<uint8_t> reply_;
+    NatEngineCounters counters_;
+    bool running_ = false;
+};
+
+}  // namespace ghost::daemon::tun

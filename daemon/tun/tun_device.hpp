@@ -1,0 +1,23 @@
+#pragma once
+/// Opening a TUN device (layer 3, no packet-info header). The device is not persistent:
+/// the kernel removes it, with its addresses and routes, when the fd is closed.
+
+#include <string>
+#include <system_error>
+
+#include "daemon/transport/unique_fd.hpp"
+
+namespace ghost::daemon::tun {
+
+/// An open TUN device.
+struct TunDevice {
+    transport::UniqueFd fd;  // non-blocking, close-on-exec
+    std::string name;        // as the kernel named it
+    int ifindex = 0;
+};
+
+/// Creates the TUN device `name` (IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL: an existing device
+/// of that name is an error, never attached to). *why names the device and the cause.
+std::error_code open_tun(const std::string& name, TunDevice* out, std::string* why);
+
+}  // namespace ghost::daemon::tun

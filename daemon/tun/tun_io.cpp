@@ -1,0 +1,73 @@
+#include "daemon/tun/tun_io.hpp"
+
+namespace ghost::daemon::tun {
+
+namespace {
+constexpr size_t kMaxPacket = 65535;
+}
+
+TunIo::TunIo(asio::io_context& io, transport::UniqueFd fd, size_t max_queue)
+    : fd_(io, fd.release()), max_queue_(max_queue == 0 ? 1 : max_queue), buffer_(kMaxPacket) {}
+
+void TunIo::start(Handler on_packet) {
+    on_packet_ = std::move(on_packet);
+    read();
+}
+
+void TunIo::read() {
+    if (closed_ || reading_) return;
+    reading_ = true;
+    fd_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
+                                                   std::error_code ec, size_t n) {
+        self->reading_ = false;
+        if (self->closed_ || ec == asio::error::operation_aborted) return;
+        if (ec) {
+            // Not "would block" (asio retries that): the device is gone or broken, and
+            // retrying at once would spin. The owner notices via counters and stops.
+            ++self->counters_.io_errors;
+            return;
+        }
+        ++self->counters_.packets_in;
+        self->on_packet_(std::span<uint8_t>(self->buffer_.data(), n));
+        // Backpressure: stop reading while the write queue is full; write_next resumes.
+        if (self->queue_.size() < self->max_queue_) self->read();
+    });
+}
+
+bool TunIo::send(std::span<const uint8_t> packet) {
+    if (closed_ || queue_.size() >= max_queue_) {
+        ++counters_.queue_full;
+        return false;
+    }
+    queue_.emplace_back(packet.begin(), packet.end());
+    write_next();
+    return true;
+}
+
+void TunIo::write_next() {
+    if (writing_ || closed_ || queue_.empty()) return;
+    writing_ = true;
+    fd_.async_write_some(asio::buffer(queue_.front()), [self = shared_from_this()](
+                                                           std::error_code ec, size_t n) {
+        self->writing_ = false;
+        if (self->closed_ || ec == asio::error::operation_aborted) return;
+        // A TUN write takes a whole packet or fails; a short write is an error too.
+        if (ec || n != self->queue_.front().size())
+            ++self->counters_.io_errors;
+        else
+            ++self->counters_.packets_out;
+        self->queue_.pop_front();
+        self->write_next();
+        if (self->queue_.size() < self->max_queue_) self->read();
+    });
+}
+
+void TunIo::close() {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ignored;
+    fd_.close(ignored);  // cancels pending operations before their buffers go
+    queue_.clear();
+}
+
+}  // namespace ghost::daemon::tun
