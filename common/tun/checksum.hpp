@@ -25,7 +25,9 @@ uint16_t checksum_update(uint16_t checksum, std::span<const uint8_t> old_bytes,
                          std::span<const uint8_t> new_bytes);
 
 /// Reads a big-endian 16-bit value at p.
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+inline uint16_t load_be16(const uint8_t* p) {
+    return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
 
 /// Reads a big-endian 32-bit value at p.
 inline uint32_t load_be32(const uint8_t* p) {

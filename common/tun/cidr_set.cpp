@@ -52,9 +52,11 @@ std::optional<std::vector<net::Cidr>> subtract_cidrs(const std::vector<net::Cidr
     for (const auto& ex : exclude) {
         std::vector<net::Cidr> next;
         for (const auto& c : current) {
-            if (contains(ex, c)) continue;                  // fully excluded
-            if (!contains(c, ex)) next.push_back(c);        // disjoint
-            else carve(c, ex, &next);
+            if (contains(ex, c)) continue;  // fully excluded
+            if (!contains(c, ex))
+                next.push_back(c);  // disjoint
+            else
+                carve(c, ex, &next);
             if (next.size() > kMaxRoutePrefixes) {
                 if (why != nullptr)
                     *why = "routes minus exclude gives more than " +

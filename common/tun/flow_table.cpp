@@ -6,7 +6,9 @@ namespace ghost::tun {
 
 namespace {
 
-size_t hash_mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
+size_t hash_mix(size_t h, size_t v) {
+    return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+}
 
 size_t hash_addr(size_t h, const SocketAddr& a) {
     size_t len = a.ip.v6 ? 16 : 4;
@@ -77,10 +79,14 @@ void FlowTable::erase(uint16_t n) {
 
 std::chrono::seconds FlowTable::timeout_of(const Flow& flow) const {
     switch (flow.state) {
-        case FlowState::syn_sent: return config_.syn_timeout;
-        case FlowState::established: return config_.idle_timeout;
-        case FlowState::half_closed: return config_.half_closed_timeout;
-        case FlowState::closed: return config_.closed_grace;
+        case FlowState::syn_sent:
+            return config_.syn_timeout;
+        case FlowState::established:
+            return config_.idle_timeout;
+        case FlowState::half_closed:
+            return config_.half_closed_timeout;
+        case FlowState::closed:
+            return config_.closed_grace;
     }
     return config_.idle_timeout;
 }

@@ -27,10 +27,10 @@ struct FlowTupleHash {
 
 /// TCP progress as seen by the NAT (enough to pick a timeout, not a full state machine).
 enum class FlowState : uint8_t {
-    syn_sent,      // SYN seen, no answer from the listener yet
-    established,   // the listener answered
-    half_closed,   // a FIN in one direction
-    closed,        // FIN both ways, or a RST: kept for a grace time
+    syn_sent,     // SYN seen, no answer from the listener yet
+    established,  // the listener answered
+    half_closed,  // a FIN in one direction
+    closed,       // FIN both ways, or a RST: kept for a grace time
 };
 
 /// One translated flow.
@@ -47,9 +47,9 @@ struct Flow {
 /// Limits and timeouts of the table.
 struct FlowTableConfig {
     size_t max_flows = 16384;
-    uint16_t port_min = 1024;      // range n is drawn from
+    uint16_t port_min = 1024;  // range n is drawn from
     uint16_t port_max = 65535;
-    uint16_t reserved_port = 0;    // never handed out (the listener's own port)
+    uint16_t reserved_port = 0;  // never handed out (the listener's own port)
     std::chrono::seconds syn_timeout{60};
     std::chrono::seconds idle_timeout{7200};
     std::chrono::seconds half_closed_timeout{600};
@@ -59,7 +59,7 @@ struct FlowTableConfig {
 /// Bounded map n <-> flow. Ports are handed out round-robin so a port is reused as late
 /// as possible (the listener's side of an old flow may still sit in TIME_WAIT).
 class FlowTable {
-public:
+  public:
     explicit FlowTable(FlowTableConfig config);
 
     /// The flow for the application's 4-tuple, or nullptr.
@@ -84,7 +84,7 @@ public:
     size_t size() const { return by_port_.size(); }
     const FlowTableConfig& config() const { return config_; }
 
-private:
+  private:
     bool allocate_port(uint16_t* out);
     std::chrono::seconds timeout_of(const Flow& flow) const;
 

@@ -54,24 +54,24 @@ struct NatResult {
 /// Per-reason packet counters.
 struct NatCounters {
     std::array<uint64_t, kParseErrorCount> malformed{};  // by ParseError
-    uint64_t to_listener = 0;      // app packets rewritten toward the listener
-    uint64_t from_listener = 0;    // listener packets rewritten back to the app
+    uint64_t to_listener = 0;    // app packets rewritten toward the listener
+    uint64_t from_listener = 0;  // listener packets rewritten back to the app
     uint64_t flows_created = 0;
     uint64_t flows_expired = 0;
-    uint64_t table_full = 0;       // SYNs refused with RST because the table was full
-    uint64_t no_flow = 0;          // non-SYN app segment without a flow: RST
-    uint64_t stray_listener = 0;   // listener segment for an unknown port: dropped
-    uint64_t reserved_dst = 0;     // app traffic to the NAT's own peer address: refused
-    uint64_t udp_refused = 0;      // UDP answered with port unreachable
-    uint64_t ipv6_blocked = 0;     // IPv6 refused because IPv6 is disabled
-    uint64_t other_dropped = 0;    // ICMP, multicast UDP, other protocols
+    uint64_t table_full = 0;      // SYNs refused with RST because the table was full
+    uint64_t no_flow = 0;         // non-SYN app segment without a flow: RST
+    uint64_t stray_listener = 0;  // listener segment for an unknown port: dropped
+    uint64_t reserved_dst = 0;    // app traffic to the NAT's own peer address: refused
+    uint64_t udp_refused = 0;     // UDP answered with port unreachable
+    uint64_t ipv6_blocked = 0;    // IPv6 refused because IPv6 is disabled
+    uint64_t other_dropped = 0;   // ICMP, multicast UDP, other protocols
 
     uint64_t malformed_total() const;
 };
 
 /// Rewrites TUN packets between applications and the listener. Single-threaded.
 class NatTranslator {
-public:
+  public:
     explicit NatTranslator(NatConfig config);
 
     /// Handles one packet read from the TUN. May rewrite `packet` in place; on
@@ -89,7 +89,7 @@ public:
     const FlowTable& flows() const { return flows_; }
     const NatConfig& config() const { return config_; }
 
-private:
+  private:
     NatResult handle_tcp(std::span<uint8_t> packet, const PacketView& v, Clock::time_point now,
                          std::vector<uint8_t>* reply);
     NatResult from_listener(std::span<uint8_t> packet, const PacketView& v, Clock::time_point now);

@@ -35,8 +35,17 @@ ParseError parse_ipv4(std::span<const uint8_t> d, PacketView* v) {
 
 bool is_ipv6_extension(uint8_t next_header) {
     switch (next_header) {
-        case 0: case 43: case 50: case 51: case 60: case 135: case 139: case 140: return true;
-        default: return false;
+        case 0:
+        case 43:
+        case 50:
+        case 51:
+        case 60:
+        case 135:
+        case 139:
+        case 140:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -84,28 +93,43 @@ ParseError parse_udp(std::span<const uint8_t> d, PacketView* v) {
 
 size_t l4_checksum_offset(const PacketView& v) {
     switch (v.protocol) {
-        case kProtoTcp: return 16;
-        case kProtoUdp: return 6;
-        default: return 2;  // ICMP, ICMPv6
+        case kProtoTcp:
+            return 16;
+        case kProtoUdp:
+            return 6;
+        default:
+            return 2;  // ICMP, ICMPv6
     }
 }
 
-size_t address_len(const PacketView& v) { return v.v6 ? 16 : 4; }
+size_t address_len(const PacketView& v) {
+    return v.v6 ? 16 : 4;
+}
 
 }  // namespace
 
 std::string_view to_string(ParseError e) {
     switch (e) {
-        case ParseError::none: return "none";
-        case ParseError::too_short: return "too_short";
-        case ParseError::bad_version: return "bad_version";
-        case ParseError::bad_header_length: return "bad_header_length";
-        case ParseError::bad_total_length: return "bad_total_length";
-        case ParseError::fragment: return "fragment";
-        case ParseError::ipv6_extension: return "ipv6_extension";
-        case ParseError::bad_l4_length: return "bad_l4_length";
-        case ParseError::bad_tcp_offset: return "bad_tcp_offset";
-        case ParseError::count_: break;
+        case ParseError::none:
+            return "none";
+        case ParseError::too_short:
+            return "too_short";
+        case ParseError::bad_version:
+            return "bad_version";
+        case ParseError::bad_header_length:
+            return "bad_header_length";
+        case ParseError::bad_total_length:
+            return "bad_total_length";
+        case ParseError::fragment:
+            return "fragment";
+        case ParseError::ipv6_extension:
+            return "ipv6_extension";
+        case ParseError::bad_l4_length:
+            return "bad_l4_length";
+        case ParseError::bad_tcp_offset:
+            return "bad_tcp_offset";
+        case ParseError::count_:
+            break;
     }
     return "unknown";
 }
@@ -166,7 +190,8 @@ uint16_t compute_l4_checksum(std::span<const uint8_t> data, const PacketView& vi
         sum = checksum_add(std::span(view.src.bytes.data(), alen), sum);
         sum = checksum_add(std::span(view.dst.bytes.data(), alen), sum);
         sum += view.protocol;
-        sum += static_cast<uint32_t>(view.l4_len >> 16) + static_cast<uint32_t>(view.l4_len & 0xffff);
+        sum +=
+            static_cast<uint32_t>(view.l4_len >> 16) + static_cast<uint32_t>(view.l4_len & 0xffff);
     }
     auto l4 = data.subspan(view.l4_offset, view.l4_len);
     sum = checksum_add(l4, sum);

@@ -16,14 +16,14 @@ namespace ghost::tun {
 /// Why a packet was rejected; every length field is checked before use.
 enum class ParseError : uint8_t {
     none,
-    too_short,           // shorter than the fixed IP header
-    bad_version,         // neither 4 nor 6
-    bad_header_length,   // IPv4 IHL < 5 or beyond the packet
-    bad_total_length,    // IPv4 total length / IPv6 payload length disagrees with the buffer
-    fragment,            // IPv4 fragment or IPv6 fragment header (not reassembled)
-    ipv6_extension,      // IPv6 extension header chain (not supported)
-    bad_l4_length,       // TCP/UDP header does not fit, or UDP length is inconsistent
-    bad_tcp_offset,      // TCP data offset < 5 or beyond the segment
+    too_short,          // shorter than the fixed IP header
+    bad_version,        // neither 4 nor 6
+    bad_header_length,  // IPv4 IHL < 5 or beyond the packet
+    bad_total_length,   // IPv4 total length / IPv6 payload length disagrees with the buffer
+    fragment,           // IPv4 fragment or IPv6 fragment header (not reassembled)
+    ipv6_extension,     // IPv6 extension header chain (not supported)
+    bad_l4_length,      // TCP/UDP header does not fit, or UDP length is inconsistent
+    bad_tcp_offset,     // TCP data offset < 5 or beyond the segment
     count_,
 };
 
@@ -59,11 +59,11 @@ struct SocketAddr {
 /// What parse_packet found. Offsets index the buffer that was parsed.
 struct PacketView {
     bool v6 = false;
-    uint8_t protocol = 0;   // kProtoTcp, kProtoUdp, ... (IPv6: the first next-header)
+    uint8_t protocol = 0;  // kProtoTcp, kProtoUdp, ... (IPv6: the first next-header)
     net::IpAddress src;
     net::IpAddress dst;
     size_t ip_header_len = 0;
-    size_t total_len = 0;   // the IP datagram's length (trailing bytes are ignored)
+    size_t total_len = 0;  // the IP datagram's length (trailing bytes are ignored)
     size_t l4_offset = 0;
     size_t l4_len = 0;
     // TCP and UDP only:

@@ -91,8 +91,7 @@ std::vector<uint8_t> build_tcp_reset(const PacketView& view) {
                              view.seq + len);
 }
 
-std::vector<uint8_t> build_port_unreachable(std::span<const uint8_t> data,
-                                            const PacketView& view) {
+std::vector<uint8_t> build_port_unreachable(std::span<const uint8_t> data, const PacketView& view) {
     std::vector<uint8_t> out;
     size_t ip_len = view.v6 ? kIpv6HeaderLen : kIpv4HeaderLen;
     size_t max_quote = (view.v6 ? kIpv6ErrorMax : kIpv4ErrorMax) - ip_len - 8;

@@ -36,7 +36,9 @@ NatEngine::NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler
       listener_v6_(io),
       sweep_timer_(io) {}
 
-NatEngine::~NatEngine() { stop(); }
+NatEngine::~NatEngine() {
+    stop();
+}
 
 std::error_code NatEngine::configure_link(Netlink& nl, int ifindex, std::string* why) {
     const auto& a = config_.nat.addresses;
@@ -65,8 +67,8 @@ std::error_code NatEngine::bind_listeners(std::string* why) {
         if (!ec) acc.bind(ep, ec);
         if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
         if (ec && why != nullptr)
-            *why = "cannot listen on " + ip.str() + ":" + std::to_string(a.listener_port) +
-                   ": " + ec.message();
+            *why = "cannot listen on " + ip.str() + ":" + std::to_string(a.listener_port) + ": " +
+                   ec.message();
         if (!ec) a.listener_port = acc.local_endpoint().port();
         return ec;
     };
@@ -156,8 +158,12 @@ const ghost::tun::NatCounters* NatEngine::nat_counters() const {
     return nat_ ? &nat_->counters() : nullptr;
 }
 
-const TunIoCounters* NatEngine::io_counters() const { return tun_io_ ? &tun_io_->counters() : nullptr; }
+const TunIoCounters* NatEngine::io_counters() const {
+    return tun_io_ ? &tun_io_->counters() : nullptr;
+}
 
-size_t NatEngine::flow_count() const { return nat_ ? nat_->flows().size() : 0; }
+size_t NatEngine::flow_count() const {
+    return nat_ ? nat_->flows().size() : 0;
+}
 
 }  // namespace ghost::daemon::tun

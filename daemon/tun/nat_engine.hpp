@@ -29,7 +29,7 @@ struct NatEngineConfig {
     ghost::tun::NatConfig nat{ghost::tun::NatAddresses::defaults(0), {}, true};
     uint8_t prefix_v4 = 30;
     uint8_t prefix_v6 = 126;
-    size_t write_queue = 512;                      // packets
+    size_t write_queue = 512;                        // packets
     std::chrono::milliseconds sweep_interval{1000};  // flow expiry timer
 };
 
@@ -51,7 +51,7 @@ struct NatEngineCounters {
 
 /// Owns the TUN device and listeners of one profile. Create with std::make_shared.
 class NatEngine : public std::enable_shared_from_this<NatEngine> {
-public:
+  public:
     NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler on_accept);
     ~NatEngine();
 
@@ -70,7 +70,7 @@ public:
     const NatEngineCounters& counters() const { return counters_; }
     size_t flow_count() const;
 
-private:
+  private:
     std::error_code configure_link(Netlink& nl, int ifindex, std::string* why);
     std::error_code bind_listeners(std::string* why);
     void accept(asio::ip::tcp::acceptor& acceptor);

@@ -20,7 +20,7 @@ namespace ghost::daemon::tun {
 namespace {
 
 class NetlinkCategory : public std::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "libnl"; }
     std::string message(int code) const override { return nl_geterror(code); }
 };
@@ -31,7 +31,9 @@ std::error_code nl_error(int rc) {
 
 template <typename T, void (*Free)(T*)>
 struct Deleter {
-    void operator()(T* p) const { if (p != nullptr) Free(p); }
+    void operator()(T* p) const {
+        if (p != nullptr) Free(p);
+    }
 };
 using AddrPtr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
 using LinkPtr = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
@@ -88,8 +90,7 @@ const std::error_category& netlink_category() {
 
 bool is_absent(const std::error_code& ec) {
     if (ec.category() != netlink_category()) return false;
-    return ec.value() == NLE_OBJ_NOTFOUND || ec.value() == NLE_NODEV ||
-           ec.value() == NLE_NOADDR;
+    return ec.value() == NLE_OBJ_NOTFOUND || ec.value() == NLE_NODEV || ec.value() == NLE_NOADDR;
 }
 
 Netlink::~Netlink() {
@@ -168,12 +169,17 @@ std::error_code Netlink::delete_address(int ifindex, const net::Cidr& addr) {
 std::error_code Netlink::change_route(const RouteSpec& spec, bool add) {
     RoutePtr r = build_route(spec);
     if (!r) return nl_error(-NLE_NOMEM);
-    int rc = add ? rtnl_route_add(sock_, r.get(), NLM_F_EXCL) : rtnl_route_delete(sock_, r.get(), 0);
+    int rc =
+        add ? rtnl_route_add(sock_, r.get(), NLM_F_EXCL) : rtnl_route_delete(sock_, r.get(), 0);
     return nl_error(rc);
 }
 
-std::error_code Netlink::add_route(const RouteSpec& route) { return change_route(route, true); }
-std::error_code Netlink::delete_route(const RouteSpec& route) { return change_route(route, false); }
+std::error_code Netlink::add_route(const RouteSpec& route) {
+    return change_route(route, true);
+}
+std::error_code Netlink::delete_route(const RouteSpec& route) {
+    return change_route(route, false);
+}
 
 std::error_code Netlink::send_rule(const RuleSpec& spec, bool add) {
     RulePtr rule(rtnl_rule_alloc());
@@ -202,8 +208,12 @@ std::error_code Netlink::send_rule(const RuleSpec& spec, bool add) {
     return nl_error(nl_wait_for_ack(sock_));
 }
 
-std::error_code Netlink::add_rule(const RuleSpec& rule) { return send_rule(rule, true); }
-std::error_code Netlink::delete_rule(const RuleSpec& rule) { return send_rule(rule, false); }
+std::error_code Netlink::add_rule(const RuleSpec& rule) {
+    return send_rule(rule, true);
+}
+std::error_code Netlink::delete_rule(const RuleSpec& rule) {
+    return send_rule(rule, false);
+}
 
 std::error_code Netlink::list_rules(uint8_t protocol, std::vector<RuleSpec>* out) {
     nl_cache* raw = nullptr;

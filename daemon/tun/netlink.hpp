@@ -43,7 +43,7 @@ struct RuleSpec {
 
 /// One rtnetlink socket. Not thread-safe; use from one thread.
 class Netlink {
-public:
+  public:
     Netlink() = default;
     ~Netlink();
     Netlink(const Netlink&) = delete;
@@ -75,7 +75,7 @@ public:
     /// All routes (every table, both families) whose protocol is `protocol`.
     std::error_code list_routes(uint8_t protocol, std::vector<RouteSpec>* out);
 
-private:
+  private:
     std::error_code send_rule(const RuleSpec& rule, bool add);
     std::error_code change_route(const RouteSpec& route, bool add);
 

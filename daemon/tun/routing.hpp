@@ -33,7 +33,7 @@ struct RoutingConfig {
 
 /// Applies one RoutingConfig and remembers every object it added.
 class Routing {
-public:
+  public:
     explicit Routing(Netlink& nl) : nl_(nl) {}
     ~Routing() { teardown(); }
     Routing(const Routing&) = delete;
@@ -54,7 +54,7 @@ public:
     /// *removed counts them.
     static std::error_code cleanup_leftovers(Netlink& nl, size_t* removed);
 
-private:
+  private:
     std::error_code add_route(const RouteSpec& r, std::string* why);
     std::error_code add_rule(const RuleSpec& r, std::string* why);
     std::error_code apply_split(const RoutingConfig& c, std::string* why);

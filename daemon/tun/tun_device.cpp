@@ -1,8 +1,8 @@
 #include "daemon/tun/tun_device.hpp"
 
 #include <fcntl.h>
-#include <net/if.h>  // before linux/if_tun.h: ifreq, if_nametoindex
 #include <linux/if_tun.h>
+#include <net/if.h>  // ifreq, if_nametoindex (not linux/if.h: the two clash)
 #include <sys/ioctl.h>
 
 #include <cerrno>
@@ -25,7 +25,8 @@ std::error_code open_tun(const std::string& name, TunDevice* out, std::string* w
     transport::UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
     if (!fd) return fail("cannot open /dev/net/tun (is the tun module loaded? is ghostd root?)");
     ifreq ifr{};
-    ifr.ifr_flags = static_cast<short>(static_cast<unsigned short>(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL));
+    ifr.ifr_flags =
+        static_cast<short>(static_cast<unsigned short>(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL));
     std::memcpy(ifr.ifr_name, name.data(), name.size());
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0)
         return fail("cannot create TUN device '" + name + "' (does it exist already?)");

@@ -17,21 +17,23 @@ void TunIo::start(Handler on_packet) {
 void TunIo::read() {
     if (closed_ || reading_) return;
     reading_ = true;
-    fd_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
-                                                   std::error_code ec, size_t n) {
-        self->reading_ = false;
-        if (self->closed_ || ec == asio::error::operation_aborted) return;
-        if (ec) {
-            // Not "would block" (asio retries that): the device is gone or broken, and
-            // retrying at once would spin. The owner notices via counters and stops.
-            ++self->counters_.io_errors;
-            return;
-        }
-        ++self->counters_.packets_in;
-        self->on_packet_(std::span<uint8_t>(self->buffer_.data(), n));
-        // Backpressure: stop reading while the write queue is full; write_next resumes.
-        if (self->queue_.size() < self->max_queue_) self->read();
-    });
+    fd_.async_read_some(asio::buffer(buffer_),
+                        [self = shared_from_this()](std::error_code ec, size_t n) {
+                            self->reading_ = false;
+                            if (self->closed_ || ec == asio::error::operation_aborted) return;
+                            if (ec) {
+                                // Not "would block" (asio retries that): the device is gone or
+                                // broken, and retrying at once would spin. The owner notices via
+                                // counters and stops.
+                                ++self->counters_.io_errors;
+                                return;
+                            }
+                            ++self->counters_.packets_in;
+                            self->on_packet_(std::span<uint8_t>(self->buffer_.data(), n));
+                            // Backpressure: stop reading while the write queue is full; write_next
+                            // resumes.
+                            if (self->queue_.size() < self->max_queue_) self->read();
+                        });
 }
 
 bool TunIo::send(std::span<const uint8_t> packet) {
@@ -47,19 +49,20 @@ bool TunIo::send(std::span<const uint8_t> packet) {
 void TunIo::write_next() {
     if (writing_ || closed_ || queue_.empty()) return;
     writing_ = true;
-    fd_.async_write_some(asio::buffer(queue_.front()), [self = shared_from_this()](
-                                                           std::error_code ec, size_t n) {
-        self->writing_ = false;
-        if (self->closed_ || ec == asio::error::operation_aborted) return;
-        // A TUN write takes a whole packet or fails; a short write is an error too.
-        if (ec || n != self->queue_.front().size())
-            ++self->counters_.io_errors;
-        else
-            ++self->counters_.packets_out;
-        self->queue_.pop_front();
-        self->write_next();
-        if (self->queue_.size() < self->max_queue_) self->read();
-    });
+    fd_.async_write_some(asio::buffer(queue_.front()),
+                         [self = shared_from_this()](std::error_code ec, size_t n) {
+                             self->writing_ = false;
+                             if (self->closed_ || ec == asio::error::operation_aborted) return;
+                             // A TUN write takes a whole packet or fails; a short write is an error
+                             // too.
+                             if (ec || n != self->queue_.front().size())
+                                 ++self->counters_.io_errors;
+                             else
+                                 ++self->counters_.packets_out;
+                             self->queue_.pop_front();
+                             self->write_next();
+                             if (self->queue_.size() < self->max_queue_) self->read();
+                         });
 }
 
 void TunIo::close() {

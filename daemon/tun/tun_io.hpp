@@ -19,13 +19,13 @@ namespace ghost::daemon::tun {
 struct TunIoCounters {
     uint64_t packets_in = 0;
     uint64_t packets_out = 0;
-    uint64_t queue_full = 0;   // packets dropped because the write queue was full
+    uint64_t queue_full = 0;  // packets dropped because the write queue was full
     uint64_t io_errors = 0;
 };
 
 /// Reads packets from and writes packets to one TUN fd on one io_context.
 class TunIo : public std::enable_shared_from_this<TunIo> {
-public:
+  public:
     /// Called for each packet read; the span is valid only during the call.
     using Handler = std::function<void(std::span<uint8_t>)>;
 
@@ -40,7 +40,7 @@ public:
 
     const TunIoCounters& counters() const { return counters_; }
 
-private:
+  private:
     void read();
     void write_next();
 

@@ -44,25 +44,25 @@ struct Options {
 
 /// One direction of a relay: read from `from`, write all to `to`, then half-close.
 class Pipe : public std::enable_shared_from_this<Pipe> {
-public:
+  public:
     Pipe(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to)
         : from_(std::move(from)), to_(std::move(to)) {}
     void run() {
-        from_->async_read_some(asio::buffer(buf_), [self = shared_from_this()](
-                                                       std::error_code ec, size_t n) {
-            std::error_code ignored;
-            if (ec) {
-                self->to_->shutdown(tcp::socket::shutdown_send, ignored);
-                return;
-            }
-            asio::async_write(*self->to_, asio::buffer(self->buf_.data(), n),
-                              [self](std::error_code wec, size_t) {
-                                  if (!wec) self->run();
-                              });
-        });
+        from_->async_read_some(asio::buffer(buf_),
+                               [self = shared_from_this()](std::error_code ec, size_t n) {
+                                   std::error_code ignored;
+                                   if (ec) {
+                                       self->to_->shutdown(tcp::socket::shutdown_send, ignored);
+                                       return;
+                                   }
+                                   asio::async_write(*self->to_, asio::buffer(self->buf_.data(), n),
+                                                     [self](std::error_code wec, size_t) {
+                                                         if (!wec) self->run();
+                                                     });
+                               });
     }
 
-private:
+  private:
     std::shared_ptr<tcp::socket> from_, to_;
     std::array<char, 65536> buf_{};
 };
@@ -112,17 +112,28 @@ bool parse_args(int argc, char** argv, Options* o) {
         bool takes = a != "--full" && a != "--no-ipv6" && a != "--cleanup";
         if (takes && v == nullptr) return false;
         if (takes) ++i;
-        if (a == "--dev") o->dev = v;
-        else if (a == "--mtu") o->mtu = static_cast<uint32_t>(std::stoul(v));
-        else if (a == "--route") { if (!parse_cidr(v, &o->routing.routes)) return false; }
-        else if (a == "--exclude") { if (!parse_cidr(v, &o->routing.exclude)) return false; }
-        else if (a == "--full") o->routing.full = true;
-        else if (a == "--no-ipv6") o->ipv6 = false;
-        else if (a == "--mark") o->mark = static_cast<uint32_t>(std::stoul(v, nullptr, 0));
-        else if (a == "--bind-dev") o->bind_dev = v;
-        else if (a == "--ready") o->ready = v;
-        else if (a == "--cleanup") o->cleanup = true;
-        else return false;
+        if (a == "--dev")
+            o->dev = v;
+        else if (a == "--mtu")
+            o->mtu = static_cast<uint32_t>(std::stoul(v));
+        else if (a == "--route") {
+            if (!parse_cidr(v, &o->routing.routes)) return false;
+        } else if (a == "--exclude") {
+            if (!parse_cidr(v, &o->routing.exclude)) return false;
+        } else if (a == "--full")
+            o->routing.full = true;
+        else if (a == "--no-ipv6")
+            o->ipv6 = false;
+        else if (a == "--mark")
+            o->mark = static_cast<uint32_t>(std::stoul(v, nullptr, 0));
+        else if (a == "--bind-dev")
+            o->bind_dev = v;
+        else if (a == "--ready")
+            o->ready = v;
+        else if (a == "--cleanup")
+            o->cleanup = true;
+        else
+            return false;
     }
     if (o->mark != 0) o->routing.fwmark = o->mark;
     o->routing.ipv6 = true;  // full tunnel always routes IPv6 in: carried or blocked, not leaked
@@ -177,8 +188,8 @@ int main(int argc, char** argv) {
     cfg.device = opt.dev;
     cfg.mtu = opt.mtu;
     cfg.nat.ipv6 = opt.ipv6;
-    auto engine = std::make_shared<gt::NatEngine>(
-        io, cfg, [&io, &opt](tcp::socket s, gt::AcceptedFlow f) {
+    auto engine =
+        std::make_shared<gt::NatEngine>(io, cfg, [&io, &opt](tcp::socket s, gt::AcceptedFlow f) {
             connect_directly(io, opt, std::move(s), f);
         });
     std::string why;

@@ -11,7 +11,9 @@
 namespace ghost::tun {
 namespace {
 
-net::IpAddress ip(const char* text) { return *net::IpAddress::parse(text); }
+net::IpAddress ip(const char* text) {
+    return *net::IpAddress::parse(text);
+}
 
 TEST(Checksum, MatchesRfc1071Example) {
     // RFC 1071 section 3: the sum of these words is ddf2, so the checksum is 220d.
@@ -50,7 +52,8 @@ TEST(Checksum, IncrementalUpdateEqualsRecomputation) {
         // One's complement has two zeros; both must verify, and the field must match
         // a from-scratch computation except for that representation.
         std::vector<uint8_t> with = data;
-        with.insert(with.end(), {static_cast<uint8_t>(updated >> 8), static_cast<uint8_t>(updated)});
+        with.insert(with.end(),
+                    {static_cast<uint8_t>(updated >> 8), static_cast<uint8_t>(updated)});
         EXPECT_EQ(internet_checksum(with), 0) << "round " << round;
         uint16_t scratch = internet_checksum(data);
         EXPECT_TRUE(updated == scratch || (updated ^ scratch) == 0xffff) << "round " << round;
@@ -78,8 +81,8 @@ void expect_checksums_valid(const std::vector<uint8_t>& pkt) {
     PacketView v;
     ASSERT_EQ(parse_packet(pkt, &v), ParseError::none);
     if (!v.v6) {
-            EXPECT_EQ(internet_checksum(std::span(pkt.data(), v.ip_header_len)), 0);
-        }
+        EXPECT_EQ(internet_checksum(std::span(pkt.data(), v.ip_header_len)), 0);
+    }
     size_t off = v.l4_offset + (v.is_tcp() ? 16 : 6);
     uint16_t stored = load_be16(&pkt[off]);
     uint16_t scratch = compute_l4_checksum(pkt, v);

@@ -34,8 +34,9 @@ TEST(NatCidrSet, ExcludeCarvesAHole) {
     EXPECT_EQ(r->size(), 8u);  // one sibling per level from /9 to /16
     for (const auto& c : *r) EXPECT_FALSE(c.contains(*net::IpAddress::parse("10.1.2.3")));
     for (const char* ip : {"10.0.0.1", "10.2.0.1", "10.128.0.1", "10.255.255.255"}) {
-        bool covered = std::any_of(r->begin(), r->end(),
-                                   [&](const net::Cidr& c) { return c.contains(*net::IpAddress::parse(ip)); });
+        bool covered = std::any_of(r->begin(), r->end(), [&](const net::Cidr& c) {
+            return c.contains(*net::IpAddress::parse(ip));
+        });
         EXPECT_TRUE(covered) << ip;
     }
 }
@@ -50,12 +51,14 @@ TEST(NatCidrSet, FamiliesDoNotMix) {
     auto r = subtract_cidrs(cidrs({"0.0.0.0/0", "::/0"}), cidrs({"2001:db8::/32"}));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->size(), 1u + 32u);
-    EXPECT_EQ(std::count_if(r->begin(), r->end(), [](const net::Cidr& c) { return !c.address.v6; }), 1);
+    EXPECT_EQ(std::count_if(r->begin(), r->end(), [](const net::Cidr& c) { return !c.address.v6; }),
+              1);
 }
 
 TEST(NatCidrSet, TooManyPrefixesIsAnError) {
     std::vector<net::Cidr> ex;
-    for (int i = 0; i < 200; ++i) ex.push_back(*net::Cidr::parse("2001:db8:" + std::to_string(i) + "::1/128"));
+    for (int i = 0; i < 200; ++i)
+        ex.push_back(*net::Cidr::parse("2001:db8:" + std::to_string(i) + "::1/128"));
     std::string why;
     EXPECT_FALSE(subtract_cidrs(cidrs({"::/0"}), ex, &why));
     EXPECT_NE(why.find("more than 4096"), std::string::npos) << why;

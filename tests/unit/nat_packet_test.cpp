@@ -11,7 +11,9 @@
 namespace ghost::tun {
 namespace {
 
-net::IpAddress ip(const char* text) { return *net::IpAddress::parse(text); }
+net::IpAddress ip(const char* text) {
+    return *net::IpAddress::parse(text);
+}
 
 const SocketAddr kApp4{ip("198.18.0.1"), 40000};
 const SocketAddr kDst4{ip("10.77.0.2"), 8080};
@@ -83,41 +85,59 @@ TEST(NatPacket, RejectsMalformedPacketsByReason) {
     };
     std::vector<Case> cases;
     cases.push_back({"empty", {}, ParseError::too_short});
-    cases.push_back({"short v4", std::vector<uint8_t>(tcp4.begin(), tcp4.begin() + 19),
-                     ParseError::too_short});
-    auto c = tcp4; c[0] = 0x55;
+    cases.push_back(
+        {"short v4", std::vector<uint8_t>(tcp4.begin(), tcp4.begin() + 19), ParseError::too_short});
+    auto c = tcp4;
+    c[0] = 0x55;
     cases.push_back({"version 5", c, ParseError::bad_version});
-    c = tcp4; c[0] = 0x44;
+    c = tcp4;
+    c[0] = 0x44;
     cases.push_back({"ihl 4", c, ParseError::bad_header_length});
-    c = tcp4; c[0] = 0x4f; c.resize(40);
+    c = tcp4;
+    c[0] = 0x4f;
+    c.resize(40);
     cases.push_back({"ihl past end", c, ParseError::bad_header_length});
-    c = tcp4; store_be16(&c[2], static_cast<uint16_t>(c.size() + 1));
+    c = tcp4;
+    store_be16(&c[2], static_cast<uint16_t>(c.size() + 1));
     cases.push_back({"total > buffer", c, ParseError::bad_total_length});
-    c = tcp4; store_be16(&c[2], 19);
+    c = tcp4;
+    store_be16(&c[2], 19);
     cases.push_back({"total < ihl", c, ParseError::bad_total_length});
-    c = tcp4; store_be16(&c[6], 0x2000);
+    c = tcp4;
+    store_be16(&c[6], 0x2000);
     cases.push_back({"more fragments", c, ParseError::fragment});
-    c = tcp4; store_be16(&c[6], 0x0010);
+    c = tcp4;
+    store_be16(&c[6], 0x0010);
     cases.push_back({"fragment offset", c, ParseError::fragment});
-    c = tcp4; store_be16(&c[2], 30); c.resize(30);
+    c = tcp4;
+    store_be16(&c[2], 30);
+    c.resize(30);
     cases.push_back({"tcp header cut", c, ParseError::bad_l4_length});
-    c = tcp4; c[20 + 12] = 4 << 4;
+    c = tcp4;
+    c[20 + 12] = 4 << 4;
     cases.push_back({"tcp offset 4", c, ParseError::bad_tcp_offset});
-    c = tcp4; c[20 + 12] = 15 << 4;
+    c = tcp4;
+    c[20 + 12] = 15 << 4;
     cases.push_back({"tcp offset past end", c, ParseError::bad_tcp_offset});
-    c = udp4; store_be16(&c[20 + 4], 7);
+    c = udp4;
+    store_be16(&c[20 + 4], 7);
     cases.push_back({"udp length 7", c, ParseError::bad_l4_length});
-    c = udp4; store_be16(&c[20 + 4], 100);
+    c = udp4;
+    store_be16(&c[20 + 4], 100);
     cases.push_back({"udp length past end", c, ParseError::bad_l4_length});
-    cases.push_back({"short v6", std::vector<uint8_t>(tcp6.begin(), tcp6.begin() + 39),
-                     ParseError::too_short});
-    c = tcp6; store_be16(&c[4], 0);
+    cases.push_back(
+        {"short v6", std::vector<uint8_t>(tcp6.begin(), tcp6.begin() + 39), ParseError::too_short});
+    c = tcp6;
+    store_be16(&c[4], 0);
     cases.push_back({"v6 jumbo", c, ParseError::bad_total_length});
-    c = tcp6; store_be16(&c[4], static_cast<uint16_t>(c.size()));
+    c = tcp6;
+    store_be16(&c[4], static_cast<uint16_t>(c.size()));
     cases.push_back({"v6 payload past end", c, ParseError::bad_total_length});
-    c = tcp6; c[6] = 44;
+    c = tcp6;
+    c[6] = 44;
     cases.push_back({"v6 fragment", c, ParseError::fragment});
-    c = tcp6; c[6] = 0;
+    c = tcp6;
+    c[6] = 0;
     cases.push_back({"v6 hop-by-hop", c, ParseError::ipv6_extension});
     for (const auto& k : cases) EXPECT_EQ(parse(k.pkt), k.want) << k.what;
 }
@@ -140,7 +160,8 @@ TEST(NatPacket, EveryTruncationAndRandomBytesAreHandled) {
     for (int round = 0; round < 20000; ++round) {
         std::vector<uint8_t> junk(rng() % 80);
         for (auto& b : junk) b = static_cast<uint8_t>(rng());
-        if (!junk.empty()) junk[0] = static_cast<uint8_t>((round % 2 ? 0x40 : 0x60) | (junk[0] & 0xf));
+        if (!junk.empty())
+            junk[0] = static_cast<uint8_t>((round % 2 ? 0x40 : 0x60) | (junk[0] & 0xf));
         PacketView v;
         if (parse_packet(junk, &v) == ParseError::none) {
             EXPECT_LE(v.total_len, junk.size());

@@ -12,7 +12,9 @@ namespace {
 
 using std::chrono::seconds;
 
-net::IpAddress ip(const char* text) { return *net::IpAddress::parse(text); }
+net::IpAddress ip(const char* text) {
+    return *net::IpAddress::parse(text);
+}
 
 constexpr uint16_t kListenPort = 7000;
 const SocketAddr kApp{ip("198.18.0.1"), 40000};
@@ -21,7 +23,7 @@ const SocketAddr kApp6{ip("fdc7:6768:6f73:7400::1"), 40001};
 const SocketAddr kDst6{ip("2001:db8::7"), 443};
 
 class NatTranslatorTest : public ::testing::Test {
-protected:
+  protected:
     NatConfig config(size_t max_flows = 100) {
         NatConfig c;
         c.addresses = NatAddresses::defaults(kListenPort);
@@ -72,14 +74,16 @@ TEST_F(NatTranslatorTest, SynIsRewrittenTowardTheListenerAndRepliesBack) {
     EXPECT_NE(n, kListenPort);
     EXPECT_EQ(out.seq, 100u);
 
-    auto back = view(run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 900, 101),
-                         Verdict::forward));
+    auto back =
+        view(run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 900, 101),
+                 Verdict::forward));
     EXPECT_EQ(back.source(), kDst);
     EXPECT_EQ(back.destination(), kApp);
     EXPECT_EQ(back.ack, 101u);
 
-    auto data = view(run(nat, build_tcp_segment(kApp, kDst, kTcpAck, 101, 901, std::vector<uint8_t>(10, 7)),
-                         Verdict::forward));
+    auto data =
+        view(run(nat, build_tcp_segment(kApp, kDst, kTcpAck, 101, 901, std::vector<uint8_t>(10, 7)),
+                 Verdict::forward));
     EXPECT_EQ(data.sport, n);
     EXPECT_EQ(data.payload_len, 10u);
 
@@ -103,9 +107,9 @@ TEST_F(NatTranslatorTest, Ipv6FlowsUseTheUlaPair) {
     auto found = nat.lookup_accepted(out.sport, true);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->dst, kDst6);
-    auto back = view(run(nat, build_tcp_segment(listener(true), {peer(true), out.sport},
-                                                kTcpSyn | kTcpAck, 5, 2),
-                         Verdict::forward));
+    auto back = view(run(
+        nat, build_tcp_segment(listener(true), {peer(true), out.sport}, kTcpSyn | kTcpAck, 5, 2),
+        Verdict::forward));
     EXPECT_EQ(back.source(), kDst6);
     EXPECT_EQ(back.destination(), kApp6);
 }
@@ -122,7 +126,8 @@ TEST_F(NatTranslatorTest, FullTableRefusesWithReset) {
     NatTranslator nat(config(2));
     for (uint16_t p = 1; p <= 2; ++p)
         run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward);
-    auto rst = view(run(nat, build_tcp_segment({kApp.ip, 3}, kDst, kTcpSyn, 77, 0), Verdict::reply));
+    auto rst =
+        view(run(nat, build_tcp_segment({kApp.ip, 3}, kDst, kTcpSyn, 77, 0), Verdict::reply));
     EXPECT_EQ(rst.tcp_flags, kTcpRst | kTcpAck);
     EXPECT_EQ(rst.source(), kDst);
     EXPECT_EQ(rst.destination(), (SocketAddr{kApp.ip, 3}));
@@ -194,7 +199,8 @@ TEST_F(NatTranslatorTest, MalformedPacketsAreCountedByReason) {
 
 TEST_F(NatTranslatorTest, FlowsExpireAfterFinBothWaysPlusGrace) {
     NatTranslator nat(config());
-    uint16_t n = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+    uint16_t n =
+        view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
     run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 1, 2), Verdict::forward);
     run(nat, build_tcp_segment(kApp, kDst, kTcpFin | kTcpAck, 2, 2), Verdict::forward);
     EXPECT_EQ(nat.flows().find_port(n)->state, FlowState::half_closed);
@@ -212,10 +218,12 @@ TEST_F(NatTranslatorTest, FlowsExpireAfterFinBothWaysPlusGrace) {
 
 TEST_F(NatTranslatorTest, ResetClosesAndNewSynGetsANewPort) {
     NatTranslator nat(config());
-    uint16_t n = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+    uint16_t n =
+        view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
     run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpRst | kTcpAck, 0, 2), Verdict::forward);
     EXPECT_EQ(nat.flows().find_port(n)->state, FlowState::closed);
-    uint16_t m = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 50, 0), Verdict::forward)).sport;
+    uint16_t m =
+        view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 50, 0), Verdict::forward)).sport;
     EXPECT_NE(m, n);
     EXPECT_EQ(nat.flows().find_port(n), nullptr);
     EXPECT_EQ(nat.flows().size(), 1u);
@@ -224,7 +232,9 @@ TEST_F(NatTranslatorTest, ResetClosesAndNewSynGetsANewPort) {
 TEST_F(NatTranslatorTest, IdleAndUnansweredFlowsExpire) {
     NatTranslator nat(config());
     run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward);
-    uint16_t n = view(run(nat, build_tcp_segment({kApp.ip, 2}, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+    uint16_t n =
+        view(run(nat, build_tcp_segment({kApp.ip, 2}, kDst, kTcpSyn, 1, 0), Verdict::forward))
+            .sport;
     run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 1, 2), Verdict::forward);
     now_ += seconds(60);
     EXPECT_EQ(nat.expire(now_), 1u);  // the unanswered SYN
@@ -240,7 +250,8 @@ TEST(FlowTable, PortsAreRoundRobinAndSkipTheReservedPort) {
     FlowTable t(c);
     auto now = Clock::now();
     auto tuple = [](uint16_t p) {
-        return FlowTuple{{*net::IpAddress::parse("10.0.0.1"), p}, {*net::IpAddress::parse("10.0.0.2"), 80}};
+        return FlowTuple{{*net::IpAddress::parse("10.0.0.1"), p},
+                         {*net::IpAddress::parse("10.0.0.2"), 80}};
     };
     EXPECT_EQ(t.create(tuple(1), now)->port, 100);
     EXPECT_EQ(t.create(tuple(2), now)->port, 102);
