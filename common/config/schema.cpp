@@ -86,7 +86,7 @@ std::optional<json> parse_object(std::string_view text, const std::string& file,
     try {
         DuplicateKeyFinder finder(file, errors);
         doc = json::parse(text.begin(), text.end(), std::ref(finder), true, true);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for huge numbers
         std::string what = e.what();
         auto bracket = what.find("] ");
         if (bracket != std::string::npos) what = what.substr(bracket + 2);

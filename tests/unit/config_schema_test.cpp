@@ -222,6 +222,9 @@ TEST(ConfigSchema, MalformedJsonNamesLineAndColumn) {
     EXPECT_FALSE(contains(r.errors[0].message, "json.exception")) << r.text();
 
     EXPECT_EQ(parse("").errors.size(), 1u);
+    r = parse(R"({"server": "192.0.2.1:22", "autostart": 1e999})");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_TRUE(contains(r.errors[0].message, "number overflow")) << r.text();
     EXPECT_EQ(parse("{\"server\": \"a:1\"").errors.size(), 1u);
 }
 
@@ -273,6 +276,12 @@ TEST(ConfigSchema, OutOfRangeAndEnums) {
                         "keepalive.interval");
     EXPECT_EQ(e.message, "out of range (1..3600)");
     EXPECT_EQ(e.value, "0");
+    e = one_error(R"({"server": "192.0.2.1:22", "keepalive": {"count": 18446744073709551616}})",
+                  "keepalive.count");
+    EXPECT_EQ(e.message, "expected a whole number");
+    e = one_error(R"({"server": "192.0.2.1:22", "keepalive": {"count": 4294967297}})",
+                  "keepalive.count");
+    EXPECT_EQ(e.message, "out of range (1..100)");
     e = one_error(R"({"server": "192.0.2.1:22", "keepalive": {"count": -3}})", "keepalive.count");
     EXPECT_TRUE(contains(e.message, "out of range"));
     e = one_error(R"({"server": "192.0.2.1:22", "transport": {"type": "quic"}})", "transport.type");
