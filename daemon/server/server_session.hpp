@@ -1,0 +1,141 @@
+#pragma once
+/// One SSH server connection on one worker (DESIGN.md §6, §9): non-blocking key exchange
+/// and public-key authentication under login_grace_time, then direct-tcpip channels
+/// (permitopen, then ACL, then an outbound connect), remote forwards (tcpip-forward /
+/// cancel-tcpip-forward per permitlisten and gateway_ports), and a one-line refusal for
+/// shell sessions. asio waits on a dup of the fd and calls pump(), which drives libssh;
+/// channels are serviced after the pump, never inside libssh callbacks.
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "daemon/server/listener.hpp"
+#include "daemon/server/server_shared.hpp"
+
+namespace ghost::daemon::server {
+
+class ServerChannel;
+class RemoteForward;
+
+/// Create with make_shared on a worker's io_context; use only there.
+class ServerSession : public std::enable_shared_from_this<ServerSession> {
+public:
+    ServerSession(asio::io_context& io, std::shared_ptr<ServerShared> shared, Accepted conn,
+                  StartupSlot slot);
+    ~ServerSession();
+    ServerSession(const ServerSession&) = delete;
+    ServerSession& operator=(const ServerSession&) = delete;
+
+    /// Starts the key exchange (registers the session first).
+    void start();
+    /// Ends the session with a reason (logged, event published). Idempotent.
+    void close(const std::string& reason);
+    /// authorized_keys changed: close when our key is gone, else adopt its new options.
+    void recheck_key();
+
+    // --- used by ServerChannel and RemoteForward ---
+    asio::io_context& io() { return io_; }
+    const log::Logger& logger() const { return log_; }
+    size_t out_allowance() const { return out_budget_; }
+    void consume_out(size_t n) { out_budget_ = n >= out_budget_ ? 0 : out_budget_ - n; }
+    char* scratch() { return scratch_.data(); }
+    size_t scratch_size() const { return scratch_.size(); }
+    void count_bytes(uint64_t in, uint64_t out);
+    void add_stalled(const std::shared_ptr<ServerChannel>& c);
+    void release_channel(const std::shared_ptr<ServerChannel>& c);
+    void after_io();
+    /// A remote-forward listener accepted a connection: open a forwarded-tcpip channel.
+    void open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket socket);
+
+private:
+    enum class Phase { kex, auth, up, closed };
+    /// A forwarded-tcpip channel waiting for the client's OPEN_CONFIRMATION.
+    struct PendingReverse {
+        std::shared_ptr<ServerChannel> channel;
+        asio::ip::tcp::socket socket;
+        std::string requested;
+        uint16_t port;
+        std::string origin;
+        uint16_t origin_port;
+    };
+
+    bool setup(std::string* why);
+    void step_kex();
+    void wait_io();
+    void arm_read();
+    void arm_write();
+    void pump();
+    void after_pump(bool more);
+    bool check_alive();
+    void become_up();
+    void refill_budget();
+    void service_stalled();
+    void service_reverse();
+    void service_session_channels();
+    void sweep_idle();
+    size_t channel_count() const;
+    void teardown();
+
+    static int on_auth_none(ssh_session, const char* user, void* self);
+    static int on_auth_pubkey(ssh_session, const char* user, ssh_key key, char state, void* self);
+    static int on_message(ssh_session, ssh_message msg, void* self);
+    int auth_pubkey(ssh_key key, char state);
+    int handle_direct_tcpip(ssh_message msg);
+    int handle_session_open(ssh_message msg);
+    int handle_channel_request(ssh_message msg);
+    int handle_tcpip_forward(ssh_message msg);
+    int handle_cancel_forward(ssh_message msg);
+    void start_outbound(const std::shared_ptr<ServerChannel>& c, std::string host, uint16_t port);
+    void deny_auth(const std::string& fp, const std::string& reason);
+
+    asio::io_context& io_;
+    std::shared_ptr<ServerShared> shared_;
+    Accepted conn_;
+    StartupSlot slot_;
+    std::shared_ptr<SessionInfo> info_;
+    log::Logger log_;
+    Phase phase_ = Phase::kex;
+    std::shared_ptr<ServerSession> self_;  // keeps the session alive until close()
+    bool reserved_ = false;     // holds one of limits.max_sessions
+    bool just_authed_ = false;  // set in the auth callback, handled after the pump
+
+    ssh_session session_ = nullptr;
+    ssh_event event_ = nullptr;
+    int fd_ = -1;  // owned by libssh once accepted
+    struct ssh_server_callbacks_struct server_cb_{};
+    asio::posix::stream_descriptor watch_;
+    bool read_armed_ = false;
+    bool write_armed_ = false;
+    bool pump_posted_ = false;
+    asio::steady_timer grace_;
+    asio::steady_timer idle_;
+    struct ssh_counter_struct counter_in_{};
+    struct ssh_counter_struct counter_out_{};
+    uint64_t last_in_packets_ = 0;
+
+    std::vector<uint8_t> key_blob_;
+    std::shared_ptr<const auth::AuthorizedKeys> keys_;  // keeps entry_ alive
+    const auth::KeyEntry* entry_ = nullptr;
+    std::string denied_fp_;  // last refused key (log once per key)
+
+    size_t out_budget_;
+    std::vector<char> scratch_;
+    std::unordered_map<ServerChannel*, std::shared_ptr<ServerChannel>> channels_;
+    std::vector<std::weak_ptr<ServerChannel>> stalled_;
+    std::vector<std::unique_ptr<PendingReverse>> reverse_;
+    std::vector<ssh_channel> session_channels_;  // plain `ssh host`: explained and closed
+    std::vector<ssh_channel> to_explain_;
+    std::map<std::pair<std::string, uint16_t>, std::shared_ptr<RemoteForward>> forwards_;
+};
+
+}  // namespace ghost::daemon::server
