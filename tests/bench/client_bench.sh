@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# ghost client vs OpenSSH client, side by side in one run (not a test: prints figures).
+#
+#   ns C (client)                 ns S (server)                 ns T (target)
+#   ghostd  -L :5201, SOCKS :1080  sshd :22                      iperf3 -s :5201
+#   ssh -N  -L :6201, -D :2080 ===>10.A.1.2  10.A.2.1 ---------> 10.A.2.2  accept server :7000
+#   iperf3 -c, socks_load.py      (aes128-gcm@openssh.com only)
+#         10.A.1.1 ---- veth ---- 10.A.1.2
+#
+# Measures, for ghost and for OpenSSH with the same cipher: iperf3 upload and download
+# through -L, SOCKS5 connect rate and p50/p99 latency (sequential and 50 parallel; timed
+# to the target's first byte), FLOWS concurrent idle SOCKS flows (failures, RSS per
+# 1,000 flows), and client CPU seconds per GB. Ratios are ghost / OpenSSH.
+#
+# Needs root (netns). Env: GHOSTD, GHOSTCTL (or GHOST_BUILD_DIR), BENCH_SECONDS (iperf3
+# run length, default 5), FLOWS (default 5000), CONNECTS (parallel, default 1000),
+# SEQ_CONNECTS (sequential, default 300), KEEP_TMP=1.
+. "$(dirname "$0")/../integration/lib.sh"
+
+SECS=${BENCH_SECONDS:-5}
+FLOWS=${FLOWS:-5000}
+CONNECTS=${CONNECTS:-1000}
+SEQ_CONNECTS=${SEQ_CONNECTS:-300}
+CIPHER=aes128-gcm@openssh.com
+LOAD="python3 $(cd "$(dirname "$0")" && pwd)/socks_load.py"
+ulimit -n "$(ulimit -Hn)"
+((EUID == 0)) || fail "the benchmark needs root for network namespaces"
+
+# --- topology; the second octet is random so parallel runs do not meet
+NET=10.$((RANDOM % 200 + 20))
+C=$(netns_create c) S=$(netns_create s) TG=$(netns_create t)
+netns_veth "$C" "$S" "$NET.1.1/24" "$NET.1.2/24"
+netns_veth "$S" "$TG" "$NET.2.1/24" "$NET.2.2/24"
+ip -n "$TG" route add "$NET.1.0/24" via "$NET.2.1"
+SERVER=$NET.1.2 TARGET=$NET.2.2
+in_c() { ip netns exec "$C" "$@"; }
+
+# --- target: iperf3 and the accept server
+ip netns exec "$TG" iperf3 -s -p 5201 >>"$T/iperf3-server.log" 2>&1 &
+track_pid $!
+ip netns exec "$TG" $LOAD server 7000 >>"$T/accept.log" 2>&1 &
+track_pid $!
+
+# --- server: sshd with one cipher
+mkdir -p "$T/sshd" /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/host"
+ssh-keygen -q -t ed25519 -N '' -f "$T/id"
+cat >"$T/sshd/config" <<EOF
+ListenAddress $SERVER:22
+HostKey $T/sshd/host
+PidFile $T/sshd/pid
+AuthorizedKeysFile $T/id.pub
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowTcpForwarding yes
+UsePAM no
+StrictModes no
+Ciphers $CIPHER
+MaxStartups 100
+LogLevel ERROR
+EOF
+ip netns exec "$S" /usr/sbin/sshd -D -e -f "$T/sshd/config" >>"$T/sshd.log" 2>&1 &
+track_pid $!
+wait_for 10 "sshd" in_c bash -c "exec 3<>/dev/tcp/$SERVER/22"
+wait_for 10 "iperf3 -s" ip netns exec "$TG" ss -Hltn 'sport = :5201'
+wait_for 10 "accept server" ip netns exec "$TG" bash -c "exec 3<>/dev/tcp/127.0.0.1/7000"
+FP=$(ssh-keygen -l -E sha256 -f "$T/sshd/host.pub" | awk '{print $2}')
+
+# --- ghost client
+GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
+mkdir -p "$GHOST_ETC/profiles" "$GHOST_RUN" "$GHOST_STATE"
+echo '{ "log_level": "warning" }' >"$GHOST_ETC/ghostd.json"
+cat >"$GHOST_ETC/profiles/bench.json" <<EOF
+{ "server": "$SERVER:22",
+  "ssh": { "user": "$(id -un)", "identity_file": "$T/id", "host_key": "$FP",
+           "ciphers": ["$CIPHER"] },
+  "socks5": { "listen": "127.0.0.1:1080" },
+  "forward": [ { "listen": "127.0.0.1:5201", "target": "$TARGET:5201" } ] }
+EOF
+ip netns exec "$C" "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
+    --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
+GHOST_PID=$!
+track_pid $GHOST_PID
+wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"
+gctl up bench >/dev/null || fail "ghost profile did not come up: $(gctl status bench 2>&1)"
+
+# --- OpenSSH client
+ip netns exec "$C" ssh -N -c "$CIPHER" -i "$T/id" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o BatchMode=yes -o ExitOnForwardFailure=yes -D 127.0.0.1:2080 \
+    -L "127.0.0.1:6201:$TARGET:5201" "$(id -un)@$SERVER" >>"$T/ssh.log" 2>&1 &
+SSH_PID=$!
+track_pid $SSH_PID
+wait_for 10 "ssh -D" in_c bash -c "exec 3<>/dev/tcp/127.0.0.1/2080"
+wait_for 10 "ghost SOCKS" in_c bash -c "exec 3<>/dev/tcp/127.0.0.1/1080"
+
+# ---------------------------------------------------------------- measurements
+declare -A R  # R[metric.ghost], R[metric.ssh]
+TICKS=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# iperf NAME PID PORT [-R]: Gbit/s and client CPU seconds per GB
+iperf() {
+    local name=$1 pid=$2 port=$3 dir=up
+    shift 3
+    [[ ${1:-} == -R ]] && dir=down
+    local c0 c1 json bps bytes
+    c0=$(cpu_ticks "$pid")
+    json=$(in_c iperf3 -c 127.0.0.1 -p "$port" -t "$SECS" -J "$@") ||
+        fail "iperf3 $dir through $name: $(jq -r .error <<<"$json" 2>/dev/null)"
+    c1=$(cpu_ticks "$pid")
+    bps=$(jq '.end.sum_received.bits_per_second' <<<"$json")
+    bytes=$(jq '.end.sum_received.bytes' <<<"$json")
+    R[iperf_$dir.$name]=$(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }')
+    R[cpu_$dir.$name]=$(awk -v t=$((c1 - c0)) -v hz="$TICKS" -v B="$bytes" \
+        'BEGIN { printf "%.2f", (t / hz) / (B / 1e9) }')
+    log "iperf3 $dir $name: ${R[iperf_$dir.$name]} Gbit/s, ${R[cpu_$dir.$name]} CPU s/GB"
+}
+
+# connects NAME PORT PARALLEL KEY COUNT
+connects() {
+    local json
+    json=$(in_c $LOAD connect "127.0.0.1:$2" "$TARGET:7000" "$5" "$3")
+    log "connect x$3 $1: $json"
+    R[rate_$4.$1]=$(jq .rate <<<"$json")
+    R[p50_$4.$1]=$(jq .p50_ms <<<"$json")
+    R[p99_$4.$1]=$(jq .p99_ms <<<"$json")
+    R[cfail_$4.$1]=$(jq .failed <<<"$json")
+}
+
+# idle NAME PORT PID
+idle() {
+    local json
+    json=$(in_c $LOAD idle "127.0.0.1:$2" "$TARGET:7000" "$FLOWS" "$3")
+    log "idle $FLOWS flows $1: $json"
+    R[idle_ok.$1]=$(jq .ok <<<"$json")
+    R[idle_fail.$1]=$(jq .failed <<<"$json")
+    R[rss.$1]=$(jq '.kb_per_1000 / 1024 | . * 100 | round / 100' <<<"$json")
+}
+
+log "warm-up"
+in_c $LOAD connect 127.0.0.1:1080 "$TARGET:7000" 50 5 >/dev/null
+in_c $LOAD connect 127.0.0.1:2080 "$TARGET:7000" 50 5 >/dev/null
+iperf ghost "$GHOST_PID" 5201
+iperf openssh "$SSH_PID" 6201
+iperf ghost "$GHOST_PID" 5201 -R
+iperf openssh "$SSH_PID" 6201 -R
+for who in ghost:1080 openssh:2080; do
+    connects "${who%:*}" "${who#*:}" 1 seq "$SEQ_CONNECTS"
+    connects "${who%:*}" "${who#*:}" 50 par "$CONNECTS"
+done
+idle ghost 1080 "$GHOST_PID"
+idle openssh 2080 "$SSH_PID"
+
+# ---------------------------------------------------------------- table
+row() {  # row LABEL KEY (higher is better or not is up to the reader)
+    local g=${R[$2.ghost]:-n/a} o=${R[$2.openssh]:-n/a} ratio
+    ratio=$(awk -v g="$g" -v o="$o" 'BEGIN { if (o + 0 == 0) print "n/a"; else printf "%.2f", g / o }')
+    printf '%-40s %12s %12s %8s\n' "$1" "$g" "$o" "$ratio"
+}
+{
+    echo
+    echo "ghost vs OpenSSH client ($CIPHER; $(nproc) cores; iperf3 ${SECS}s;" \
+        "$SEQ_CONNECTS/$CONNECTS connects; $FLOWS idle flows)"
+    printf '%-40s %12s %12s %8s\n' metric ghost openssh ratio
+    row "-L upload (Gbit/s)" iperf_up
+    row "-L download (Gbit/s)" iperf_down
+    row "client CPU s/GB, upload" cpu_up
+    row "client CPU s/GB, download" cpu_down
+    row "SOCKS connects/s, sequential" rate_seq
+    row "SOCKS connect p50 ms, sequential" p50_seq
+    row "SOCKS connect p99 ms, sequential" p99_seq
+    row "SOCKS connect failures, sequential" cfail_seq
+    row "SOCKS connects/s, 50 parallel" rate_par
+    row "SOCKS connect p50 ms, 50 parallel" p50_par
+    row "SOCKS connect p99 ms, 50 parallel" p99_par
+    row "SOCKS connect failures, 50 parallel" cfail_par
+    row "idle flows open (of $FLOWS)" idle_ok
+    row "idle flow failures" idle_fail
+    row "client RSS MiB per 1000 idle flows" rss
+} | tee "$T/table.txt"
