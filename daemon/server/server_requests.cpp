@@ -29,6 +29,9 @@ std::string hp(const std::string& host, int port) {
 
 int ServerSession::on_message(ssh_session, ssh_message msg, void* user) {
     auto* self = static_cast<ServerSession*>(user);
+    // Requests may arrive in the same read as the auth success; become_up makes no libssh
+    // calls, so it is safe here.
+    if (self->just_authed_ && self->phase_ == Phase::auth) self->become_up();
     if (self->phase_ != Phase::up) return 1;  // default reply: refuse
     int type = ssh_message_type(msg);
     int sub = ssh_message_subtype(msg);

@@ -259,7 +259,7 @@ bool ServerSession::check_alive() {
 
 void ServerSession::after_pump(bool more) {
     if (!check_alive()) return;
-    if (just_authed_) become_up();
+    if (just_authed_ && phase_ == Phase::auth) become_up();
     if (counter_in_.in_packets != last_in_packets_) {
         last_in_packets_ = counter_in_.in_packets;
         service_reverse();

@@ -102,7 +102,7 @@ jqs() { gctl --json status "$1" | jq -r "$2"; }
 jqs edge '.. | objects | select(has("known_hosts")) | .known_hosts[]' >"$T/known_hosts"
 jqs strict '.. | objects | select(has("known_hosts")) | .known_hosts[]' >>"$T/known_hosts"
 grep -q "^\[127.0.0.1\]:$EDGE ssh-ed25519 " "$T/known_hosts" || fail "no known_hosts line: $(cat "$T/known_hosts")"
-FP=$(jqs edge '.. | objects | select(has("host_key")) | .host_key.fingerprint')
+FP=$(jqs edge '[.. | objects | select(has("fingerprint"))][0].fingerprint')
 [[ $FP == SHA256:* ]] || fail "no host key fingerprint in status"
 HK=$GHOST_STATE/edge/host_ed25519
 [[ $(stat -c %a "$HK") == 600 ]] || fail "host key $HK mode $(stat -c %a "$HK"), want 600"
