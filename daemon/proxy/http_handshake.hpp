@@ -10,7 +10,7 @@ namespace ghost::daemon::proxy {
 
 /// HTTP CONNECT on top of ghost::proxy::HttpConnectParser.
 class HttpHandshake : public Handshake {
-public:
+  public:
     explicit HttpHandshake(std::optional<ghost::proxy::Credentials> credentials)
         : parser_(std::move(credentials)) {}
 
@@ -20,7 +20,7 @@ public:
                               std::string_view message) const override;
     std::string_view protocol() const override { return "http"; }
 
-private:
+  private:
     ghost::proxy::HttpConnectParser parser_;
 };
 

@@ -35,7 +35,7 @@ struct HandshakeStep {
 
 /// One protocol's handshake on one connection.
 class Handshake {
-public:
+  public:
     virtual ~Handshake() = default;
     /// Parses what arrived; see HandshakeStep.
     virtual HandshakeStep feed(std::span<const uint8_t> input) = 0;
@@ -50,7 +50,7 @@ public:
 
 /// SOCKS5 (RFC 1928/1929) on top of ghost::proxy::Socks5Server.
 class Socks5Handshake : public Handshake {
-public:
+  public:
     explicit Socks5Handshake(std::optional<ghost::proxy::Credentials> credentials)
         : server_(std::move(credentials)) {}
 
@@ -60,7 +60,7 @@ public:
                               std::string_view message) const override;
     std::string_view protocol() const override { return "socks5"; }
 
-private:
+  private:
     ghost::proxy::Socks5Server server_;
 };
 

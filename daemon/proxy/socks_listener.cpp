@@ -62,9 +62,10 @@ void ProxyListener::start() {
     auto addr = acceptor_.local_endpoint(ec).address();
     log_.info(label(), settings_->credentials ? " (password required)" : "", " is listening");
     if (!ec && !addr.is_loopback() && !settings_->credentials) {
-        log_.warning(label(), " listens on a non-loopback address without username/password: "
-                              "anyone who can reach it can use this tunnel; set username and "
-                              "password or listen on 127.0.0.1");
+        log_.warning(label(),
+                     " listens on a non-loopback address without username/password: "
+                     "anyone who can reach it can use this tunnel; set username and "
+                     "password or listen on 127.0.0.1");
     }
     accept_next();
 }
@@ -82,13 +83,13 @@ void ProxyListener::close() {
 
 void ProxyListener::accept_next() {
     if (closed_) return;
-    acceptor_.async_accept([self = shared_from_this()](asio::error_code ec,
-                                                       asio::ip::tcp::socket socket) {
-        if (self->closed_ || ec == asio::error::operation_aborted) return;
-        if (ec) return self->on_accept_error(ec);
-        self->on_accepted(std::move(socket));
-        self->accept_next();
-    });
+    acceptor_.async_accept(
+        [self = shared_from_this()](asio::error_code ec, asio::ip::tcp::socket socket) {
+            if (self->closed_ || ec == asio::error::operation_aborted) return;
+            if (ec) return self->on_accept_error(ec);
+            self->on_accepted(std::move(socket));
+            self->accept_next();
+        });
 }
 
 void ProxyListener::on_accept_error(const asio::error_code& ec) {
@@ -116,8 +117,8 @@ void ProxyListener::on_accepted(asio::ip::tcp::socket socket) {
     }
     asio::error_code ec;
     auto peer = socket.remote_endpoint(ec);
-    auto logger = ec ? log_ : log_.with_peer(net::Endpoint{peer.address().to_string(),
-                                                           peer.port()}.str());
+    auto logger =
+        ec ? log_ : log_.with_peer(net::Endpoint{peer.address().to_string(), peer.port()}.str());
     auto session = std::make_shared<FrontDoorSession>(
         opener_, std::move(socket), settings_, std::move(logger),
         [w = weak_from_this()](FrontDoorSession* s, SessionResult r) {
@@ -133,7 +134,8 @@ void ProxyListener::on_session_done(FrontDoorSession* session, SessionResult res
     active_ = sessions_.size();
     if (result == SessionResult::bridged) ++tunnels_;
     // A client that hangs up mid-handshake (or a listener shutdown) is not a failure.
-    else if (result != SessionResult::aborted) ++failures_;
+    else if (result != SessionResult::aborted)
+        ++failures_;
 }
 
 nlohmann::json ProxyListener::status() const {

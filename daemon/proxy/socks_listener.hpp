@@ -31,7 +31,7 @@ struct ProxyListenerLimits {
 /// One SOCKS5 / HTTP CONNECT front-door port. Create with make_shared; use on
 /// opener.io() only (status() is thread-safe).
 class ProxyListener : public std::enable_shared_from_this<ProxyListener> {
-public:
+  public:
     ProxyListener(ChannelOpener& opener, config::ProxyListenerConfig cfg, FrontDoorKind kind,
                   log::Logger logger, ProxyListenerLimits limits = {});
 
@@ -48,7 +48,7 @@ public:
     /// The bound port (useful when the config asked for port 0).
     uint16_t bound_port() const { return bound_port_; }
 
-private:
+  private:
     void accept_next();
     void on_accept_error(const asio::error_code& ec);
     void on_accepted(asio::ip::tcp::socket socket);

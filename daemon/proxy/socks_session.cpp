@@ -10,9 +10,12 @@ using ghost::proxy::ParseStatus;
 
 std::string_view to_string(FrontDoorKind kind) {
     switch (kind) {
-        case FrontDoorKind::socks5_http: return "socks5+http";
-        case FrontDoorKind::socks5: return "socks5";
-        case FrontDoorKind::http: return "http";
+        case FrontDoorKind::socks5_http:
+            return "socks5+http";
+        case FrontDoorKind::socks5:
+            return "socks5";
+        case FrontDoorKind::http:
+            return "http";
     }
     return "socks5+http";
 }
@@ -66,10 +69,9 @@ void FrontDoorSession::arm_timer(std::chrono::milliseconds after, SessionResult 
 // ---------------------------------------------------------------- handshake
 
 void FrontDoorSession::read_next() {
-    socket_.async_read_some(asio::buffer(buf_),
-                            [self = shared_from_this()](asio::error_code ec, std::size_t n) {
-                                self->on_read(ec, n);
-                            });
+    socket_.async_read_some(
+        asio::buffer(buf_),
+        [self = shared_from_this()](asio::error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 void FrontDoorSession::on_read(asio::error_code ec, std::size_t n) {

@@ -50,7 +50,7 @@ enum class SessionResult { bridged, handshake_failed, timed_out, open_failed, ab
 
 /// One front-door connection; see the file comment. Create with make_shared.
 class FrontDoorSession : public std::enable_shared_from_this<FrontDoorSession> {
-public:
+  public:
     /// Called once when the session ends (bridged or closed).
     using DoneCallback = std::function<void(FrontDoorSession*, SessionResult)>;
 
@@ -68,7 +68,7 @@ public:
     /// Closes the socket (and an un-attached channel) now; idempotent.
     void close();
 
-private:
+  private:
     enum class Phase { reading, opening, replying, lingering, bridged, closed };
 
     void read_next();
@@ -93,9 +93,9 @@ private:
     Phase phase_ = Phase::reading;
     std::unique_ptr<Handshake> handshake_;
     std::array<uint8_t, kReadChunk> buf_{};
-    std::string out_;      // reply bytes being written, or held until the open result
-    std::string early_;    // client bytes after the request, forwarded into the tunnel
-    std::string target_;   // host:port, for logs
+    std::string out_;     // reply bytes being written, or held until the open result
+    std::string early_;   // client bytes after the request, forwarded into the tunnel
+    std::string target_;  // host:port, for logs
     ChannelHandle channel_;
     std::size_t discarded_ = 0;
     uint64_t timer_generation_ = 0;  // a stale expiry does not act on a newer phase

@@ -13,7 +13,8 @@
 # malformed SOCKS5 and HTTP requests get the documented reply and nothing else breaks,
 # a stalled handshake is dropped after the deadline, 1,000 clients at once, a refused
 # target fails only its own flow (promptly) while a long transfer continues byte-exact,
-# $GHOST_TEST_MB MB byte-exact both ways through SOCKS, and status counts it all.
+# $GHOST_TEST_MB MB byte-exact both ways through SOCKS, status counts it all, and taking
+# the profile down closes connections still in their handshake.
 . "$(dirname "$0")/lib.sh"
 
 MB=${GHOST_TEST_MB:-200}
@@ -180,3 +181,16 @@ failures=$(listener px socks5+http failures)
 [[ $(listener pa socks5+http auth) == true ]] || fail "auth not shown for the password port"
 [[ $(listener pa socks5+http failures) -ge 3 ]] || fail "auth failures not counted"
 pass "status: socks5+http total=$total tunnels=$tunnels failures=$failures"
+
+# --- profile down closes a connection still in its handshake, and the port
+$PROBE stall "$SP" >"$T/stall2.out" 2>&1 &
+stall_pid=$!
+wait_for 10 "stalled client accepted" \
+    bash -c "[[ \$($GHOSTCTL --socket $GHOST_RUN/ghostd.sock --json status px | jq '[.. | .listeners? // empty | .[] | .connections_active] | add') == 1 ]]"
+gctl down px >/dev/null || fail "down px failed"
+wait $stall_pid || true
+read -r secs what <"$T/stall2.out" || fail "stall probe: $(cat "$T/stall2.out")"
+[[ $what == closed ]] && awk -v s="$secs" 'BEGIN { exit !(s < 8) }' ||
+    fail "connection in handshake not closed by profile down (${secs}s, $what)"
+port_listening "$SP" && fail "SOCKS port $SP still listening after down"
+pass "profile down closed the pending handshake after ${secs}s and the port"
