@@ -61,6 +61,7 @@ struct ProfileManager::Entry {
     std::string last_error;
     int64_t since = unix_now();
     std::unique_ptr<Runner> runner;
+    nlohmann::json last_runner_status;  // what the runner reported before it was destroyed
     uint64_t generation = 0;
     bool stopping = false;       // runner->stop() in progress
     bool start_after_stop = false;
@@ -241,7 +242,12 @@ nlohmann::json ProfileManager::status(const std::string& name) const {
     s["config_errors"] = errors_json(e->errors);
     s["bytes_in"] = 0;
     s["bytes_out"] = 0;
-    if (e->runner) s.update(e->runner->status());
+    if (e->runner) {
+        s.update(e->runner->status());
+    } else if (e->state == ProfileState::failed && e->last_runner_status.is_object()) {
+        // A failed profile still shows what it knew (public key, server, last error...).
+        s.update(e->last_runner_status);
+    }
     return s;
 }
 
@@ -349,6 +355,7 @@ void ProfileManager::start_runner(Entry& e) {
         });
     };
     e.runner = make_runner(std::move(ctx));
+    e.last_runner_status = nullptr;
     e.last_error.clear();
     set_state(e, ProfileState::connecting, "starting");
     e.runner->start();
@@ -363,6 +370,7 @@ void ProfileManager::stop_runner(Entry& e, std::function<void()> then) {
         asio::post(control_, [this, name, then] {
             Entry* en = find(name);
             if (!en) return;
+            en->last_runner_status = en->runner->status();
             en->runner.reset();
             en->stopping = false;
             then();

@@ -14,6 +14,7 @@ chmod 755 "$T"
 PID=
 
 cleanup() {
+    set +e  # a killed child's status must not become the script's
     [[ -n "$PID" ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
     rm -rf "$T"
 }

@@ -229,6 +229,21 @@ wait_for 5 grep -q "InterfacesAdded (objectpath '$NEW'" "$T/monitor" || fail "no
 wait_for 5 grep -q "InterfacesRemoved (objectpath '/org/ghost/Ghost1/profile/beta'" "$T/monitor" ||
     fail "no InterfacesRemoved"
 
+echo "# ghostctl --dbus: the same verbs through the bus, same answers and exit codes"
+dctl() { DBUS_SYSTEM_BUS_ADDRESS="$BUS" "$GHOSTCTL" --dbus "$@"; }
+dctl list >"$T/out" || fail "ghostctl --dbus list: $(cat "$T/out")"
+grep -q "^alpha " "$T/out" || fail "ghostctl --dbus list lacks alpha: $(cat "$T/out")"
+dctl --json status alpha | grep -q '"name": "alpha"' || fail "ghostctl --dbus status"
+rc=0; dctl up alpha 2>"$T/err" || rc=$?
+[[ $rc == 1 ]] || fail "ghostctl --dbus up of a refused server exited $rc: $(cat "$T/err")"
+grep -qi "refused" "$T/err" || fail "ghostctl --dbus up error lacks the reason: $(cat "$T/err")"
+rc=0; dctl up nosuch 2>/dev/null || rc=$?
+[[ $rc == 5 ]] || fail "ghostctl --dbus up nosuch exited $rc"
+rc=0; DBUS_SYSTEM_BUS_ADDRESS="$BUS" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    "$GHOSTCTL" --dbus down alpha 2>"$T/err" || rc=$?
+[[ $rc == 4 ]] || fail "ghostctl --dbus down as nobody exited $rc: $(cat "$T/err")"
+dctl down alpha >/dev/null || fail "ghostctl --dbus down"
+
 echo "# the bus going away does not take ghostd down; the socket keeps working"
 kill "$MON"; MON=
 kill "$BUS_PID"; wait "$BUS_PID" 2>/dev/null || true; BUS_PID=
