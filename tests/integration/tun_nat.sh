@@ -55,6 +55,9 @@ snapshot() {
         ip -n "$C" link
     } 2>&1
 }
+# Duplicate address detection adds link-local routes when it finishes: let it settle first.
+no_tentative() { ! ip -n "$C" addr | grep -q tentative; }
+wait_for 10 "IPv6 DAD in $C" no_tentative
 BEFORE=$(snapshot)
 
 # expect_same_as_before WHAT: the client namespace's network state equals the snapshot.
