@@ -55,7 +55,7 @@ class FrontDoorSession : public std::enable_shared_from_this<FrontDoorSession> {
     using DoneCallback = std::function<void(FrontDoorSession*, SessionResult)>;
 
     /// Read chunk; also the bound on early data carried into the tunnel.
-    static constexpr std::size_t kReadChunk = 16 * 1024;
+    static constexpr std::size_t kReadChunk = 4 * 1024;
     /// Input thrown away while lingering before the socket is closed anyway.
     static constexpr std::size_t kMaxLingerDiscard = 64 * 1024;
 
