@@ -1,6 +1,7 @@
 // ghostd: the ghost daemon. Parses the command line, loads configuration, starts the
 // control plane (JSON-RPC socket, D-Bus) and the worker pool, and runs until SIGTERM.
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <csignal>
@@ -107,6 +108,18 @@ bool make_dir(const std::string& path, mode_t mode, std::string* why) {
     return true;
 }
 
+/// Every flow is a socket: raise the soft fd limit to the hard one, but keep fds below
+/// 65536 because libssh 0.10 truncates larger ones.
+void raise_fd_limit() {
+    struct rlimit rl {};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = std::min<rlim_t>(rl.rlim_max, 65536);
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 std::string status_line(const ProfileManager& pm) {
     return log::cat("running: ", pm.names().size(), " profile(s), ", pm.active_count(), " active");
 }
@@ -131,6 +144,7 @@ int run(const Options& o) {
         return 1;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
 
     asio::io_context control(1);
     WorkerPool workers(dcfg->workers);

@@ -44,7 +44,7 @@ struct ClientSessionConfig {
     std::chrono::milliseconds open_timeout{15000};
     uint32_t keepalive_interval_s = 5;
     uint32_t keepalive_count = 3;
-    size_t max_channels = 4096;      // open + opening
+    size_t max_channels = 16384;     // open + opening
     size_t max_opening = 512;        // CHANNEL_OPENs in flight
 };
 
