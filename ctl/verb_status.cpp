@@ -7,7 +7,8 @@ namespace ghost::ctl {
 
 namespace {
 void line(const char* key, const std::string& value) {
-    if (!value.empty()) std::cout << "  " << key << std::string(14 - std::string(key).size(), ' ') << value << "\n";
+    size_t len = std::string_view(key).size();
+    if (!value.empty()) std::cout << "  " << key << std::string(len < 16 ? 16 - len : 1, ' ') << value << "\n";
 }
 std::string str(const nlohmann::json& s, const char* key) {
     auto it = s.find(key);
