@@ -9,8 +9,8 @@
 
 #include "common/net/endpoint.hpp"
 #include "daemon/server/remote_forward.hpp"
-#include "daemon/server/server_channel.hpp"
 #include "daemon/server/server_session.hpp"
+#include "daemon/ssh/channel_bridge.hpp"
 #include "daemon/ssh/ssh_log.hpp"
 
 namespace ghost::daemon::server {
@@ -73,7 +73,7 @@ int ServerSession::handle_direct_tcpip(ssh_message msg) {
     }
     ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
     if (!ch) return 0;
-    auto c = std::make_shared<ServerChannel>(*this, ch, target);
+    auto c = std::make_shared<ssh::ChannelBridge>(*this, ch, target);
     c->install_callbacks();
     channels_.emplace(c.get(), c);
     ++info_->channels;
@@ -81,9 +81,9 @@ int ServerSession::handle_direct_tcpip(ssh_message msg) {
     return 0;
 }
 
-void ServerSession::start_outbound(const std::shared_ptr<ServerChannel>& c, std::string host,
-                                   uint16_t port) {
-    std::weak_ptr<ServerChannel> wc = c;
+void ServerSession::start_outbound(const std::shared_ptr<ssh::ChannelBridge>& c,
+                                   std::string host, uint16_t port) {
+    std::weak_ptr<ssh::ChannelBridge> wc = c;
     connect_outbound(io_, shared_->outbound, std::move(host), port,
                      [wc, w = weak_from_this()](OutboundResult r, asio::ip::tcp::socket s) {
                          auto self = w.lock();
@@ -95,7 +95,7 @@ void ServerSession::start_outbound(const std::shared_ptr<ServerChannel>& c, std:
                              return ch->finish(r.error);
                          }
                          self->log_.debug("direct-tcpip to ", ch->label(), " connected (", r.address, ")");
-                         ch->attach(std::move(s));
+                         ch->attach(std::move(s), {});
                      });
 }
 
@@ -214,8 +214,9 @@ void ServerSession::open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket soc
     ssh::LogScope scope(log_);
     ssh_channel ch = ssh_channel_new(session_);
     if (!ch) return;
+    auto label = "R " + hp(fwd.requested(), fwd.bound_port());
     auto pending = std::make_unique<PendingReverse>(PendingReverse{
-        std::make_shared<ServerChannel>(*this, ch, "R " + hp(fwd.requested(), fwd.bound_port())),
+        std::make_shared<ssh::ChannelBridge>(*this, ch, std::move(label)),
         std::move(socket), fwd.requested(), fwd.bound_port(), remote.address().to_string(),
         remote.port()});
     pending->channel->install_callbacks();
@@ -248,7 +249,7 @@ void ServerSession::service_reverse() {
         }
         channels_.emplace(owned->channel.get(), owned->channel);
         ++info_->channels;
-        owned->channel->attach(std::move(owned->socket));
+        owned->channel->attach(std::move(owned->socket), {});
     }
 }
 

@@ -8,7 +8,7 @@
 #include <optional>
 
 #include "daemon/server/remote_forward.hpp"
-#include "daemon/server/server_channel.hpp"
+#include "daemon/ssh/channel_bridge.hpp"
 #include "daemon/ssh/ssh_key.hpp"
 #include "daemon/ssh/ssh_log.hpp"
 
@@ -310,7 +310,7 @@ void ServerSession::count_bytes(uint64_t in, uint64_t out) {
     info_->bytes_out += out;
 }
 
-void ServerSession::add_stalled(const std::shared_ptr<ServerChannel>& c) {
+void ServerSession::add_stalled(const std::shared_ptr<ssh::ChannelBridge>& c) {
     if (c->on_stalled_list()) return;
     c->on_stalled_list() = true;
     stalled_.push_back(c);
@@ -318,7 +318,7 @@ void ServerSession::add_stalled(const std::shared_ptr<ServerChannel>& c) {
 
 void ServerSession::service_stalled() {
     if (stalled_.empty() || out_budget_ == 0) return;
-    std::vector<std::weak_ptr<ServerChannel>> list;
+    std::vector<std::weak_ptr<ssh::ChannelBridge>> list;
     list.swap(stalled_);
     for (auto& w : list) {
         auto c = w.lock();
@@ -329,7 +329,7 @@ void ServerSession::service_stalled() {
     }
 }
 
-void ServerSession::release_channel(const std::shared_ptr<ServerChannel>& c) {
+void ServerSession::release_bridge(const std::shared_ptr<ssh::ChannelBridge>& c) {
     // Never free inside a libssh callback or call: defer to a fresh handler.
     asio::post(io_, [w = weak_from_this(), c] {
         auto self = w.lock();
@@ -350,7 +350,7 @@ void ServerSession::sweep_idle() {
     if (phase_ != Phase::up) return;
     auto limit = std::chrono::seconds(shared_->profile.limits.idle_timeout_s);
     auto now = std::chrono::steady_clock::now();
-    std::vector<std::shared_ptr<ServerChannel>> idle;
+    std::vector<std::shared_ptr<ssh::ChannelBridge>> idle;
     for (auto& [_, c] : channels_)
         if (c->attached() && now - c->last_activity() >= limit) idle.push_back(c);
     for (auto& c : idle)

@@ -21,14 +21,15 @@
 
 #include "daemon/server/listener.hpp"
 #include "daemon/server/server_shared.hpp"
+#include "daemon/ssh/bridge_host.hpp"
 
 namespace ghost::daemon::server {
 
-class ServerChannel;
 class RemoteForward;
 
 /// Create with make_shared on a worker's io_context; use only there.
-class ServerSession : public std::enable_shared_from_this<ServerSession> {
+class ServerSession final : public ssh::BridgeHost,
+                            public std::enable_shared_from_this<ServerSession> {
 public:
     ServerSession(asio::io_context& io, std::shared_ptr<ServerShared> shared, Accepted conn,
                   StartupSlot slot);
@@ -43,17 +44,17 @@ public:
     /// authorized_keys changed: close when our key is gone, else adopt its new options.
     void recheck_key();
 
-    // --- used by ServerChannel and RemoteForward ---
-    asio::io_context& io() { return io_; }
-    const log::Logger& logger() const { return log_; }
-    size_t out_allowance() const { return out_budget_; }
-    void consume_out(size_t n) { out_budget_ = n >= out_budget_ ? 0 : out_budget_ - n; }
-    char* scratch() { return scratch_.data(); }
-    size_t scratch_size() const { return scratch_.size(); }
-    void count_bytes(uint64_t in, uint64_t out);
-    void add_stalled(const std::shared_ptr<ServerChannel>& c);
-    void release_channel(const std::shared_ptr<ServerChannel>& c);
-    void after_io();
+    // --- BridgeHost (used by ssh::ChannelBridge); io() also by RemoteForward ---
+    asio::io_context& io() override { return io_; }
+    const log::Logger& logger() const override { return log_; }
+    size_t out_allowance() const override { return out_budget_; }
+    void consume_out(size_t n) override { out_budget_ = n >= out_budget_ ? 0 : out_budget_ - n; }
+    char* scratch() override { return scratch_.data(); }
+    size_t scratch_size() const override { return scratch_.size(); }
+    void count_bytes(uint64_t in, uint64_t out) override;
+    void add_stalled(const std::shared_ptr<ssh::ChannelBridge>& c) override;
+    void release_bridge(const std::shared_ptr<ssh::ChannelBridge>& c) override;
+    void after_io() override;
     /// A remote-forward listener accepted a connection: open a forwarded-tcpip channel.
     void open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket socket);
 
@@ -61,7 +62,7 @@ private:
     enum class Phase { kex, auth, up, closed };
     /// A forwarded-tcpip channel waiting for the client's OPEN_CONFIRMATION.
     struct PendingReverse {
-        std::shared_ptr<ServerChannel> channel;
+        std::shared_ptr<ssh::ChannelBridge> channel;
         asio::ip::tcp::socket socket;
         std::string requested;
         uint16_t port;
@@ -95,7 +96,8 @@ private:
     int handle_channel_request(ssh_message msg);
     int handle_tcpip_forward(ssh_message msg);
     int handle_cancel_forward(ssh_message msg);
-    void start_outbound(const std::shared_ptr<ServerChannel>& c, std::string host, uint16_t port);
+    void start_outbound(const std::shared_ptr<ssh::ChannelBridge>& c, std::string host,
+                        uint16_t port);
     void deny_auth(const std::string& fp, const std::string& reason);
 
     asio::io_context& io_;
@@ -130,8 +132,8 @@ private:
 
     size_t out_budget_;
     std::vector<char> scratch_;
-    std::unordered_map<ServerChannel*, std::shared_ptr<ServerChannel>> channels_;
-    std::vector<std::weak_ptr<ServerChannel>> stalled_;
+    std::unordered_map<ssh::ChannelBridge*, std::shared_ptr<ssh::ChannelBridge>> channels_;
+    std::vector<std::weak_ptr<ssh::ChannelBridge>> stalled_;
     std::vector<std::unique_ptr<PendingReverse>> reverse_;
     std::vector<ssh_channel> session_channels_;  // plain `ssh host`: explained and closed
     std::vector<ssh_channel> to_explain_;

@@ -5,15 +5,17 @@
 #include <cerrno>
 #include <cstring>
 
-#include "daemon/ssh/client_session.hpp"
-
 namespace ghost::daemon::ssh {
 namespace {
 constexpr int kMaxReadsPerWake = 8;  // fairness between flows on one worker
 }
 
-ChannelBridge::ChannelBridge(ClientSession& session, ssh_channel channel, std::string label)
-    : session_(session), channel_(channel), label_(std::move(label)), socket_(session.io()) {}
+ChannelBridge::ChannelBridge(BridgeHost& session, ssh_channel channel, std::string label)
+    : session_(session),
+      channel_(channel),
+      label_(std::move(label)),
+      socket_(session.io()),
+      last_activity_(std::chrono::steady_clock::now()) {}
 
 ChannelBridge::~ChannelBridge() = default;
 
@@ -34,6 +36,7 @@ void ChannelBridge::attach(asio::ip::tcp::socket socket, std::string early_data)
     socket_.non_blocking(true, ec);
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     attached_ = true;
+    last_activity_ = std::chrono::steady_clock::now();
     // Whatever arrived from the server before attach goes out first.
     if (!down_.empty()) on_writable();
     if (!early_data.empty()) {
@@ -41,6 +44,7 @@ void ChannelBridge::attach(asio::ip::tcp::socket socket, std::string early_data)
         up_off_ = 0;
     }
     if (!finished_) resume_up();
+    if (!finished_ && remote_eof_) maybe_half_close_local();  // EOF came before attach
     kick();
 }
 
@@ -69,7 +73,7 @@ size_t ChannelBridge::deliver(const char* data, size_t len) {
     if (attached_ && down_.size() == down_off_ && !local_write_shut_) {
         ssize_t n = ::send(socket_.native_handle(), data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            session_.stats().bytes_in += len;
+            session_.count_bytes(len, 0);
             finish(std::string("local write failed: ") + std::strerror(errno));
             return len;
         }
@@ -89,7 +93,8 @@ size_t ChannelBridge::deliver(const char* data, size_t len) {
         down_.insert(down_.end(), data + sent, data + sent + keep);
         if (attached_) wait_writable();
     }
-    session_.stats().bytes_in += sent + keep;
+    if (sent + keep > 0) last_activity_ = std::chrono::steady_clock::now();
+    session_.count_bytes(sent + keep, 0);
     return sent + keep;
 }
 
@@ -136,33 +141,33 @@ void ChannelBridge::pull_from_libssh() {
     }
 }
 
+void ChannelBridge::service_later(bool done_check) {
+    asio::post(session_.io(), [s = shared_from_this(), done_check] {
+        if (s->finished_) return;
+        s->pull_from_libssh();
+        s->maybe_half_close_local();
+        if (done_check) s->maybe_done();
+        s->kick();
+    });
+}
+
 void ChannelBridge::on_eof(ssh_session, ssh_channel, void* user) {
     auto* self = static_cast<ChannelBridge*>(user);
     self->remote_eof_ = true;
-    // Half-close later, from asio: data may still sit in libssh's buffer.
-    asio::post(self->session_.io(), [s = self->shared_from_this()] {
-        s->pull_from_libssh();
-        s->maybe_half_close_local();
-        s->kick();
-    });
+    self->service_later(false);  // data may still sit in libssh: half-close later
 }
 
 void ChannelBridge::on_close(ssh_session, ssh_channel, void* user) {
     auto* self = static_cast<ChannelBridge*>(user);
     self->remote_eof_ = true;
     self->remote_closed_ = true;
-    asio::post(self->session_.io(), [s = self->shared_from_this()] {
-        s->pull_from_libssh();
-        s->maybe_half_close_local();
-        s->maybe_done();
-        s->kick();
-    });
+    self->service_later(true);
 }
 
 void ChannelBridge::maybe_half_close_local() {
     if (!remote_eof_ || local_write_shut_ || finished_ || !attached_) return;
     if (down_off_ < down_.size() || libssh_pending_) return;
-    if (ssh_channel_poll(channel_, 0) > 0) {  // late data: pull first
+    if (!remote_closed_ && ssh_channel_poll(channel_, 0) > 0) {  // late data: pull first
         libssh_pending_ = true;
         return pull_from_libssh();
     }
@@ -187,7 +192,7 @@ void ChannelBridge::wait_readable() {
 }
 
 void ChannelBridge::resume_up() {
-    if (finished_ || !attached_ || reading_) return;
+    if (finished_ || !attached_ || reading_ || remote_closed_) return;
     on_readable();
 }
 
@@ -206,6 +211,7 @@ void ChannelBridge::on_readable() {
             local_eof_ = true;
             break;
         }
+        last_activity_ = std::chrono::steady_clock::now();
         size_t w = write_channel(session_.scratch(), static_cast<size_t>(n));
         if (finished_) return;
         if (w < static_cast<size_t>(n)) {  // rekey or window race: keep the rest
@@ -251,7 +257,7 @@ size_t ChannelBridge::write_channel(const char* data, size_t len) {
         return 0;
     }
     session_.consume_out(static_cast<size_t>(w));
-    session_.stats().bytes_out += static_cast<uint64_t>(w);
+    session_.count_bytes(0, static_cast<uint64_t>(w));
     return static_cast<size_t>(w);
 }
 

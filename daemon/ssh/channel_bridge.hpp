@@ -6,12 +6,14 @@
 ///     window closed until we pull the rest with ssh_channel_read_nonblocking.
 ///   local -> ssh: we read only as much as the remote window and the session's output
 ///     budget allow; otherwise the channel waits on the session's stalled list.
-/// Lives on the session's worker; all frees of the libssh channel are deferred out of
-/// libssh callbacks.
+/// Used by both the client (direct-tcpip, forwarded-tcpip) and the server (direct-tcpip,
+/// remote forwards); the owning session is seen only through BridgeHost. Lives on the
+/// session's worker; all frees of the libssh channel are deferred out of libssh callbacks.
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,10 +22,9 @@
 #include <asio.hpp>
 
 #include "daemon/proxy/channel_opener.hpp"
+#include "daemon/ssh/bridge_host.hpp"
 
 namespace ghost::daemon::ssh {
-
-class ClientSession;
 
 /// Bridges an open channel and a local socket; also the ChannelHandle implementation.
 class ChannelBridge : public proxy::ChannelHandle::Impl,
@@ -32,7 +33,7 @@ public:
     /// Bytes kept per direction beyond what the kernel socket buffers hold.
     static constexpr size_t kDownCap = 256 * 1024;
 
-    ChannelBridge(ClientSession& session, ssh_channel channel, std::string label);
+    ChannelBridge(BridgeHost& session, ssh_channel channel, std::string label);
     ~ChannelBridge() override;
     ChannelBridge(const ChannelBridge&) = delete;
     ChannelBridge& operator=(const ChannelBridge&) = delete;
@@ -52,9 +53,13 @@ public:
 
     ssh_channel channel() const { return channel_; }
     bool finished() const { return finished_; }
+    /// True once the local socket is attached.
+    bool attached() const { return attached_; }
     const std::string& label() const { return label_; }
     /// Called by the session for its stalled list bookkeeping.
     bool& on_stalled_list() { return on_stalled_list_; }
+    /// Last time bytes moved either way (idle timeouts).
+    std::chrono::steady_clock::time_point last_activity() const { return last_activity_; }
 
 private:
     static int on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
@@ -72,10 +77,11 @@ private:
     bool flush_up_pending();
     size_t write_channel(const char* data, size_t len);
     void stall();
+    void service_later(bool done_check);
     void maybe_done();
     void kick();
 
-    ClientSession& session_;
+    BridgeHost& session_;
     ssh_channel channel_;
     std::string label_;
     struct ssh_channel_callbacks_struct callbacks_{};
@@ -84,6 +90,7 @@ private:
     bool attached_ = false;
     bool finished_ = false;
     bool on_stalled_list_ = false;
+    std::chrono::steady_clock::time_point last_activity_;
 
     // ssh -> local
     std::vector<char> down_;

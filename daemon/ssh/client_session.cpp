@@ -310,6 +310,11 @@ void ClientSession::after_pump(bool more) {
 
 void ClientSession::consume_out(size_t n) { out_budget_ = n >= out_budget_ ? 0 : out_budget_ - n; }
 
+void ClientSession::count_bytes(uint64_t in, uint64_t out) {
+    stats_->bytes_in += in;
+    stats_->bytes_out += out;
+}
+
 void ClientSession::refill_budget() {
     if (out_budget_ < kOutBudget && !(ssh_get_status(session_) & SSH_WRITE_PENDING)) {
         out_budget_ = kOutBudget;

@@ -23,6 +23,7 @@
 #include "common/net/endpoint.hpp"
 #include "daemon/core/log.hpp"
 #include "daemon/proxy/channel_opener.hpp"
+#include "daemon/ssh/bridge_host.hpp"
 #include "daemon/ssh/host_key_check.hpp"
 #include "daemon/ssh/ssh_key.hpp"
 #include "daemon/transport/unique_fd.hpp"
@@ -74,7 +75,8 @@ struct SessionEvents {
 };
 
 /// One SSH client connection. Create with make_shared; use only on io().
-class ClientSession : public std::enable_shared_from_this<ClientSession> {
+class ClientSession final : public BridgeHost,
+                            public std::enable_shared_from_this<ClientSession> {
 public:
     using ForwardCallback = std::function<void(bool ok, int bound_port, std::string message)>;
 
@@ -96,22 +98,19 @@ public:
     bool is_up() const { return phase_ == Phase::up; }
     /// Server host key fingerprint (after key exchange).
     const std::string& host_key_fingerprint() const { return host_fp_; }
-    asio::io_context& io() { return io_; }
-    const log::Logger& logger() const { return log_; }
 
-    // --- used by ChannelBridge ---
-    /// Bytes the session may still queue for output before the socket drains.
-    size_t out_allowance() const { return out_budget_; }
-    void consume_out(size_t n);
-    /// 64 KiB scratch buffer shared by the worker's bridges (no per-flow read buffers).
-    char* scratch() { return scratch_.data(); }
-    size_t scratch_size() const { return scratch_.size(); }
-    void add_stalled(const std::shared_ptr<ChannelBridge>& b);
-    /// Removes a finished bridge and frees its channel after the current call stack.
-    void release_bridge(const std::shared_ptr<ChannelBridge>& b);
-    /// Re-arms readiness waits after any libssh call made outside pump().
-    void after_io();
-    SessionStats& stats() { return *stats_; }
+    // --- BridgeHost (used by ChannelBridge) ---
+    asio::io_context& io() override { return io_; }
+    const log::Logger& logger() const override { return log_; }
+    size_t out_allowance() const override { return out_budget_; }
+    void consume_out(size_t n) override;
+    /// 64 KiB scratch buffer shared by the worker's bridges.
+    char* scratch() override { return scratch_.data(); }
+    size_t scratch_size() const override { return scratch_.size(); }
+    void count_bytes(uint64_t in, uint64_t out) override;
+    void add_stalled(const std::shared_ptr<ChannelBridge>& b) override;
+    void release_bridge(const std::shared_ptr<ChannelBridge>& b) override;
+    void after_io() override;
 
 private:
     enum class Phase { idle, connecting, authenticating, up, closed };
