@@ -9,6 +9,7 @@
 
 #include "daemon/server/remote_forward.hpp"
 #include "daemon/ssh/channel_bridge.hpp"
+#include "daemon/ssh/event_drain.hpp"
 #include "daemon/ssh/ssh_key.hpp"
 #include "daemon/ssh/ssh_log.hpp"
 
@@ -17,11 +18,6 @@ namespace {
 
 constexpr int kMaxPollsPerPump = 64;            // ~256 KiB of input, then yield
 constexpr size_t kOutBudget = 2 * 1024 * 1024;  // session output queued between drains
-
-bool fd_ready_now(int fd, short events) {
-    struct pollfd p{fd, events, 0};
-    return ::poll(&p, 1, 0) > 0;
-}
 
 }  // namespace
 
@@ -114,7 +110,7 @@ void ServerSession::step_kex() {
 
 void ServerSession::wait_io() {
     // libssh reads at most 4 KiB per call: step again while the kernel holds more.
-    if (fd_ready_now(fd_, POLLIN)) {
+    if (ssh::fd_ready_now(fd_, POLLIN)) {
         asio::post(io_, [w = weak_from_this()] {
             if (auto self = w.lock()) self->step_kex();
         });
@@ -233,20 +229,12 @@ void ServerSession::arm_write() {
 void ServerSession::pump() {
     if (phase_ != Phase::auth && phase_ != Phase::up) return;
     ssh::LogScope scope(log_);
-    bool more = false;
-    for (int i = 0;; ++i) {
-        if (i == kMaxPollsPerPump) {
-            more = true;
-            break;
-        }
-        int rc = ssh_event_dopoll(event_, 0);
-        if (rc == SSH_ERROR) {
-            // The session may be half gone (libssh-0.10.md): only teardown from here.
-            return close(std::string("connection lost: ") + ssh_get_error(session_));
-        }
-        if (rc == SSH_AGAIN) break;
+    auto r = ssh::drain_event(event_, kMaxPollsPerPump);
+    if (r == ssh::DrainResult::error) {
+        // The session may be half gone (libssh-0.10.md): only teardown from here.
+        return close(std::string("connection lost: ") + ssh_get_error(session_));
     }
-    after_pump(more);
+    after_pump(r == ssh::DrainResult::more);
 }
 
 bool ServerSession::check_alive() {
@@ -289,7 +277,7 @@ void ServerSession::after_io() {
     refill_budget();
     if (ssh_get_status(session_) & SSH_WRITE_PENDING) arm_write();
     if (!pump_posted_ &&
-        (counter_in_.in_packets != last_in_packets_ || fd_ready_now(fd_, POLLIN))) {
+        (counter_in_.in_packets != last_in_packets_ || ssh::fd_ready_now(fd_, POLLIN))) {
         pump_posted_ = true;
         asio::post(io_, [w = weak_from_this()] {
             if (auto self = w.lock()) {

@@ -13,6 +13,7 @@
 #include <libssh/ssh2.h>
 
 #include "daemon/ssh/channel_bridge.hpp"
+#include "daemon/ssh/event_drain.hpp"
 #include "daemon/ssh/ssh_log.hpp"
 
 namespace ghost::daemon::ssh {
@@ -24,11 +25,6 @@ constexpr size_t kMaxQueuedOpens = 4096;
 constexpr const char* kDefaultCiphers =
     "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
     "aes128-ctr,aes256-ctr";
-
-bool fd_ready_now(int fd, short events) {
-    struct pollfd p{fd, events, 0};
-    return ::poll(&p, 1, 0) > 0;
-}
 
 bool set_nonblocking(int fd) {
     int flags = ::fcntl(fd, F_GETFL);
@@ -257,21 +253,13 @@ void ClientSession::after_io() {
 void ClientSession::pump() {
     if (phase_ != Phase::up) return;
     LogScope scope(log_);
-    bool more = false;
-    for (int i = 0;; ++i) {
-        if (i == kMaxPollsPerPump) {
-            more = true;
-            break;
-        }
-        int rc = ssh_event_dopoll(event_, 0);
-        if (rc == SSH_ERROR) {
-            // The session may be half gone (libssh-0.10.md): touch nothing but teardown.
-            return end({"connection to " + server_label_ + " lost: " + ssh_get_error(session_),
-                        false});
-        }
-        if (rc == SSH_AGAIN) break;
+    auto r = drain_event(event_, kMaxPollsPerPump);
+    if (r == DrainResult::error) {
+        // The session may be half gone (libssh-0.10.md): touch nothing but teardown.
+        return end({"connection to " + server_label_ + " lost: " + ssh_get_error(session_),
+                    false});
     }
-    after_pump(more);
+    after_pump(r == DrainResult::more);
 }
 
 bool ClientSession::check_alive() {
