@@ -24,6 +24,6 @@ build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_tests build/release "$@"
 
 build build/asan -DCMAKE_BUILD_TYPE=Debug -DGHOST_SANITIZE=ON
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1} \
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     run_tests build/asan "$@"

@@ -3,6 +3,7 @@
 // key, non-SSH server, refused target, and reconnect after sshd restarts.
 
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -144,8 +145,12 @@ public:
         pid_ = ::fork();
         if (pid_ == 0) {
             ::setpgid(0, 0);
+            // Dies with the test process, and never holds ctest's output pipe.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             std::string cfg = dir_ + "/sshd_config", log = dir_ + "/sshd.log";
-            if (!std::freopen(log.c_str(), "a", stderr)) ::_exit(126);
+            if (!std::freopen("/dev/null", "r", stdin) || !std::freopen(log.c_str(), "a", stdout) ||
+                !std::freopen(log.c_str(), "a", stderr))
+                ::_exit(126);
             ::execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", cfg.c_str(), nullptr);
             ::_exit(127);
         }
