@@ -214,7 +214,9 @@ void ClientCore::on_session_end(ssh::SessionEnd end) {
             rf.bound_port = 0;
         }
     }
-    if (end.fatal || !ctx_.profile.reconnect.enabled || !ever_up_) return fail(end.reason);
+    if (end.fatal || !ctx_.profile.reconnect.enabled || (!ever_up_ && !ctx_.retry_first_attempt)) {
+        return fail(end.reason);
+    }
     ctx_.event({{"type", "session.lost"}, {"profile", ctx_.profile.name}, {"reason", end.reason}});
     schedule_retry(end.reason);
 }

@@ -65,6 +65,7 @@ struct ProfileManager::Entry {
     uint64_t generation = 0;
     bool stopping = false;       // runner->stop() in progress
     bool start_after_stop = false;
+    bool persistent = false;  // started by autostart: retry even the first connection
     bool remove_after_stop = false;
     std::vector<Reply> up_waiters;
     std::vector<Reply> down_waiters;
@@ -218,7 +219,7 @@ void ProfileManager::remove_entry(const std::string& name) {
 void ProfileManager::autostart() {
     for (auto& [name, e] : entries_) {
         if (e->profile && e->profile->autostart && !is_active(e->state))
-            up(name, false, [](ApiResult) {});
+            up(name, false, [](ApiResult) {}, true);
     }
 }
 
@@ -251,7 +252,7 @@ nlohmann::json ProfileManager::status(const std::string& name) const {
     return s;
 }
 
-void ProfileManager::up(const std::string& name, bool wait, Reply reply) {
+void ProfileManager::up(const std::string& name, bool wait, Reply reply, bool persistent) {
     Entry* e = find(name);
     if (!e) {
         return reply(ApiResult::failure(
@@ -267,6 +268,7 @@ void ProfileManager::up(const std::string& name, bool wait, Reply reply) {
     if (e->stopping) e->start_after_stop = true;
     bool running = (e->runner && !e->stopping) || e->start_after_stop;
     if (!running) {
+        e->persistent = persistent;
         if (std::string missing = unsupported_features(*e->profile); !missing.empty()) {
             e->last_error = "not yet supported by this ghostd: " + missing + " (in " + e->file + ")";
             set_state(*e, ProfileState::failed, e->last_error);
@@ -342,7 +344,8 @@ void ProfileManager::start_runner(Entry& e) {
     e.generation = next_generation_++;
     std::string name = e.name;
     uint64_t gen = e.generation;
-    RunnerContext ctx{control_, workers_, *e.profile, paths_, log::Logger(name), {}, {}};
+    RunnerContext ctx{control_, workers_, *e.profile, paths_, log::Logger(name), {}, {},
+                      e.persistent};
     ctx.report = [this, name, gen](ProfileState s, std::string why) {
         asio::post(control_, [this, name, gen, s, why = std::move(why)]() mutable {
             on_report(name, gen, s, std::move(why));
@@ -380,7 +383,7 @@ void ProfileManager::stop_runner(Entry& e, std::function<void()> then) {
             } else if (en->start_after_stop && !stopping_all_) {
                 en->start_after_stop = false;
                 auto waiters = std::exchange(en->up_waiters, {});
-                up(name, false, [](ApiResult) {});
+                up(name, false, [](ApiResult) {}, en->persistent);
                 en->up_waiters = std::move(waiters);
             }
         });

@@ -46,7 +46,10 @@ public:
     nlohmann::json status(const std::string& name) const;
 
     /// Starts a profile. With wait, replies when it is up or failed; else at once.
-    void up(const std::string& name, bool wait, Reply reply);
+    /// `persistent` (autostart, and restarts of such a profile) keeps retrying when the
+    /// very first connection fails for a passing reason (network not ready at boot);
+    /// an interactive up reports that first failure as `failed` instead.
+    void up(const std::string& name, bool wait, Reply reply, bool persistent = false);
     /// Stops a profile; replies when it is down.
     void down(const std::string& name, Reply reply);
     /// Server sessions / kick, delegated to the runner.

@@ -40,6 +40,9 @@ struct RunnerContext {
     std::function<void(ProfileState, std::string reason)> report;
     /// Publish an event (e.g. {"type":"session.connected",...}). Thread-safe.
     std::function<void(nlohmann::json event)> event;
+    /// Started by autostart: a passing failure of the first connection is retried like
+    /// a lost session instead of ending in `failed`.
+    bool retry_first_attempt = false;
 };
 
 class Runner {

@@ -14,7 +14,8 @@
 #
 # Needs root (netns). Env: GHOSTD, GHOSTCTL (or GHOST_BUILD_DIR), BENCH_SECONDS (iperf3
 # run length, default 5), FLOWS (default 5000), CONNECTS (parallel, default 1000),
-# SEQ_CONNECTS (sequential, default 300), KEEP_TMP=1.
+# SEQ_CONNECTS (sequential, default 300), KEEP_TMP=1, BENCH_PROFILE=1 (perf profile of
+# each client during each iperf3 run, top entries printed; needs perf).
 . "$(dirname "$0")/../integration/lib.sh"
 
 SECS=${BENCH_SECONDS:-5}
@@ -106,9 +107,21 @@ iperf() {
     [[ ${1:-} == -R ]] && dir=down
     local c0 c1 json bps bytes
     c0=$(cpu_ticks "$pid")
+    local perf_pid=
+    if [[ -n ${BENCH_PROFILE:-} ]]; then
+        perf record -q ${BENCH_PROFILE_ARGS:---call-graph dwarf,8192} -p "$pid" -o "$T/perf-$name-$dir.data" -- sleep "$SECS" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     json=$(in_c iperf3 -c 127.0.0.1 -p "$port" -t "$SECS" -J "$@") ||
         fail "iperf3 $dir through $name: $(jq -r .error <<<"$json" 2>/dev/null)"
     c1=$(cpu_ticks "$pid")
+    if [[ -n $perf_pid ]]; then
+        wait "$perf_pid" || true
+        perf report -q --no-children --sort dso,symbol -g none --percent-limit 1 -i "$T/perf-$name-$dir.data" 2>/dev/null |
+            grep -v '^$' | head -25 >"$T/profile-$name-$dir.txt" || true
+        log "profile of $name $dir (self time, top entries):"
+        sed 's/^/    /' "$T/profile-$name-$dir.txt" >&2
+    fi
     bps=$(jq '.end.sum_received.bits_per_second' <<<"$json")
     bytes=$(jq '.end.sum_received.bytes' <<<"$json")
     R[iperf_$dir.$name]=$(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }')

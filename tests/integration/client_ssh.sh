@@ -78,3 +78,22 @@ pass "sshd gone -> reconnecting"
 start_sshd
 wait_for 30 "p1 up again" bash -c "[[ \$($GHOSTCTL --socket $GHOST_RUN/ghostd.sock --json status p1 | jq -r '.. | .state? // empty' | head -1) == up ]]"
 pass "sshd back -> up again"
+
+# --- 6. autostart while the server is not there yet (boot before the network):
+# the first connection's failure is retried, and the profile comes up once sshd is back.
+# An interactive up of the same situation fails at once (section 4).
+stop_ghostd
+stop_sshd
+profile p5 "$SSHD_PORT" "$SSHD_FP"
+jq --arg id "$GHOST_STATE/p1/id_ed25519" '. + {autostart: true} | .ssh.identity_file = $id' "$GHOST_ETC/profiles/p5.json" >"$T/p5.json"
+mv "$T/p5.json" "$GHOST_ETC/profiles/p5.json"
+rm -f "$GHOST_ETC/profiles/p2.json" "$GHOST_ETC/profiles/p3.json" "$GHOST_ETC/profiles/p4.json"
+start_ghostd
+wait_state p5 reconnecting 20
+err=$(profile_field p5 '.last_error')
+[[ $err == *"connection refused to 127.0.0.1:$SSHD_PORT"* ]] || fail "autostart retry without the reason: $err"
+[[ $(state_of p1) == down ]] || fail "p1 (no autostart) is $(state_of p1)"
+pass "autostart with the server down -> reconnecting ($err)"
+start_sshd
+wait_state p5 up 30
+pass "server appears -> autostarted profile up"

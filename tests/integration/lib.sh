@@ -150,6 +150,14 @@ start_ghostd() {
     wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"
 }
 
+# stop_ghostd: SIGTERM to ghostd (not just the wrapper shell) and wait until it is gone.
+stop_ghostd() {
+    kill_tree "$GHOSTD_PID" TERM
+    wait "$GHOSTD_PID" 2>/dev/null || true
+    _ghostd_gone() { ! pgrep -f -- "--runtime-dir $GHOST_RUN " >/dev/null; }
+    wait_for 20 "ghostd to exit" _ghostd_gone
+}
+
 gctl() { "$GHOSTCTL" --socket "$GHOST_RUN/ghostd.sock" "$@"; }
 
 # write_profile NAME JSON: writes $GHOST_ETC/profiles/NAME.json.
