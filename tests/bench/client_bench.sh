@@ -111,12 +111,19 @@ iperf() {
     if [[ -n ${BENCH_PROFILE:-} ]]; then
         perf record -q ${BENCH_PROFILE_ARGS:---call-graph dwarf,8192} -p "$pid" -o "$T/perf-$name-$dir.data" -- sleep "$SECS" >/dev/null 2>&1 &
         perf_pid=$!
+        perf stat -x, -e raw_syscalls:sys_enter -p "$pid" -o "$T/syscalls-$name-$dir.csv" -- sleep "$SECS" \
+            >/dev/null 2>&1 &
+        perf_pid="$perf_pid $!"
     fi
     json=$(in_c iperf3 -c 127.0.0.1 -p "$port" -t "$SECS" -J "$@") ||
         fail "iperf3 $dir through $name: $(jq -r .error <<<"$json" 2>/dev/null)"
     c1=$(cpu_ticks "$pid")
     if [[ -n $perf_pid ]]; then
-        wait "$perf_pid" || true
+        wait $perf_pid || true
+        local calls
+        calls=$(awk -F, '/raw_syscalls/ {print $1}' "$T/syscalls-$name-$dir.csv")
+        R[sys_$dir.$name]=$(awk -v c="${calls:-0}" -v B="$(jq '.end.sum_received.bytes' <<<"$json")" \
+            'BEGIN { printf "%.0f", c / (B / 1e6) }')
         perf report -q --no-children --sort dso,symbol -g none --percent-limit 1 -i "$T/perf-$name-$dir.data" 2>/dev/null |
             grep -v '^$' | head -25 >"$T/profile-$name-$dir.txt" || true
         log "profile of $name $dir (self time, top entries):"
@@ -180,6 +187,10 @@ row() {  # row LABEL KEY (higher is better or not is up to the reader)
     row "-L download (Gbit/s)" iperf_down
     row "client CPU s/GB, upload" cpu_up
     row "client CPU s/GB, download" cpu_down
+    if [[ -n ${BENCH_PROFILE:-} ]]; then
+        row "client syscalls per MB, upload" sys_up
+        row "client syscalls per MB, download" sys_down
+    fi
     row "SOCKS connects/s, sequential" rate_seq
     row "SOCKS connect p50 ms, sequential" p50_seq
     row "SOCKS connect p99 ms, sequential" p99_seq
