@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# ghost's main job on loopback, start to finish: a throwaway OpenSSH server, ghostd with a
-# client profile (SOCKS5 proxy + a local forward), traffic through it, then cleanup.
+# ghost's main job on loopback, start to finish: one ghostd runs a server profile and a
+# client profile (SOCKS5 proxy + a local forward) that connects to it; traffic goes through,
+# a stock OpenSSH client uses the same server, then everything is cleaned up.
 #
-#   curl ──socks5──▶ ghostd 127.0.0.1:$SOCKS ──ssh──▶ sshd 127.0.0.1:$SSHD ──▶ web 127.0.0.1:$WEB
-#   curl ──────────▶ ghostd 127.0.0.1:$FWD  ──┘ (-L forward)
+#   curl ──socks5──▶ client "demo" 127.0.0.1:$SOCKS ──ssh──▶ server "edge" 127.0.0.1:$EDGE ──▶ web 127.0.0.1:$WEB
+#   curl ──────────▶ client "demo" 127.0.0.1:$FWD  ──┘ (-L forward)
+#   curl ──socks5──▶ ssh -N -D 127.0.0.1:$SSHD_SOCKS ──ssh──▶ server "edge"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,47 +32,31 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; return 1; }
 
-SSHD=$(free_port) WEB=$(free_port) SOCKS=$(free_port) FWD=$(free_port)
-mkdir -p "$D/sshd" "$D/etc/profiles" "$D/run" "$D/state" "$D/www" /run/sshd
-echo "hello from behind the SSH server" >"$D/www/index.html"
+EDGE=$(free_port) WEB=$(free_port) SOCKS=$(free_port) FWD=$(free_port) SSHD_SOCKS=$(free_port)
+mkdir -p "$D/etc/profiles" "$D/run" "$D/state" "$D/www"
+echo "hello from behind the ghost server" >"$D/www/index.html"
 
-step "a web server only the SSH server's side can see (127.0.0.1:$WEB)"
+step "a web server only the server's side can see (127.0.0.1:$WEB)"
 python3 -m http.server "$WEB" --bind 127.0.0.1 --directory "$D/www" >"$D/web.log" 2>&1 &
 PIDS+=($!)
 wait_port "$WEB"
 
-step "a throwaway OpenSSH sshd on 127.0.0.1:$SSHD (own config in a temp dir)"
-ssh-keygen -q -t ed25519 -N '' -f "$D/sshd/host_key"
+step "a client key, authorised on the server"
 ssh-keygen -q -t ed25519 -N '' -f "$D/client_key" -C demo@ghost
-cp "$D/client_key.pub" "$D/sshd/authorized_keys"
-cat >"$D/sshd/config" <<CFG
-ListenAddress 127.0.0.1:$SSHD
-HostKey $D/sshd/host_key
-AuthorizedKeysFile $D/sshd/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-AllowTcpForwarding yes
-UsePAM no
-StrictModes no
-PidFile $D/sshd/pid
-CFG
-/usr/sbin/sshd -D -e -f "$D/sshd/config" >"$D/sshd.log" 2>&1 &
-PIDS+=($!)
-wait_port "$SSHD"
-FP=$(ssh-keygen -l -E sha256 -f "$D/sshd/host_key.pub" | awk '{print $2}')
+cp "$D/client_key.pub" "$D/authorized_keys"
 
-step "a client profile: SOCKS5 on :$SOCKS and a forward :$FWD -> 127.0.0.1:$WEB, host key pinned"
-cat >"$D/etc/profiles/demo.json" <<JSON
+step "a server profile: SSH tunnels on 127.0.0.1:$EDGE, no shell"
+cat >"$D/etc/profiles/edge.json" <<JSON
 {
-  // connect to the SSH server, pin its host key, use a key file
-  "server": "127.0.0.1:$SSHD",
-  "ssh": { "user": "root", "identity_file": "$D/client_key", "host_key": "$FP" },
-  "socks5": { "listen": "127.0.0.1:$SOCKS" },
-  "forward": [ { "listen": "127.0.0.1:$FWD", "target": "127.0.0.1:$WEB" } ]
+  "role": "server",
+  "listen": [ { "address": "127.0.0.1:$EDGE" } ],
+  "authorized_keys": "$D/authorized_keys",
+  // the demo's web server is on loopback, which the default ACL refuses
+  "acl": { "deny_loopback": false }
 }
 JSON
-cat "$D/etc/profiles/demo.json"
-run "$GHOSTCTL" check "$D/etc/profiles/demo.json"
+cat "$D/etc/profiles/edge.json"
+run "$GHOSTCTL" check "$D/etc/profiles/edge.json"
 
 step "ghostd in the foreground on a temp dir"
 "$GHOSTD" --foreground --config-dir "$D/etc" --runtime-dir "$D/run" --state-dir "$D/state" >"$D/ghostd.log" 2>&1 &
@@ -79,6 +65,23 @@ for _ in $(seq 100); do [[ -S $D/run/ghostd.sock ]] && break; sleep 0.1; done
 export GHOST_SOCKET=$D/run/ghostd.sock
 
 run "$GHOSTCTL" list
+run "$GHOSTCTL" up edge
+run "$GHOSTCTL" status edge
+FP=$("$GHOSTCTL" --json status edge | python3 -c 'import json,sys; print(json.load(sys.stdin)["host_key"]["fingerprint"])')
+
+step "a client profile: SOCKS5 on :$SOCKS and a forward :$FWD -> 127.0.0.1:$WEB, host key $FP pinned"
+cat >"$D/etc/profiles/demo.json" <<JSON
+{
+  // connect to the server profile, pin its host key, use the authorised key
+  "server": "127.0.0.1:$EDGE",
+  "ssh": { "user": "demo", "identity_file": "$D/client_key", "host_key": "$FP" },
+  "socks5": { "listen": "127.0.0.1:$SOCKS" },
+  "forward": [ { "listen": "127.0.0.1:$FWD", "target": "127.0.0.1:$WEB" } ]
+}
+JSON
+cat "$D/etc/profiles/demo.json"
+run "$GHOSTCTL" check "$D/etc/profiles/demo.json"
+run "$GHOSTCTL" reload
 run "$GHOSTCTL" up demo
 run "$GHOSTCTL" status demo
 
@@ -87,6 +90,17 @@ run curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$SOCKS" "http://localhos
 run curl -sS --max-time 10 "http://127.0.0.1:$FWD/"
 run "$GHOSTCTL" status demo
 
+step "a stock OpenSSH client through the same server"
+"$GHOSTCTL" --json status edge | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["known_hosts"]))' >"$D/known_hosts"
+ssh -F /dev/null -N -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile="$D/known_hosts" \
+    -o ExitOnForwardFailure=yes -i "$D/client_key" -p "$EDGE" -D "127.0.0.1:$SSHD_SOCKS" demo@127.0.0.1 \
+    2>"$D/ssh.log" &
+PIDS+=($!)
+wait_port "$SSHD_SOCKS"
+run curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$SSHD_SOCKS" "http://localhost:$WEB/"
+run "$GHOSTCTL" sessions edge
+
 step "down"
 run "$GHOSTCTL" down demo
+run "$GHOSTCTL" down edge
 run "$GHOSTCTL" list
