@@ -14,7 +14,8 @@
 #
 # Needs root (netns). Env: GHOSTD, GHOSTCTL (or GHOST_BUILD_DIR), BENCH_SECONDS (iperf3
 # run length, default 5), FLOWS (default 5000), CONNECTS (parallel, default 1000),
-# SEQ_CONNECTS (sequential, default 300), KEEP_TMP=1, BENCH_PROFILE=1 (perf profile of
+# SEQ_CONNECTS (sequential, default 300), KEEP_TMP=1, LINK_RATE (tc rate of the client-server
+# link, e.g. 1gbit; default unshaped), BENCH_PROFILE=1 (perf profile of
 # each client during each iperf3 run, top entries printed; needs perf).
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -33,6 +34,10 @@ C=$(netns_create c) S=$(netns_create s) TG=$(netns_create t)
 netns_veth "$C" "$S" "$NET.1.1/24" "$NET.1.2/24"
 netns_veth "$S" "$TG" "$NET.2.1/24" "$NET.2.2/24"
 ip -n "$TG" route add "$NET.1.0/24" via "$NET.2.1"
+if [[ -n ${LINK_RATE:-} ]]; then  # shape the client<->server link both ways (e.g. 1gbit)
+    tc -n "$C" qdisc add dev "v${RUN_ID}a1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
+    tc -n "$S" qdisc add dev "v${RUN_ID}b1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
+fi
 SERVER=$NET.1.2 TARGET=$NET.2.2
 in_c() { ip netns exec "$C" "$@"; }
 
@@ -180,7 +185,7 @@ row() {  # row LABEL KEY (higher is better or not is up to the reader)
 }
 {
     echo
-    echo "ghost vs OpenSSH client ($CIPHER; $(nproc) cores; iperf3 ${SECS}s;" \
+    echo "ghost vs OpenSSH client ($CIPHER; $(nproc) cores; link ${LINK_RATE:-unshaped}; iperf3 ${SECS}s;" \
         "$SEQ_CONNECTS/$CONNECTS connects; $FLOWS idle flows)"
     printf '%-40s %12s %12s %8s\n' metric ghost openssh ratio
     row "-L upload (Gbit/s)" iperf_up
