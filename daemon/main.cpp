@@ -20,11 +20,26 @@
 #include "daemon/core/worker_pool.hpp"
 #include "daemon/profile/manager.hpp"
 #include "daemon/systemd/notify.hpp"
+#include "daemon/tun/routing.hpp"
 
 namespace {
 
 using namespace ghost;
 using namespace ghost::daemon;
+
+// Rules and table routes of TUN profiles carry ghost's route protocol; after a crash
+// (SIGKILL) they outlive the process (the device itself does not). Remove them before
+// any profile starts. Failing here (no CAP_NET_ADMIN) only costs a log line.
+void remove_tun_leftovers() {
+    tun::Netlink nl;
+    size_t removed = 0;
+    if (nl.connect()) return;
+    if (auto ec = tun::Routing::cleanup_leftovers(nl, &removed)) {
+        log::Logger().warning("cannot check for leftover TUN routes: ", ec.message());
+    } else if (removed > 0) {
+        log::Logger().notice("removed ", removed, " TUN routes and rules left by an earlier run");
+    }
+}
 
 struct Options {
     Paths paths{GHOST_SYSCONFDIR, "/run/ghost", "/var/lib/ghost"};
@@ -201,6 +216,7 @@ int run(const Options& o) {
 
     watchdog.start();
 
+    remove_tun_leftovers();
     profiles.autostart();
     L.notice("ghostd ", GHOST_VERSION, " ready: ", profiles.names().size(), " profile(s), control socket ", sock);
     notify::ready(status_line(profiles));

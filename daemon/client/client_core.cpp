@@ -40,6 +40,14 @@ void ClientCore::start() {
     std::string why;
     if (!ctx_.profile.server) return fail("profile has no server");
     if (!bind_listeners(&why)) return fail(why);
+    if (ctx_.profile.tun) {
+        auto tun = std::make_shared<TunMode>(*this, *ctx_.profile.tun, ctx_.log);
+        {
+            std::lock_guard lock(mutex_);
+            tun_ = tun;
+        }
+        if (!tun->start(&why)) return fail(why);
+    }
     route_watch_ = std::make_shared<RouteWatch>(io_, [w = weak_from_this()] {
         if (auto self = w.lock()) self->on_route_change();
     });
@@ -75,6 +83,7 @@ void ClientCore::stop() {
     for (auto& l : forwards_) l->close();
     for (auto& l : proxies_) l->close();
     if (route_watch_) route_watch_->stop();
+    if (tun_) tun_->stop();
     fail_waiters("profile is stopping");
 }
 
@@ -93,6 +102,7 @@ void ClientCore::fail(const std::string& reason) {
     for (auto& l : forwards_) l->close();
     for (auto& l : proxies_) l->close();
     if (route_watch_) route_watch_->stop();
+    if (tun_) tun_->stop();
     fail_waiters(reason);
 }
 
@@ -110,6 +120,8 @@ void ClientCore::connect_attempt() {
     opts.connect_timeout = std::chrono::seconds(ctx_.profile.ssh.connect_timeout_s);
     opts.keepalive_interval_s = ctx_.profile.keepalive.interval_s;
     opts.keepalive_count = ctx_.profile.keepalive.count;
+    // Full tunnel: the session's own socket must not be routed into the tunnel.
+    if (ctx_.profile.tun && ctx_.profile.tun->full) opts.fwmark = kTunFwmark;
     std::string why;
     transport_ = transport::make_transport(io_, ctx_.profile, opts, &why);
     if (!transport_) return fail(why);
@@ -198,6 +210,7 @@ void ClientCore::on_session_up() {
     ctx_.event({{"type", "session.connected"},
                 {"profile", ctx_.profile.name},
                 {"server", ctx_.profile.server->str()}});
+    if (tun_) tun_->session_up();
     flush_waiters();
     request_remote_forwards();
 }
@@ -218,6 +231,7 @@ void ClientCore::on_session_end(ssh::SessionEnd end) {
         return fail(end.reason);
     }
     ctx_.event({{"type", "session.lost"}, {"profile", ctx_.profile.name}, {"reason", end.reason}});
+    if (tun_) tun_->session_down();
     schedule_retry(end.reason);
 }
 
@@ -394,7 +408,7 @@ nlohmann::json ClientCore::status_json() const {
             next_retry_at_ - std::chrono::steady_clock::now());
         reconnect["next_retry_in_s"] = std::max<int64_t>(0, left.count()) / 1000.0;
     }
-    return {{"server", ctx_.profile.server ? ctx_.profile.server->str() : ""},
+    nlohmann::json out = {{"server", ctx_.profile.server ? ctx_.profile.server->str() : ""},
             {"transport", ctx_.profile.transport.type},
             {"user", user_},
             {"public_key", public_key_},
@@ -408,6 +422,8 @@ nlohmann::json ClientCore::status_json() const {
             {"remote_forwards", std::move(rfw)},
             {"reconnect", std::move(reconnect)},
             {"last_error", last_error_}};
+    if (tun_) out["tun"] = tun_->status();
+    return out;
 }
 
 }  // namespace ghost::daemon::client

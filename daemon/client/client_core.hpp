@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/client/route_watch.hpp"
+#include "daemon/client/tun_mode.hpp"
 #include "daemon/profile/runner.hpp"
 #include "daemon/proxy/channel_opener.hpp"
 #include "daemon/proxy/forward_listener.hpp"
@@ -85,6 +86,7 @@ private:
     std::vector<std::shared_ptr<proxy::ProxyListener>> proxies_;  // SOCKS5 / HTTP CONNECT
     std::vector<RemoteForwardState> remote_forwards_;  // guarded by mutex_ for reads
     std::shared_ptr<RouteWatch> route_watch_;
+    std::shared_ptr<TunMode> tun_;  // set on the worker under mutex_ (status reads it)
     asio::steady_timer retry_timer_;
     asio::steady_timer waiter_timer_;
     std::deque<Waiter> waiters_;

@@ -1,0 +1,200 @@
+#include "daemon/client/tun_mode.hpp"
+
+#include "common/tun/packet.hpp"
+
+namespace ghost::daemon::client {
+namespace {
+
+constexpr auto kSnapshotInterval = std::chrono::seconds(1);
+
+nlohmann::json cidrs(const std::vector<net::Cidr>& v) {
+    auto out = nlohmann::json::array();
+    for (const auto& c : v) out.push_back(c.str());
+    return out;
+}
+
+// The application's connection is reset (not just closed) so it fails at once.
+void reset(asio::ip::tcp::socket& s) {
+    asio::error_code ec;
+    s.set_option(asio::socket_base::linger(true, 0), ec);
+    s.close(ec);
+}
+
+}  // namespace
+
+TunMode::TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log)
+    : opener_(opener), cfg_(std::move(cfg)), log_(std::move(log)), snapshot_timer_(opener.io()) {}
+
+TunMode::~TunMode() { stop(); }
+
+bool TunMode::start(std::string* why) {
+    if (running_) return true;
+    if (auto ec = nl_.connect()) {
+        *why = "cannot open netlink for TUN mode: " + ec.message();
+        return false;
+    }
+    tun::NatEngineConfig ec_cfg;
+    ec_cfg.device = cfg_.name;
+    ec_cfg.mtu = cfg_.mtu;
+    ec_cfg.nat.ipv6 = cfg_.ipv6;
+    std::weak_ptr<TunMode> weak = weak_from_this();
+    engine_ = std::make_shared<tun::NatEngine>(
+        opener_.io(), ec_cfg, [weak](asio::ip::tcp::socket s, tun::AcceptedFlow f) {
+            if (auto self = weak.lock()) self->on_accept(std::move(s), f);
+            else reset(s);
+        });
+    if (auto ec = engine_->start(nl_, why); ec) {
+        engine_.reset();
+        return false;
+    }
+    routing_cfg_.ifindex = engine_->ifindex();
+    routing_cfg_.routes = cfg_.routes;
+    routing_cfg_.exclude = cfg_.exclude;
+    routing_cfg_.full = cfg_.full;
+    routing_cfg_.ipv6 = true;  // full tunnel: IPv6 goes to the device, carried or refused there
+    routing_cfg_.fwmark = kTunFwmark;
+    routing_cfg_.table = kTunFwmark;
+    routing_ = std::make_unique<tun::Routing>(nl_);
+    if (!apply_routes(why)) {
+        engine_->stop();
+        engine_.reset();
+        routing_.reset();
+        return false;
+    }
+    running_ = true;
+    log_.info("TUN ", engine_->device_name(), " up (", cfg_.full ? "full tunnel" : "split tunnel",
+              ", ", routing_->route_count(), " routes, ", routing_->rule_count(), " rules)");
+    snapshot();
+    schedule_snapshot();
+    return true;
+}
+
+bool TunMode::apply_routes(std::string* why) {
+    if (routes_applied_) return true;
+    if (auto ec = routing_->apply(routing_cfg_, why)) return false;
+    routes_applied_ = true;
+    return true;
+}
+
+void TunMode::stop() {
+    if (!engine_ && !routing_) return;
+    running_ = false;
+    snapshot_timer_.cancel();
+    if (routing_) {
+        if (auto ec = routing_->teardown()) log_.warning("TUN route teardown: ", ec.message());
+        routes_applied_ = false;
+    }
+    if (engine_) {
+        engine_->stop();
+        log_.info("TUN ", engine_->device_name(), " closed");
+    }
+    snapshot();
+    engine_.reset();
+    routing_.reset();
+}
+
+void TunMode::session_down() {
+    if (!running_ || cfg_.kill_switch || !routes_applied_) return;
+    // No kill switch: while there is no session, traffic takes the normal path.
+    if (auto ec = routing_->teardown()) log_.warning("TUN route teardown: ", ec.message());
+    routes_applied_ = false;
+    log_.notice("session down: TUN routes removed until it is back (tun.kill_switch is off)");
+    snapshot();
+}
+
+void TunMode::session_up() {
+    if (!running_ || routes_applied_) return;
+    std::string why;
+    if (!apply_routes(&why)) log_.error("cannot restore TUN routes: ", why);
+    snapshot();
+}
+
+void TunMode::on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow) {
+    proxy::OpenRequest req;
+    req.host = flow.destination.address().to_string();
+    req.port = flow.destination.port();
+    req.origin_host = flow.source.address().to_string();
+    req.origin_port = flow.source.port();
+    auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+    std::weak_ptr<TunMode> weak = weak_from_this();
+    opener_.open(std::move(req), [weak, sock](proxy::OpenOutcome o, proxy::ChannelHandle ch) {
+        auto self = weak.lock();
+        if (!o.ok() || !self || !self->running_) {
+            if (self) {
+                ++self->open_failed_;
+                self->log_.debug("TUN flow refused: ", o.message);
+            }
+            return reset(*sock);
+        }
+        ++self->tunnelled_;
+        ch.attach(std::move(*sock));
+    });
+}
+
+void TunMode::schedule_snapshot() {
+    snapshot_timer_.expires_after(kSnapshotInterval);
+    std::weak_ptr<TunMode> weak = weak_from_this();
+    snapshot_timer_.async_wait([weak](asio::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || !self->running_) return;
+        self->snapshot();
+        self->schedule_snapshot();
+    });
+}
+
+void TunMode::snapshot() {
+    nlohmann::json j = {{"device", cfg_.name},
+                        {"mode", cfg_.full ? "full" : "split"},
+                        {"kill_switch", cfg_.kill_switch},
+                        {"ipv6", cfg_.ipv6 ? "tunnelled" : "blocked"},
+                        {"running", running_},
+                        {"routes_applied", routes_applied_},
+                        {"routes", cidrs(cfg_.routes)},
+                        {"exclude", cidrs(cfg_.exclude)},
+                        {"flows_tunnelled", tunnelled_},
+                        {"flows_refused", open_failed_}};
+    if (engine_) {
+        j["device"] = engine_->device_name();
+        j["ifindex"] = engine_->ifindex();
+        j["mtu"] = cfg_.mtu;
+        auto a = tun::NatEngineConfig{}.nat.addresses;
+        auto addrs = nlohmann::json::array({a.listener_v4.str() + "/30"});
+        if (cfg_.ipv6) addrs.push_back(a.listener_v6.str() + "/126");
+        j["addresses"] = addrs;
+        j["flows"] = engine_->flow_count();
+        if (routing_) {
+            j["route_count"] = routing_->route_count();
+            j["rule_count"] = routing_->rule_count();
+        }
+        if (const auto* c = engine_->nat_counters()) {
+            nlohmann::json dropped = {{"udp_refused", c->udp_refused},
+                                      {"table_full", c->table_full},
+                                      {"no_flow", c->no_flow},
+                                      {"reserved_destination", c->reserved_dst},
+                                      {"ipv6_blocked", c->ipv6_blocked},
+                                      {"other", c->other_dropped},
+                                      {"stray_listener", c->stray_listener}};
+            for (size_t i = 1; i < c->malformed.size(); ++i) {
+                dropped[std::string(ghost::tun::to_string(static_cast<ghost::tun::ParseError>(i)))] =
+                    c->malformed[i];
+            }
+            j["dropped"] = dropped;
+            j["flows_created"] = c->flows_created;
+            j["flows_expired"] = c->flows_expired;
+        }
+        if (const auto* io = engine_->io_counters()) {
+            j["packets_in"] = io->packets_in;
+            j["packets_out"] = io->packets_out;
+            j["dropped"]["write_queue_full"] = io->queue_full;
+        }
+    }
+    std::lock_guard lock(mutex_);
+    snapshot_ = std::move(j);
+}
+
+nlohmann::json TunMode::status() const {
+    std::lock_guard lock(mutex_);
+    return snapshot_;
+}
+
+}  // namespace ghost::daemon::client

@@ -1,0 +1,75 @@
+#pragma once
+/// TUN mode of a client profile: the TUN device and NAT engine, the routes and rules, and
+/// one direct-tcpip channel per TCP flow through the profile's ChannelOpener.
+///
+///   app --TCP--> ghost0 --NAT--> kernel --> NatEngine listener --accept--> open(D:dp)
+///        --direct-tcpip--> SSH session --> server connects D:dp
+///
+/// Lives on the opener's worker io_context (start/stop/session events there);
+/// status() is thread-safe.
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <asio.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/config/model.hpp"
+#include "daemon/core/log.hpp"
+#include "daemon/proxy/channel_opener.hpp"
+#include "daemon/tun/nat_engine.hpp"
+#include "daemon/tun/netlink.hpp"
+#include "daemon/tun/routing.hpp"
+
+namespace ghost::daemon::client {
+
+/// The SO_MARK ghostd's own transport sockets carry in full-tunnel mode, and the table
+/// of the full-tunnel routes (both 0x67686f, "gho").
+inline constexpr uint32_t kTunFwmark = 0x67686f;
+
+class TunMode : public std::enable_shared_from_this<TunMode> {
+public:
+    TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log);
+    ~TunMode();
+
+    /// Creates the device, starts the NAT engine and installs the routes. On failure
+    /// everything is undone and *why names the step ("cannot create TUN device ghost0: ...").
+    bool start(std::string* why);
+    /// Removes routes and rules, then closes the device. Idempotent.
+    void stop();
+
+    /// Session lost / back: without the kill switch the routes are removed while the
+    /// session is down (traffic then takes the normal path) and restored when it is up.
+    void session_down();
+    void session_up();
+
+    /// Device, addresses, routes, flow counts and drop reasons. Any thread.
+    nlohmann::json status() const;
+
+private:
+    void on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow);
+    bool apply_routes(std::string* why);
+    void snapshot();
+    void schedule_snapshot();
+
+    proxy::ChannelOpener& opener_;
+    config::TunConfig cfg_;
+    log::Logger log_;
+    tun::Netlink nl_;
+    std::shared_ptr<tun::NatEngine> engine_;
+    std::unique_ptr<tun::Routing> routing_;
+    tun::RoutingConfig routing_cfg_;
+    asio::steady_timer snapshot_timer_;
+    bool running_ = false;
+
+    // Worker-side counters.
+    uint64_t tunnelled_ = 0;     // flows bridged to a channel
+    uint64_t open_failed_ = 0;   // flows reset because the channel did not open
+    bool routes_applied_ = false;
+
+    mutable std::mutex mutex_;   // guards snapshot_
+    nlohmann::json snapshot_ = nlohmann::json::object();
+};
+
+}  // namespace ghost::daemon::client

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# TUN mode of a client profile through a stock OpenSSH sshd: flows entering ghost0 become
+# direct-tcpip channels; routes, rules and the device are removed exactly.
+#
+#   ns C (client)                       ns S (server, forwards)            ns T (target)
+#   ghostd, TUN ghost0                  sshd $SRV:22                       http.server :8080
+#   curl / socat / python               ip_forward=1                       socat sink :9001, echo :9000
+#   vC 10.N.1.1/24 ══════════ veth ════ vS 10.N.1.2/24                     10.N.2.2 (tunnelled in split)
+#   default via 10.N.1.2                wS 10.N.2.1/24, fd20::1/64 ═══════ wT 10.N.2.3 (direct in split)
+#                                                                         fd20::2/64
+#
+# Checks: split tunnel (only the listed prefix is tunnelled: the target sees the server as
+# the source and a capture on vC shows only SSH for it); byte-exact download and upload;
+# a refused port gets a reset promptly; 1,000 concurrent flows; full tunnel (a capture on
+# vC shows only the SSH session while curl, ping and IPv6 run); the kill switch during a
+# reconnect; and that down, and SIGKILL followed by a restart, leave rules, routes of all
+# tables, addresses and links exactly as before.
+. "$(dirname "$0")/lib.sh"
+
+[[ -c /dev/net/tun ]] || fail "/dev/net/tun missing"
+MB=${GHOST_TEST_MB:-64}
+N=$((RANDOM % 200 + 20))
+SRV=10.$N.1.2 TGT=10.$N.2.2 DIRECT=10.$N.2.3
+
+C=$(netns_create c) S=$(netns_create s) TN=$(netns_create t)
+VC=vc$RUN_ID VS=vs$RUN_ID WS=ws$RUN_ID WT=wt$RUN_ID
+ip link add "$VC" netns "$C" type veth peer name "$VS" netns "$S"
+ip link add "$WS" netns "$S" type veth peer name "$WT" netns "$TN"
+ip -n "$C" addr add 10.$N.1.1/24 dev "$VC"
+ip -n "$S" addr add "$SRV/24" dev "$VS"
+ip -n "$S" addr add 10.$N.2.1/24 dev "$WS"
+ip -n "$S" -6 addr add fd20::1/64 dev "$WS" nodad
+ip -n "$TN" addr add "$TGT/24" dev "$WT"
+ip -n "$TN" addr add "$DIRECT/24" dev "$WT"
+ip -n "$TN" -6 addr add fd20::2/64 dev "$WT" nodad
+for l in "$C:$VC" "$S:$VS" "$S:$WS" "$TN:$WT"; do ip -n "${l%%:*}" link set "${l#*:}" up; done
+ip -n "$C" route add default via "$SRV"
+ip -n "$TN" route add default via 10.$N.2.1
+ip netns exec "$S" sysctl -qw net.ipv4.ip_forward=1
+
+mkdir -p "$T/www"
+make_blob "$T/www/blob" "$MB"
+want=$(sha_of "$T/www/blob")
+echo "hello from the target" >"$T/www/index.html"
+ip netns exec "$TN" python3 -m http.server --bind :: --directory "$T/www" 8080 >"$T/http.log" 2>&1 &
+track_pid $!
+ip netns exec "$TN" socat TCP6-LISTEN:9000,ipv6only=0,fork,reuseaddr EXEC:cat 2>>"$T/socat.log" &
+track_pid $!
+in_t_listening() { ip netns exec "$TN" ss -Hltn "sport = :$1" | grep -q .; }
+wait_for 10 "http server" in_t_listening 8080
+wait_for 10 "echo server" in_t_listening 9000
+
+SSHD_NS=$S SSHD_ADDR=$SRV SSHD_PORT=22 start_sshd
+ssh-keygen -q -t ed25519 -N '' -f "$T/id"
+authorize_key "$T/id.pub"
+
+snapshot() {
+    {
+        ip -n "$C" rule
+        ip -n "$C" -4 route show table all
+        ip -n "$C" -6 route show table all
+        ip -n "$C" addr
+        ip -n "$C" link
+    } 2>&1 | sed -E 's/ (valid_lft|preferred_lft) [^ ]+//g'
+}
+no_tentative() { ! ip -n "$C" addr | grep -q tentative; }
+wait_for 10 "IPv6 DAD in $C" no_tentative
+snapshot >"$T/before"
+
+GHOSTD_NS=$C start_ghostd
+in_c() { ip netns exec "$C" "$@"; }
+profile() {  # profile NAME TUN_JSON
+    write_profile "$1" "{ \"server\": \"$SRV:22\",
+      \"ssh\": { \"user\": \"$(id -un)\", \"identity_file\": \"$T/id\", \"host_key\": \"$SSHD_FP\" },
+      \"reconnect\": { \"initial_delay\": 1, \"max_delay\": 2, \"pending_wait\": 2 },
+      \"tun\": $2 }"
+}
+tun_status() { gctl --json status "$1" | jq -c '.. | objects | select(has("tun")) | .tun' | head -1; }
+same_as_before() {
+    snapshot >"$T/after"
+    diff -u "$T/before" "$T/after" >"$T/diff" && return 0
+    fail "$1 left changes behind: $(cat "$T/diff")"
+}
+# capture NAME: tcpdump on vC (numeric, no name lookups) until stop_capture
+capture() {
+    ip netns exec "$C" tcpdump -i "$VC" -nn -U --immediate-mode -w "$T/$1.pcap" >"$T/$1.tcpdump.log" 2>&1 &
+    CAP_PID=$!
+    track_pid $CAP_PID
+    _cap_ready() { grep -q "listening on" "$T/$1.tcpdump.log"; }
+    wait_for 10 "tcpdump on $VC" _cap_ready "$1"
+}
+stop_capture() {
+    sleep 0.5
+    kill -TERM "$CAP_PID"
+    wait "$CAP_PID" 2>/dev/null || true
+    tcpdump -nn -r "$T/$1.pcap" 2>/dev/null >"$T/$1.txt"
+}
+
+# ---------------------------------------------------------------- split tunnel
+profile split "{ \"routes\": [\"$TGT/32\"] }"
+gctl reload >/dev/null
+gctl up split >/dev/null || fail "up split: $(gctl status split 2>&1)"
+st=$(tun_status split)
+[[ $(jq -r .device <<<"$st") == ghost0 && $(jq -r .routes_applied <<<"$st") == true ]] || fail "tun status: $st"
+ip -n "$C" route get "$TGT" | grep -q "dev ghost0" || fail "no route to $TGT via ghost0: $(ip -n "$C" route get "$TGT")"
+ip -n "$C" route get "$DIRECT" | grep -q "dev $VC" || fail "$DIRECT should go direct"
+
+capture split
+got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "curl through the tunnel: '$got'"
+got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "direct curl: '$got'"
+stop_capture split
+grep -q "> $TGT\.8080\|$TGT\.8080 >" "$T/split.txt" && fail "tunnelled destination seen on $VC: $(grep -m3 "$TGT" "$T/split.txt")"
+grep -q "> $DIRECT\.8080" "$T/split.txt" || fail "direct destination not seen on $VC"
+grep -q "> $SRV\.22" "$T/split.txt" || fail "no SSH traffic on $VC during the tunnelled curl"
+grep -Eq "^(::ffff:)?10\.$N\.2\.1 .*GET /index.html" "$T/http.log" || fail "target did not see the server as the tunnelled source"
+grep -Eq "^(::ffff:)?10\.$N\.1\.1 .*GET /index.html" "$T/http.log" || fail "target did not see the client for the direct request"
+pass "split tunnel: only $TGT/32 enters the SSH session; $DIRECT goes direct (capture on $VC)"
+
+# byte-exact both ways
+start=$SECONDS
+in_c curl -sS --max-time 120 -o "$T/down.recv" "http://$TGT:8080/blob" || fail "download through TUN failed"
+[[ $(sha_of "$T/down.recv") == "$want" ]] || fail "download through TUN is not byte-exact"
+ip netns exec "$TN" socat -u TCP-LISTEN:9001,reuseaddr OPEN:"$T/up.recv",creat,trunc 2>>"$T/socat.log" &
+sink=$!
+track_pid $sink
+wait_for 10 "sink" in_t_listening 9001
+in_c socat -u OPEN:"$T/www/blob" TCP:"$TGT":9001 || fail "upload through TUN failed"
+wait $sink || true
+[[ $(sha_of "$T/up.recv") == "$want" ]] || fail "upload through TUN is not byte-exact"
+pass "$MB MiB byte-exact download and upload through TUN ($((SECONDS - start)) s)"
+
+# refused port: reset promptly, the profile stays up
+t0=$(date +%s%N)
+out=$(in_c curl -sS --max-time 10 "http://$TGT:9999/" 2>&1) && fail "closed port answered: $out"
+ms=$((($(date +%s%N) - t0) / 1000000))
+((ms < 5000)) || fail "refused flow took $ms ms"
+[[ $(gctl --json status split | jq -r .state) == up ]] || fail "profile not up after a refused flow"
+_refused_counted() { (($(tun_status split | jq .flows_refused) >= 1)); }
+wait_for 5 "refused flow counted in status" _refused_counted
+pass "refused port: reset after $ms ms ($out); profile still up"
+
+# 1,000 concurrent flows
+out=$(in_c python3 - "$TGT" <<'PY'
+import socket, sys
+socks = []
+for i in range(1000):
+    s = socket.create_connection((sys.argv[1], 9000), timeout=30)
+    socks.append(s)
+for i, s in enumerate(socks):
+    s.sendall(b"flow %d\n" % i)
+bad = 0
+for i, s in enumerate(socks):
+    want = b"flow %d\n" % i
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(64)
+        if not chunk:
+            break
+        got += chunk
+    bad += got != want
+print(bad)
+PY
+) || fail "1000 flows: python failed"
+[[ $out == 0 ]] || fail "1000 concurrent flows: $out echoed wrong"
+pass "1,000 concurrent flows through TUN, each echoed"
+
+gctl down split >/dev/null
+same_as_before "down of the split tunnel"
+pass "down: rules, routes (all tables), addresses and links exactly as before"
+
+# ---------------------------------------------------------------- full tunnel
+profile full '{ "full": true }'
+gctl reload >/dev/null
+gctl up full >/dev/null || fail "up full: $(gctl status full 2>&1)"
+ip -n "$C" rule | grep -q "not from all fwmark 0x67686f lookup 6776943" || fail "no fwmark rule: $(ip -n "$C" rule)"
+capture full
+got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "curl in full tunnel: '$got'"
+got=$(in_c curl -sS --max-time 10 "http://[fd20::2]:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "IPv6 curl in full tunnel: '$got'"
+in_c ping -c 2 -W 1 "$DIRECT" >/dev/null 2>&1 && fail "ping got through the full tunnel"
+in_c bash -c "echo x >/dev/udp/$DIRECT/53" 2>/dev/null || true
+stop_capture full
+others=$(grep -v "$SRV\.22 \|> $SRV\.22:" "$T/full.txt" | grep -v "ARP\|ICMP6, neighbor\|ICMP6, router\|ICMP6, multicast" || true)
+[[ -z $others ]] || fail "traffic outside the SSH session in full tunnel: $(head -5 <<<"$others")"
+grep -q "> $SRV\.22" "$T/full.txt" || fail "no SSH traffic during the full-tunnel curl"
+grep -Eq "^(::ffff:)?10\.$N\.2\.1 .*GET /index.html" "$T/http.log" || fail "no tunnelled request at the target"
+pass "full tunnel: capture on $VC shows only the SSH session while curl (v4, v6), ping and UDP run"
+
+# kill switch: sshd gone -> nothing leaves vC but reconnect attempts; back -> traffic resumes
+capture killswitch
+stop_sshd
+wait_state full reconnecting 30
+out=$(in_c curl -sS --max-time 6 "http://$DIRECT:8080/index.html" 2>&1) && fail "traffic flowed without a session: $out"
+ip -n "$C" route show table 6776943 | grep -q "default dev ghost0" || fail "routes removed during reconnect"
+stop_capture killswitch
+others=$(grep -v "$SRV\.22 \|> $SRV\.22:" "$T/killswitch.txt" | grep -v "ARP\|ICMP6, neighbor\|ICMP6, router\|ICMP6, multicast" || true)
+[[ -z $others ]] || fail "leak during reconnect: $(head -5 <<<"$others")"
+SSHD_NS=$S SSHD_ADDR=$SRV SSHD_PORT=22 start_sshd
+wait_state full up 30
+got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "traffic did not resume: '$got'"
+pass "kill switch: during reconnect only SSH attempts leave $VC; traffic resumes after sshd returns"
+
+# SIGKILL leaves rules behind; the next start removes them
+pid=$(pgrep -f -- "--runtime-dir $GHOST_RUN ")
+kill -KILL "$pid"
+wait_for 10 "ghostd gone" bash -c "! kill -0 $pid 2>/dev/null"
+ip -n "$C" rule | grep -q "fwmark 0x67686f" || fail "SIGKILL left no rule behind (the cleanup check would prove nothing)"
+rm -f "$GHOST_RUN/ghostd.sock"
+GHOSTD_NS=$C start_ghostd
+wait_for 10 "leftovers removed" bash -c "! ip -n '$C' rule | grep -q 'fwmark 0x67686f'"
+same_as_before "SIGKILL + restart"
+grep -q "removed [0-9]* TUN routes and rules left by an earlier run" "$T/ghostd.log" || fail "restart did not report the cleanup"
+pass "SIGKILL then restart: leftovers removed, everything exactly as before"
