@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "daemon/profile/hooks.hpp"
 
 namespace ghost::daemon {
 
@@ -70,6 +73,9 @@ struct ProfileManager::Entry {
     std::vector<Reply> up_waiters;
     std::vector<Reply> down_waiters;
     uint64_t reported_in = 0, reported_out = 0;
+    std::deque<HookRun> hooks;   // waiting to run, in order (bounded)
+    bool hook_running = false;
+    nlohmann::json last_hook;    // result of the last hook run, for status
 };
 
 nlohmann::json ProfileManager::LoadReport::to_json() const {
@@ -82,7 +88,12 @@ ProfileManager::ProfileManager(asio::io_context& control, WorkerPool& workers, P
     start_stats_timer();
 }
 
-ProfileManager::~ProfileManager() = default;
+ProfileManager::~ProfileManager() {
+    // Hooks still running (e.g. down hooks at shutdown) end within hooks.timeout.
+    for (auto& [_, t] : hook_threads_) {
+        if (t.joinable()) t.join();
+    }
+}
 
 ProfileManager::Entry* ProfileManager::find(const std::string& name) const {
     auto it = entries_.find(name);
@@ -243,6 +254,7 @@ nlohmann::json ProfileManager::status(const std::string& name) const {
     s["config_errors"] = errors_json(e->errors);
     s["bytes_in"] = 0;
     s["bytes_out"] = 0;
+    if (!e->last_hook.is_null()) s["last_hook"] = e->last_hook;
     if (e->runner) {
         s.update(e->runner->status());
     } else if (e->state == ProfileState::failed && e->last_runner_status.is_object()) {
@@ -413,6 +425,64 @@ void ProfileManager::set_state(Entry& e, ProfileState s, std::string reason) {
     publish({{"type", "state"}, {"profile", e.name}, {"state", to_string(s)},
              {"previous", to_string(prev)}, {"reason", reason}});
     finish_waiters(e);
+    queue_hook(e, prev, s);
+}
+
+void ProfileManager::queue_hook(Entry& e, ProfileState prev, ProfileState now) {
+    if (!e.profile) return;
+    const auto& h = e.profile->hooks;
+    bool became_up = now == ProfileState::up && prev != ProfileState::up;
+    bool left_up = prev == ProfileState::up && now != ProfileState::up;
+    if (!became_up && !left_up) return;
+    const std::string& path = became_up ? h.up : h.down;
+    if (path.empty()) return;
+    HookRun run;
+    run.profile = e.name;
+    run.hook = became_up ? "up" : "down";
+    run.path = path;
+    run.state = now == ProfileState::stopping ? "down" : to_string(now);
+    if (e.profile->tun) run.tun_dev = e.profile->tun->name;
+    run.timeout = std::chrono::seconds(h.timeout_s);
+    constexpr size_t kMaxQueuedHooks = 8;
+    if (e.hooks.size() >= kMaxQueuedHooks) {
+        log::Logger(e.name).warning("hook queue full: skipping the oldest (", e.hooks.front().hook, ")");
+        e.hooks.pop_front();
+    }
+    e.hooks.push_back(std::move(run));
+    if (!e.hook_running) run_next_hook(e.name);
+}
+
+void ProfileManager::run_next_hook(const std::string& name) {
+    Entry* e = find(name);
+    if (!e || e->hook_running || e->hooks.empty()) return;
+    HookRun run = std::move(e->hooks.front());
+    e->hooks.pop_front();
+    e->hook_running = true;
+    uint64_t id = next_hook_++;
+    std::string hook = run.hook, path = run.path;
+    hook_threads_[id] = run_hook(control_, std::move(run), [this, id, name, hook, path](HookResult r) {
+        if (auto it = hook_threads_.find(id); it != hook_threads_.end()) {
+            it->second.join();
+            hook_threads_.erase(it);
+        }
+        log::Logger L(name);
+        if (r.ok) {
+            L.info(hook, " hook ", path, " ", r.message);
+        } else {
+            L.warning(hook, " hook ", path, " failed: ", r.message,
+                      r.output.empty() ? "" : "; output: ", r.output.substr(0, 300));
+        }
+        publish({{"type", r.ok ? "hook.done" : "hook.failed"}, {"profile", name}, {"hook", hook},
+                 {"path", path}, {"message", r.message}, {"exit_code", r.exit_code}});
+        Entry* en = find(name);
+        if (!en) return;
+        en->hook_running = false;
+        en->last_hook = r.to_json();
+        en->last_hook["hook"] = hook;
+        en->last_hook["path"] = path;
+        en->last_hook["at"] = unix_now();
+        run_next_hook(name);
+    });
 }
 
 void ProfileManager::finish_waiters(Entry& e) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio.hpp>
@@ -79,6 +80,8 @@ private:
                     std::vector<config::Error> errs, std::string text, LoadReport& report);
     void remove_entry(const std::string& name);
     void start_stats_timer();
+    void queue_hook(Entry& e, ProfileState prev, ProfileState now);
+    void run_next_hook(const std::string& name);
 
     asio::io_context& control_;
     WorkerPool& workers_;
@@ -89,6 +92,8 @@ private:
     uint64_t next_generation_ = 1;
     asio::steady_timer stats_timer_;
     bool stopping_all_ = false;
+    std::map<uint64_t, std::thread> hook_threads_;  // joined when their result arrives
+    uint64_t next_hook_ = 1;
 };
 
 }  // namespace ghost::daemon
