@@ -52,7 +52,7 @@ std::error_code NatEngine::configure_link(Netlink& nl, int ifindex, std::string*
         if (auto ec = nl.add_address(ifindex, with_prefix(a.listener_v6, config_.prefix_v6)))
             return fail(ec, "cannot add address " + a.listener_v6.str());
     }
-    if (auto ec = nl.set_link_up(ifindex, config_.mtu))
+    if (auto ec = nl.set_link_up(ifindex, config_.mtu, config_.txqlen))
         return fail(ec, "cannot set link up with MTU " + std::to_string(config_.mtu));
     return {};
 }

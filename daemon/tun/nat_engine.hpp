@@ -30,6 +30,9 @@ struct NatEngineConfig {
     uint8_t prefix_v4 = 30;
     uint8_t prefix_v6 = 126;
     size_t write_queue = 512;                        // packets
+    // Kernel-side queue of packets waiting for ghostd to read them (the default 500
+    // drops under bursts of many new flows).
+    uint32_t txqlen = 4096;
     std::chrono::milliseconds sweep_interval{1000};  // flow expiry timer
 };
 

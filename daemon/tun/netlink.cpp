@@ -118,13 +118,14 @@ std::error_code Netlink::link_index(const std::string& name, int* index) {
     return {};
 }
 
-std::error_code Netlink::set_link_up(int ifindex, uint32_t mtu) {
+std::error_code Netlink::set_link_up(int ifindex, uint32_t mtu, uint32_t txqlen) {
     LinkPtr orig(rtnl_link_alloc());
     LinkPtr change(rtnl_link_alloc());
     if (!orig || !change) return nl_error(-NLE_NOMEM);
     rtnl_link_set_ifindex(orig.get(), ifindex);
     rtnl_link_set_flags(change.get(), IFF_UP);
     if (mtu != 0) rtnl_link_set_mtu(change.get(), mtu);
+    if (txqlen != 0) rtnl_link_set_txqlen(change.get(), txqlen);
     return nl_error(rtnl_link_change(sock_, orig.get(), change.get(), 0));
 }
 

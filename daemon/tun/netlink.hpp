@@ -54,8 +54,8 @@ class Netlink {
 
     /// Interface index of `name`; ENODEV-like error when absent.
     std::error_code link_index(const std::string& name, int* index);
-    /// Sets the link up with `mtu` (0 keeps the MTU).
-    std::error_code set_link_up(int ifindex, uint32_t mtu);
+    /// Sets the link up with `mtu` and transmit queue length `txqlen` (0 keeps either).
+    std::error_code set_link_up(int ifindex, uint32_t mtu, uint32_t txqlen = 0);
     /// Deletes the link `name` if it exists and is of kind `kind` ("tun"); *deleted says so.
     std::error_code delete_link_of_kind(const std::string& name, const std::string& kind,
                                         bool* deleted);

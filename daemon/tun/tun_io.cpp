@@ -1,9 +1,12 @@
 #include "daemon/tun/tun_io.hpp"
 
+#include <unistd.h>
+
 namespace ghost::daemon::tun {
 
 namespace {
 constexpr size_t kMaxPacket = 65535;
+constexpr int kPacketsPerWake = 64;  // read this many before yielding to other work
 }
 
 TunIo::TunIo(asio::io_context& io, transport::UniqueFd fd, size_t max_queue)
@@ -30,10 +33,21 @@ void TunIo::read() {
                             }
                             ++self->counters_.packets_in;
                             self->on_packet_(std::span<uint8_t>(self->buffer_.data(), n));
+                            self->drain_ready();
                             // Backpressure: stop reading while the write queue is full; write_next
                             // resumes.
                             if (self->queue_.size() < self->max_queue_) self->read();
                         });
+}
+
+void TunIo::drain_ready() {
+    // One wake-up per packet costs a reactor round each; take what is already queued.
+    for (int i = 0; i < kPacketsPerWake && !closed_ && queue_.size() < max_queue_; ++i) {
+        ssize_t n = ::read(fd_.native_handle(), buffer_.data(), buffer_.size());
+        if (n <= 0) return;  // EAGAIN (nothing more now) or an error the next async read reports
+        ++counters_.packets_in;
+        on_packet_(std::span<uint8_t>(buffer_.data(), static_cast<size_t>(n)));
+    }
 }
 
 bool TunIo::send(std::span<const uint8_t> packet) {

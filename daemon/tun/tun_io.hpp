@@ -42,6 +42,7 @@ class TunIo : public std::enable_shared_from_this<TunIo> {
 
   private:
     void read();
+    void drain_ready();
     void write_next();
 
     asio::posix::stream_descriptor fd_;

@@ -12,7 +12,7 @@
       before and with the flows open. {"ok","failed","rss_before_kb","rss_after_kb",
       "kb_per_1000"}
 
-PROXY and TARGET are host:port; the SOCKS5 client sends TARGET's host as an address.
+PROXY and TARGET are host:port (PROXY "direct": no proxy, for TUN mode and sshuttle); the SOCKS5 client sends TARGET's host as an address.
 """
 import asyncio
 import json
@@ -36,7 +36,18 @@ def connect_request(target):
 
 
 async def open_tunnel(proxy, request):
-    """Returns (reader, writer) once the target's first byte arrived; raises otherwise."""
+    """Returns (reader, writer) once the target's first byte arrived; raises otherwise.
+    PROXY "direct" connects straight to the target (TUN mode, sshuttle)."""
+    if proxy == "direct":
+        host, port = socket.inet_ntoa(request[4:8]), struct.unpack(">H", request[8:10])[0]
+        r, w = await asyncio.open_connection(host, port)
+        try:
+            if await r.readexactly(1) != b"!":
+                raise ConnectionError("wrong first byte")
+            return r, w
+        except BaseException:
+            w.close()
+            raise
     r, w = await asyncio.open_connection(*split(proxy))
     try:
         w.write(b"\x05\x01\x00" + request)

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# ghost TUN mode vs OpenSSH `ssh -N -D` (+ a SOCKS-aware client) vs sshuttle, on the same
+# topology in one run (not a test: prints figures).
+#
+#   ns C (client)                              ns S (server)              ns T (target)
+#   ghostd TUN ghost0 (route 10.A.2.0/24)      sshd 10.A.1.2:22 ────────▶ iperf3 -s :5201
+#   ssh -N -D :2080 (proxychains4 for iperf3)  (aes128-gcm@openssh.com)   accept server :7000
+#   sshuttle -r ... 10.A.2.0/24                                           10.A.2.2
+#         10.A.1.1 ──── veth ──── 10.A.1.2      10.A.2.1 ──── veth ──── 10.A.2.2
+#
+# One after the other on the same sshd and target (ghost and sshuttle both capture
+# 10.A.2.0/24, so never at once): iperf3 upload/download, single stream and -P 8, and
+# TCP connect rate and p50/p99 latency to the target's first byte (sequential and 50
+# parallel). Ratios: ghost TUN / ssh -D and ghost TUN / sshuttle.
+#
+# Needs root, sshuttle, proxychains4, iptables. Env: GHOSTD, GHOSTCTL (or
+# GHOST_BUILD_DIR), BENCH_SECONDS (5), CONNECTS (1000), SEQ_CONNECTS (300), KEEP_TMP=1.
+. "$(dirname "$0")/../integration/lib.sh"
+
+SECS=${BENCH_SECONDS:-5}
+CONNECTS=${CONNECTS:-1000}
+SEQ_CONNECTS=${SEQ_CONNECTS:-300}
+CIPHER=aes128-gcm@openssh.com
+LOAD="python3 $(cd "$(dirname "$0")" && pwd)/socks_load.py"
+((EUID == 0)) || fail "the benchmark needs root for network namespaces"
+for tool in sshuttle proxychains4 iptables iperf3; do
+    command -v "$tool" >/dev/null || fail "$tool missing (apt-get install sshuttle proxychains4 iptables iperf3)"
+done
+ulimit -n "$(ulimit -Hn)"
+
+NET=10.$((RANDOM % 200 + 20))
+C=$(netns_create c) S=$(netns_create s) TG=$(netns_create t)
+netns_veth "$C" "$S" "$NET.1.1/24" "$NET.1.2/24"
+netns_veth "$S" "$TG" "$NET.2.1/24" "$NET.2.2/24"
+ip -n "$TG" route add "$NET.1.0/24" via "$NET.2.1"
+SERVER=$NET.1.2 TARGET=$NET.2.2
+in_c() { ip netns exec "$C" "$@"; }
+
+ip netns exec "$TG" iperf3 -s -p 5201 >>"$T/iperf3-server.log" 2>&1 &
+track_pid $!
+ip netns exec "$TG" $LOAD server 7000 >>"$T/accept.log" 2>&1 &
+track_pid $!
+
+mkdir -p "$T/sshd" /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/host"
+ssh-keygen -q -t ed25519 -N '' -f "$T/id"
+cat >"$T/sshd/config" <<EOF
+ListenAddress $SERVER:22
+HostKey $T/sshd/host
+PidFile $T/sshd/pid
+AuthorizedKeysFile $T/id.pub
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowTcpForwarding yes
+UsePAM no
+StrictModes no
+Ciphers $CIPHER
+MaxStartups 100
+MaxSessions 100
+LogLevel ERROR
+EOF
+ip netns exec "$S" /usr/sbin/sshd -D -e -f "$T/sshd/config" >>"$T/sshd.log" 2>&1 &
+track_pid $!
+wait_for 10 "sshd" in_c bash -c "exec 3<>/dev/tcp/$SERVER/22"
+wait_for 10 "iperf3 -s" ip netns exec "$TG" ss -Hltn 'sport = :5201'
+wait_for 10 "accept server" ip netns exec "$TG" bash -c "exec 3<>/dev/tcp/127.0.0.1/7000"
+FP=$(ssh-keygen -l -E sha256 -f "$T/sshd/host.pub" | awk '{print $2}')
+echo "$SERVER $(cut -d' ' -f1,2 "$T/sshd/host.pub")" >"$T/known_hosts"
+SSH="ssh -F /dev/null -c $CIPHER -i $T/id -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=$T/known_hosts"
+
+declare -A R
+# iperf WHO [iperf3 args...]: Gbit/s into R[iperf_<dir><P>.WHO]; PREFIX runs before iperf3
+iperf() {
+    local who=$1 key=$2
+    shift 2
+    local json
+    json=$(in_c ${PREFIX:-} iperf3 -c "$TARGET" -p 5201 -t "$SECS" -J "$@") ||
+        fail "iperf3 $key through $who: $(jq -r .error <<<"$json" 2>/dev/null)"
+    R[$key.$who]=$(jq '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' <<<"$json")
+    log "iperf3 $key $who: ${R[$key.$who]} Gbit/s"
+}
+connects() {  # connects WHO PROXY PARALLEL KEY COUNT
+    local json
+    json=$(in_c $LOAD connect "$2" "$TARGET:7000" "$5" "$3")
+    log "connect x$3 $1: $json"
+    R[rate_$4.$1]=$(jq .rate <<<"$json")
+    R[p50_$4.$1]=$(jq .p50_ms <<<"$json")
+    R[p99_$4.$1]=$(jq .p99_ms <<<"$json")
+    R[cfail_$4.$1]=$(jq .failed <<<"$json")
+}
+measure() {  # measure WHO PROXY_FOR_CONNECTS
+    iperf "$1" up1
+    iperf "$1" down1 -R
+    iperf "$1" up8 -P 8
+    iperf "$1" down8 -R -P 8
+    connects "$1" "$2" 1 seq "$SEQ_CONNECTS"
+    connects "$1" "$2" 50 par "$CONNECTS"
+}
+
+# ---------------------------------------------------------------- ghost TUN
+GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
+mkdir -p "$GHOST_ETC/profiles" "$GHOST_RUN" "$GHOST_STATE"
+echo '{ "log_level": "warning" }' >"$GHOST_ETC/ghostd.json"
+cat >"$GHOST_ETC/profiles/tun.json" <<EOF
+{ "server": "$SERVER:22",
+  "ssh": { "user": "$(id -un)", "identity_file": "$T/id", "host_key": "$FP", "ciphers": ["$CIPHER"] },
+  "tun": { "routes": ["$NET.2.0/24"] } }
+EOF
+ip netns exec "$C" "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
+    --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
+track_pid $!
+wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"
+gctl up tun >/dev/null || fail "TUN profile did not come up: $(gctl status tun 2>&1)"
+log "warm-up ghost"
+in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null
+measure ghost direct
+gctl down tun >/dev/null
+
+# ---------------------------------------------------------------- OpenSSH -D
+in_c $SSH -N -D 127.0.0.1:2080 "$(id -un)@$SERVER" >>"$T/ssh.log" 2>&1 &
+SSH_PID=$!
+track_pid $SSH_PID
+wait_for 10 "ssh -D" in_c bash -c "exec 3<>/dev/tcp/127.0.0.1/2080"
+cat >"$T/proxychains.conf" <<EOF
+strict_chain
+quiet_mode
+tcp_read_time_out 15000
+tcp_connect_time_out 8000
+[ProxyList]
+socks5 127.0.0.1 2080
+EOF
+log "warm-up ssh -D"
+in_c $LOAD connect 127.0.0.1:2080 "$TARGET:7000" 20 5 >/dev/null
+PREFIX="proxychains4 -q -f $T/proxychains.conf" measure openssh 127.0.0.1:2080
+kill "$SSH_PID"
+wait "$SSH_PID" 2>/dev/null || true
+
+# ---------------------------------------------------------------- sshuttle
+in_c sshuttle --method nat -r "$(id -un)@$SERVER" -e "$SSH" "$NET.2.0/24" >>"$T/sshuttle.log" 2>&1 &
+SSHUTTLE_PID=$!
+track_pid $SSHUTTLE_PID
+_sshuttle_ready() { grep -q "Connected" "$T/sshuttle.log" || in_c $LOAD connect direct "$TARGET:7000" 1 1 | grep -q '"ok": 1'; }
+wait_for 30 "sshuttle" _sshuttle_ready
+log "warm-up sshuttle"
+in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null
+measure sshuttle direct
+kill "$SSHUTTLE_PID"
+wait "$SSHUTTLE_PID" 2>/dev/null || true
+
+# ---------------------------------------------------------------- table
+ratio() { awk -v g="$1" -v o="$2" 'BEGIN { if (o + 0 == 0 || g == "") print "n/a"; else printf "%.2f", g / o }'; }
+row() {
+    local g=${R[$2.ghost]:-n/a} o=${R[$2.openssh]:-n/a} s=${R[$2.sshuttle]:-n/a}
+    printf '%-36s %9s %9s %9s %9s %9s\n' "$1" "$g" "$o" "$s" "$(ratio "$g" "$o")" "$(ratio "$g" "$s")"
+}
+{
+    echo
+    echo "ghost TUN vs ssh -D (+proxychains4) vs sshuttle ($CIPHER; $(nproc) cores; iperf3 ${SECS}s;" \
+        "$SEQ_CONNECTS/$CONNECTS connects)"
+    printf '%-36s %9s %9s %9s %9s %9s\n' metric ghost-tun ssh-D sshuttle tun/ssh-D tun/sshtl
+    row "upload 1 stream (Gbit/s)" up1
+    row "download 1 stream (Gbit/s)" down1
+    row "upload -P 8 (Gbit/s)" up8
+    row "download -P 8 (Gbit/s)" down8
+    row "connects/s, sequential" rate_seq
+    row "connect p50 ms, sequential" p50_seq
+    row "connect p99 ms, sequential" p99_seq
+    row "connect failures, sequential" cfail_seq
+    row "connects/s, 50 parallel" rate_par
+    row "connect p50 ms, 50 parallel" p50_par
+    row "connect p99 ms, 50 parallel" p99_par
+    row "connect failures, 50 parallel" cfail_par
+} | tee "$T/table.txt"
