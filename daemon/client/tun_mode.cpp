@@ -29,6 +29,10 @@ TunMode::~TunMode() { stop(); }
 
 bool TunMode::start(std::string* why) {
     if (running_) return true;
+    if (!cfg_.dns.empty()) {
+        *why = "tun.dns is not supported by this ghostd yet (DNS through the tunnel)";
+        return false;
+    }
     if (auto ec = nl_.connect()) {
         *why = "cannot open netlink for TUN mode: " + ec.message();
         return false;
