@@ -140,6 +140,7 @@ TunConfig build_tun(const Section& s) {
             t.dns.push_back(*ep);
         }
     }
+    t.dns_domains = s.strings("dns_domains");
     t.dns_mode = s.str("dns_mode");
     return t;
 }

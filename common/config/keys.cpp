@@ -60,6 +60,23 @@ bool check_host_key(const json& v, std::string& why) {
     return false;
 }
 
+bool check_domain(const json& v, std::string& why) {
+    const std::string s = v.get<std::string>();
+    if (s.empty() || s.size() > 253) {
+        why = "a domain must be 1..253 characters";
+        return false;
+    }
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '.' || c == '_';
+        if (!ok) {
+            why = std::string("invalid character '") + c + "' in a domain";
+            return false;
+        }
+    }
+    return true;
+}
+
 bool check_ifname(const json& v, std::string& why) {
     const auto& s = v.get_ref<const std::string&>();
     bool ok = !s.empty() && s.size() <= 15 && s != "." && s != ".." &&
@@ -252,6 +269,11 @@ std::vector<Key> client_tail() {
             .doc = "Resolvers reached through the tunnel (queries go as DNS over TCP).", .max = 8},
         {.path = "tun.dns[]", .type = resolver, .scope = Scope::client, .feature = "tun",
             .doc = "\"ip\" or \"ip:port\" (port 53)."},
+        {.path = "tun.dns_domains", .type = array, .scope = Scope::client, .feature = "tun",
+            .doc = "Split tunnel: domains whose names are resolved through the tunnel (systemd-resolved "
+                   "routing domains); full tunnel always routes every name (~.).", .max = 64},
+        {.path = "tun.dns_domains[]", .type = string, .scope = Scope::client, .feature = "tun",
+            .doc = "A domain, e.g. corp.example.", .check = check_domain},
         {.path = "tun.dns_mode", .type = enumeration, .def = R"("auto")", .scope = Scope::client,
             .feature = "tun", .doc = "How DNS is configured: systemd-resolved when running (auto), always, or not.",
             .choices = "auto|resolved|none"},

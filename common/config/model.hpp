@@ -90,6 +90,7 @@ struct TunConfig {
     bool kill_switch = true;
     bool ipv6 = true;
     std::vector<net::Endpoint> dns;  // resolvers on the server side
+    std::vector<std::string> dns_domains;  // split tunnel: routing domains for resolved
     std::string dns_mode = "auto";   // auto | resolved | none
 };
 

@@ -63,6 +63,10 @@ NatResult NatTranslator::process(std::span<uint8_t> packet, Clock::time_point no
         ++counters_.ipv6_blocked;
         return refuse(packet, v, reply);
     }
+    if (v.is_udp() && v.dport == 53 && config_.intercept_dns && v.payload_len > 0) {
+        ++counters_.dns_intercepted;
+        return {Verdict::dns, v.total_len};
+    }
     if (v.is_udp()) {
         // No UDP channel exists (yet): refuse rather than leak it elsewhere.
         ++counters_.udp_refused;

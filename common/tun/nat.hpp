@@ -36,6 +36,7 @@ struct NatConfig {
     NatAddresses addresses;
     FlowTableConfig flows;
     bool ipv6 = true;  // false: IPv6 is blocked (RST / ICMPv6 unreachable), never forwarded
+    bool intercept_dns = false;  // UDP to port 53 -> Verdict::dns (answered by ghostd)
 };
 
 /// What to do with a packet after process().
@@ -43,6 +44,7 @@ enum class Verdict : uint8_t {
     forward,  // the packet was rewritten in place: write its first `length` bytes to the TUN
     reply,    // write `reply` to the TUN instead (a RST or an ICMP error)
     drop,     // nothing to write
+    dns,      // a UDP query to port 53: hand the payload to the DNS forwarder
 };
 
 /// Result of NatTranslator::process.
@@ -63,6 +65,7 @@ struct NatCounters {
     uint64_t stray_listener = 0;  // listener segment for an unknown port: dropped
     uint64_t reserved_dst = 0;    // app traffic to the NAT's own peer address: refused
     uint64_t udp_refused = 0;     // UDP answered with port unreachable
+    uint64_t dns_intercepted = 0; // UDP/53 queries handed to the DNS forwarder
     uint64_t ipv6_blocked = 0;    // IPv6 refused because IPv6 is disabled
     uint64_t other_dropped = 0;   // ICMP, multicast UDP, other protocols
 

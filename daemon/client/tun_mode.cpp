@@ -29,10 +29,6 @@ TunMode::~TunMode() { stop(); }
 
 bool TunMode::start(std::string* why) {
     if (running_) return true;
-    if (!cfg_.dns.empty()) {
-        *why = "tun.dns is not supported by this ghostd yet (DNS through the tunnel)";
-        return false;
-    }
     if (auto ec = nl_.connect()) {
         *why = "cannot open netlink for TUN mode: " + ec.message();
         return false;
@@ -41,13 +37,28 @@ bool TunMode::start(std::string* why) {
     ec_cfg.device = cfg_.name;
     ec_cfg.mtu = cfg_.mtu;
     ec_cfg.nat.ipv6 = cfg_.ipv6;
+    ec_cfg.nat.intercept_dns = !cfg_.dns.empty();
     std::weak_ptr<TunMode> weak = weak_from_this();
     engine_ = std::make_shared<tun::NatEngine>(
         opener_.io(), ec_cfg, [weak](asio::ip::tcp::socket s, tun::AcceptedFlow f) {
             if (auto self = weak.lock()) self->on_accept(std::move(s), f);
             else reset(s);
         });
+    if (!cfg_.dns.empty()) {
+        dns_ = std::make_shared<DnsForwarder>(opener_, cfg_.dns, log_);
+        engine_->set_dns_handler([weak](const ghost::tun::SocketAddr& from,
+                                        const ghost::tun::SocketAddr& to, std::vector<uint8_t> q) {
+            auto self = weak.lock();
+            if (!self || !self->dns_) return;
+            self->dns_->query(std::move(q), [weak, from, to](std::vector<uint8_t> answer) {
+                auto s = weak.lock();
+                if (s && s->engine_ && !answer.empty()) s->engine_->send_udp(to, from, answer);
+            });
+        });
+    }
     if (auto ec = engine_->start(nl_, why); ec) {
+        if (dns_) dns_->stop();
+        dns_.reset();
         engine_.reset();
         return false;
     }
@@ -59,10 +70,10 @@ bool TunMode::start(std::string* why) {
     routing_cfg_.fwmark = kTunFwmark;
     routing_cfg_.table = kTunFwmark;
     routing_ = std::make_unique<tun::Routing>(nl_);
-    if (!apply_routes(why)) {
-        engine_->stop();
-        engine_.reset();
-        routing_.reset();
+    if (!apply_routes(why) || !configure_system_dns(why)) {
+        std::string keep = *why;
+        stop();
+        *why = keep;
         return false;
     }
     running_ = true;
@@ -70,6 +81,32 @@ bool TunMode::start(std::string* why) {
               ", ", routing_->route_count(), " routes, ", routing_->rule_count(), " rules)");
     snapshot();
     schedule_snapshot();
+    return true;
+}
+
+bool TunMode::configure_system_dns(std::string* why) {
+    if (cfg_.dns.empty() || cfg_.dns_mode == "none") return true;
+    // Queries to the NAT's peer address (198.18.0.2 / ...::2) enter ghost0 and are answered
+    // by the forwarder; in full tunnel every UDP/53 packet is.
+    auto a = tun::NatEngineConfig{}.nat.addresses;
+    std::vector<net::IpAddress> servers{a.peer_v4};
+    if (cfg_.ipv6) servers.push_back(a.peer_v6);
+    resolved_ = std::make_unique<ResolvedLink>();
+    std::string err;
+    if (resolved_->apply(engine_->ifindex(), servers, cfg_.dns_domains, cfg_.full, &err)) {
+        system_dns_ = "systemd-resolved";
+        log_.info("DNS: systemd-resolved sends ", cfg_.full ? "every name" : "the tunnel's domains",
+                  " to ", engine_->device_name());
+        return true;
+    }
+    resolved_.reset();
+    if (cfg_.dns_mode == "resolved") {
+        *why = "tun.dns_mode is \"resolved\" but " + err;
+        return false;
+    }
+    system_dns_ = "not configured (" + err + ")";
+    log_.notice("DNS: system resolver not configured (", err, "); queries sent to ",
+                a.peer_v4.str(), " or, in full tunnel, to any address are still answered");
     return true;
 }
 
@@ -84,6 +121,9 @@ void TunMode::stop() {
     if (!engine_ && !routing_) return;
     running_ = false;
     snapshot_timer_.cancel();
+    if (resolved_) resolved_->revert();
+    resolved_.reset();
+    if (dns_) dns_->stop();
     if (routing_) {
         if (auto ec = routing_->teardown()) log_.warning("TUN route teardown: ", ec.message());
         routes_applied_ = false;
@@ -95,6 +135,7 @@ void TunMode::stop() {
     snapshot();
     engine_.reset();
     routing_.reset();
+    dns_.reset();
 }
 
 void TunMode::session_down() {
@@ -157,6 +198,16 @@ void TunMode::snapshot() {
                         {"exclude", cidrs(cfg_.exclude)},
                         {"flows_tunnelled", tunnelled_},
                         {"flows_refused", open_failed_}};
+    if (!cfg_.dns.empty()) {
+        auto a = tun::NatEngineConfig{}.nat.addresses;
+        nlohmann::json d = dns_ ? dns_->status() : nlohmann::json::object();
+        d["address"] = nlohmann::json::array({a.peer_v4.str()});
+        if (cfg_.ipv6) d["address"].push_back(a.peer_v6.str());
+        d["mode"] = cfg_.dns_mode;
+        d["system"] = system_dns_;
+        d["domains"] = cfg_.dns_domains;
+        j["dns"] = std::move(d);
+    }
     if (engine_) {
         j["device"] = engine_->device_name();
         j["ifindex"] = engine_->ifindex();
@@ -171,6 +222,7 @@ void TunMode::snapshot() {
             j["rule_count"] = routing_->rule_count();
         }
         if (const auto* c = engine_->nat_counters()) {
+            j["dns_intercepted"] = c->dns_intercepted;
             nlohmann::json dropped = {{"udp_refused", c->udp_refused},
                                       {"table_full", c->table_full},
                                       {"no_flow", c->no_flow},

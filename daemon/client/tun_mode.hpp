@@ -17,6 +17,8 @@
 
 #include "common/config/model.hpp"
 #include "daemon/core/log.hpp"
+#include "daemon/client/dns_forwarder.hpp"
+#include "daemon/client/resolved_link.hpp"
 #include "daemon/proxy/channel_opener.hpp"
 #include "daemon/tun/nat_engine.hpp"
 #include "daemon/tun/netlink.hpp"
@@ -50,6 +52,7 @@ public:
 private:
     void on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow);
     bool apply_routes(std::string* why);
+    bool configure_system_dns(std::string* why);
     void snapshot();
     void schedule_snapshot();
 
@@ -59,6 +62,9 @@ private:
     tun::Netlink nl_;
     std::shared_ptr<tun::NatEngine> engine_;
     std::unique_ptr<tun::Routing> routing_;
+    std::shared_ptr<DnsForwarder> dns_;
+    std::unique_ptr<ResolvedLink> resolved_;
+    std::string system_dns_ = "none";  // what configure_system_dns did, for status
     tun::RoutingConfig routing_cfg_;
     asio::steady_timer snapshot_timer_;
     bool running_ = false;

@@ -1,5 +1,6 @@
 #include "daemon/tun/nat_engine.hpp"
 
+#include "common/tun/reply.hpp"
 #include "daemon/tun/tun_device.hpp"
 
 namespace ghost::daemon::tun {
@@ -105,6 +106,20 @@ void NatEngine::on_packet(std::span<uint8_t> packet) {
     auto r = nat_->process(packet, ghost::tun::Clock::now(), &reply_);
     if (r.verdict == ghost::tun::Verdict::forward) tun_io_->send(packet.first(r.length));
     if (r.verdict == ghost::tun::Verdict::reply) tun_io_->send(reply_);
+    if (r.verdict == ghost::tun::Verdict::dns && on_dns_) {
+        ghost::tun::PacketView v;
+        if (ghost::tun::parse_packet(packet, &v) != ghost::tun::ParseError::none) return;
+        size_t off = v.l4_offset + ghost::tun::kUdpHeaderLen;
+        on_dns_(v.source(), v.destination(),
+                std::vector<uint8_t>(packet.begin() + static_cast<ptrdiff_t>(off),
+                                     packet.begin() + static_cast<ptrdiff_t>(off + v.payload_len)));
+    }
+}
+
+bool NatEngine::send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
+                         std::span<const uint8_t> payload) {
+    if (!running_ || !tun_io_) return false;
+    return tun_io_->send(ghost::tun::build_udp_datagram(from, to, payload));
 }
 
 void NatEngine::accept(asio::ip::tcp::acceptor& acceptor) {

@@ -45,6 +45,12 @@ struct AcceptedFlow {
 /// Receives each accepted socket (on the engine's io_context) with its original flow.
 using AcceptHandler = std::function<void(asio::ip::tcp::socket, AcceptedFlow)>;
 
+/// Receives each intercepted UDP/53 query: who asked, whom it was sent to, the DNS message.
+/// Answer with NatEngine::send_udp(to, from, answer).
+using DnsHandler = std::function<void(const ghost::tun::SocketAddr& from,
+                                      const ghost::tun::SocketAddr& to,
+                                      std::vector<uint8_t> query)>;
+
 /// Counters beyond the translator's.
 struct NatEngineCounters {
     uint64_t accepted = 0;
@@ -65,6 +71,12 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     /// Closes listeners and the device (the kernel drops its addresses and routes). Idempotent.
     void stop();
 
+    /// Intercepted UDP/53 queries go to `h` (set before start; needs nat.intercept_dns).
+    void set_dns_handler(DnsHandler h) { on_dns_ = std::move(h); }
+    /// Writes a UDP datagram from -> to into the TUN (a DNS answer). False if not queued.
+    bool send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
+                  std::span<const uint8_t> payload);
+
     const std::string& device_name() const { return device_name_; }
     int ifindex() const { return ifindex_; }
     uint16_t listener_port() const { return config_.nat.addresses.listener_port; }
@@ -84,6 +96,7 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     asio::io_context& io_;
     NatEngineConfig config_;
     AcceptHandler on_accept_;
+    DnsHandler on_dns_;
     std::string device_name_;
     int ifindex_ = 0;
     std::optional<ghost::tun::NatTranslator> nat_;

@@ -44,10 +44,15 @@ want=$(sha_of "$T/www/blob")
 echo "hello from the target" >"$T/www/index.html"
 ip netns exec "$TN" python3 -m http.server --bind :: --directory "$T/www" 8080 >"$T/http.log" 2>&1 &
 track_pid $!
-ip netns exec "$TN" socat TCP6-LISTEN:9000,ipv6only=0,fork,reuseaddr EXEC:cat 2>>"$T/socat.log" &
+ip netns exec "$TN" socat TCP6-LISTEN:9000,ipv6only=0,fork,reuseaddr,backlog=2048 EXEC:cat 2>>"$T/socat.log" &
 track_pid $!
 in_t_listening() { ip netns exec "$TN" ss -Hltn "sport = :$1" | grep -q .; }
+ip netns exec "$TN" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces \
+    --listen-address="$TGT" --port 53 --local=/ghost.test/ --address=/www.ghost.test/"$TGT" --log-queries \
+    --log-facility=- --pid-file= >"$T/dnsmasq.log" 2>&1 &
+track_pid $!
 wait_for 10 "http server" in_t_listening 8080
+wait_for 10 "dnsmasq" in_t_listening 53
 wait_for 10 "echo server" in_t_listening 9000
 
 SSHD_NS=$S SSHD_ADDR=$SRV SSHD_PORT=22 start_sshd
@@ -67,6 +72,8 @@ no_tentative() { ! ip -n "$C" addr | grep -q tentative; }
 wait_for 10 "IPv6 DAD in $C" no_tentative
 snapshot >"$T/before"
 
+# No system bus here: systemd-resolved is "not running" for ghostd, whatever the host has.
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/no-system-bus
 GHOSTD_NS=$C start_ghostd
 in_c() { ip netns exec "$C" "$@"; }
 profile() {  # profile NAME TUN_JSON
@@ -97,7 +104,7 @@ stop_capture() {
 }
 
 # ---------------------------------------------------------------- split tunnel
-profile split "{ \"routes\": [\"$TGT/32\"] }"
+profile split "{ \"routes\": [\"$TGT/32\"], \"dns\": [\"$TGT\"] }"
 gctl reload >/dev/null
 gctl up split >/dev/null || fail "up split: $(gctl status split 2>&1)"
 st=$(tun_status split)
@@ -110,7 +117,19 @@ got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
 [[ $got == "hello from the target" ]] || fail "curl through the tunnel: '$got'"
 got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
 [[ $got == "hello from the target" ]] || fail "direct curl: '$got'"
+got=$(in_c dig +short +time=5 +tries=1 @198.18.0.2 www.ghost.test)
+[[ $got == "$TGT" ]] || fail "DNS through the tunnel: '$got'"
+st=$(in_c dig +time=5 +tries=1 @198.18.0.2 nothing.ghost.test | grep -o "status: [A-Z]*")
+[[ $st == "status: NXDOMAIN" ]] || fail "NXDOMAIN not passed through: '$st'"
 stop_capture split
+grep -q "\.53: \|\.53 >" "$T/split.txt" && fail "DNS seen on $VC: $(grep -m2 '\.53' "$T/split.txt")"
+grep -q "query\[A\] www.ghost.test from 10\.$N\.2\.1" "$T/dnsmasq.log" ||
+    fail "resolver did not get the query over the tunnel: $(tail -3 "$T/dnsmasq.log")"
+_dns_counted() { (($(tun_status split | jq .dns.answered) >= 2)); }
+wait_for 5 "DNS answers counted in status" _dns_counted
+dns=$(tun_status split | jq -c .dns)
+[[ $(jq -r .system <<<"$dns") == "not configured"* ]] || fail "dns status: $dns"
+pass "DNS: queries to 198.18.0.2 answered over DNS-over-TCP through the session (A and NXDOMAIN); none on $VC"
 grep -q "> $TGT\.8080\|$TGT\.8080 >" "$T/split.txt" && fail "tunnelled destination seen on $VC: $(grep -m3 "$TGT" "$T/split.txt")"
 grep -q "> $DIRECT\.8080" "$T/split.txt" || fail "direct destination not seen on $VC"
 grep -q "> $SRV\.22" "$T/split.txt" || fail "no SSH traffic on $VC during the tunnelled curl"
@@ -174,7 +193,7 @@ same_as_before "down of the split tunnel"
 pass "down: rules, routes (all tables), addresses and links exactly as before"
 
 # ---------------------------------------------------------------- full tunnel
-profile full '{ "full": true }'
+profile full "{ \"full\": true, \"dns\": [\"$TGT\"] }"
 gctl reload >/dev/null
 gctl up full >/dev/null || fail "up full: $(gctl status full 2>&1)"
 ip -n "$C" rule | grep -q "not from all fwmark 0x67686f lookup 6776943" || fail "no fwmark rule: $(ip -n "$C" rule)"
@@ -184,13 +203,15 @@ got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
 got=$(in_c curl -sS --max-time 10 "http://[fd20::2]:8080/index.html")
 [[ $got == "hello from the target" ]] || fail "IPv6 curl in full tunnel: '$got'"
 in_c ping -c 2 -W 1 "$DIRECT" >/dev/null 2>&1 && fail "ping got through the full tunnel"
-in_c bash -c "echo x >/dev/udp/$DIRECT/53" 2>/dev/null || true
+in_c bash -c "echo x >/dev/udp/$DIRECT/5353" 2>/dev/null || true
+got=$(in_c dig +short +time=5 +tries=1 @"$DIRECT" www.ghost.test)
+[[ $got == "$TGT" ]] || fail "full tunnel: DNS to any address not answered through the tunnel: '$got'"
 stop_capture full
 others=$(grep -v "$SRV\.22 \|> $SRV\.22:" "$T/full.txt" | grep -v "ARP\|ICMP6, neighbor\|ICMP6, router\|ICMP6, multicast" || true)
 [[ -z $others ]] || fail "traffic outside the SSH session in full tunnel: $(head -5 <<<"$others")"
 grep -q "> $SRV\.22" "$T/full.txt" || fail "no SSH traffic during the full-tunnel curl"
 grep -Eq "^(::ffff:)?10\.$N\.2\.1 .*GET /index.html" "$T/http.log" || fail "no tunnelled request at the target"
-pass "full tunnel: capture on $VC shows only the SSH session while curl (v4, v6), ping and UDP run"
+pass "full tunnel: capture on $VC shows only the SSH session while curl (v4, v6), ping, dig and UDP run"
 
 # kill switch: sshd gone -> nothing leaves vC but reconnect attempts; back -> traffic resumes
 capture killswitch
@@ -206,6 +227,16 @@ wait_state full up 30
 got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
 [[ $got == "hello from the target" ]] || fail "traffic did not resume: '$got'"
 pass "kill switch: during reconnect only SSH attempts leave $VC; traffic resumes after sshd returns"
+
+# dns_mode "resolved" without systemd-resolved: up fails clearly and leaves nothing behind
+gctl down full >/dev/null
+profile strict "{ \"routes\": [\"$TGT/32\"], \"dns\": [\"$TGT\"], \"dns_mode\": \"resolved\" }"
+gctl reload >/dev/null
+out=$(gctl up strict 2>&1) && fail "up with dns_mode resolved succeeded without resolved: $out"
+[[ $out == *'tun.dns_mode is "resolved" but systemd-resolved:'* ]] || fail "unclear resolved error: $out"
+same_as_before "a failed up (dns_mode resolved)"
+pass "dns_mode resolved without systemd-resolved: $(tail -1 <<<"$out" | cut -c1-120)"
+gctl up full >/dev/null || fail "full tunnel up again"
 
 # SIGKILL leaves rules behind; the next start removes them
 pid=$(pgrep -f -- "--runtime-dir $GHOST_RUN ")

@@ -174,6 +174,31 @@ TEST_F(NatTranslatorTest, UdpGetsPortUnreachableAndIcmpIsDropped) {
     EXPECT_EQ(nat.counters().other_dropped, 2u);
 }
 
+TEST_F(NatTranslatorTest, DnsIsInterceptedOnlyWhenEnabled) {
+    std::vector<uint8_t> query(20, 0x11);
+    NatTranslator off(config());
+    run(off, build_udp_datagram(kApp, {kDst.ip, 53}, query), Verdict::reply);  // port unreachable
+    EXPECT_EQ(off.counters().dns_intercepted, 0u);
+
+    NatConfig c = config();
+    c.intercept_dns = true;
+    NatTranslator nat(c);
+    auto pkt = build_udp_datagram(kApp, {kDst.ip, 53}, query);
+    std::vector<uint8_t> reply;
+    auto r = nat.process(pkt, Clock::now(), &reply);
+    EXPECT_EQ(r.verdict, Verdict::dns);
+    EXPECT_EQ(nat.counters().dns_intercepted, 1u);
+    EXPECT_EQ(nat.counters().udp_refused, 0u);
+    // Only port 53: other UDP is still refused, and an empty datagram is not a query.
+    run(nat, build_udp_datagram(kApp, {kDst.ip, 5353}, query), Verdict::reply);
+    run(nat, build_udp_datagram(kApp, {kDst.ip, 53}, std::vector<uint8_t>{}), Verdict::reply);
+    EXPECT_EQ(nat.counters().udp_refused, 2u);
+    // IPv6 as well, to the NAT's own peer address (the tunnel's DNS address).
+    auto pkt6 = build_udp_datagram(kApp6, {c.addresses.peer_v6, 53}, query);
+    r = nat.process(pkt6, Clock::now(), &reply);
+    EXPECT_EQ(r.verdict, Verdict::dns);
+}
+
 TEST_F(NatTranslatorTest, DisabledIpv6IsBlockedNotForwarded) {
     NatConfig c = config();
     c.ipv6 = false;
