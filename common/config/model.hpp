@@ -83,7 +83,7 @@ struct HooksConfig {
 
 struct TunConfig {
     std::string name = "ghost0";
-    uint32_t mtu = 1400;
+    uint32_t mtu = 65000;
     std::vector<net::Cidr> routes;
     std::vector<net::Cidr> exclude;
     bool full = false;

@@ -25,7 +25,7 @@ namespace ghost::daemon::tun {
 /// Engine settings. nat.addresses.listener_port 0 picks a free port.
 struct NatEngineConfig {
     std::string device = "ghost0";
-    uint32_t mtu = 1400;
+    uint32_t mtu = 65000;
     ghost::tun::NatConfig nat{ghost::tun::NatAddresses::defaults(0), {}, true};
     uint8_t prefix_v4 = 30;
     uint8_t prefix_v6 = 126;

@@ -40,6 +40,10 @@ ip netns exec "$TG" iperf3 -s -p 5201 >>"$T/iperf3-server.log" 2>&1 &
 track_pid $!
 ip netns exec "$TG" $LOAD server 7000 >>"$T/accept.log" 2>&1 &
 track_pid $!
+ip netns exec "$TG" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$TARGET" \
+    --local=/bench.test/ --address=/www.bench.test/"$TARGET" --dns-forward-max=1000 --pid-file= \
+    >>"$T/dnsmasq.log" 2>&1 &
+track_pid $!
 
 mkdir -p "$T/sshd" /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/host"
@@ -105,7 +109,7 @@ echo '{ "log_level": "warning" }' >"$GHOST_ETC/ghostd.json"
 cat >"$GHOST_ETC/profiles/tun.json" <<EOF
 { "server": "$SERVER:22",
   "ssh": { "user": "$(id -un)", "identity_file": "$T/id", "host_key": "$FP", "ciphers": ["$CIPHER"] },
-  "tun": { "routes": ["$NET.2.0/24"] } }
+  "tun": { "routes": ["$NET.2.0/24"], "dns": ["$TARGET"] } }
 EOF
 ip netns exec "$C" "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
     --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
@@ -115,6 +119,37 @@ gctl up tun >/dev/null || fail "TUN profile did not come up: $(gctl status tun 2
 log "warm-up ghost"
 in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null
 measure ghost direct
+# DNS queries/s through the tunnel (UDP to 198.18.0.2, DNS over TCP channels behind it)
+DNSQ=${DNS_QUERIES:-5000}
+json=$(in_c python3 - "$DNSQ" <<'PY'
+import json, os, socket, struct, sys, time
+n, window = int(sys.argv[1]), 50
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("198.18.0.2", 53)); s.settimeout(5)
+def q(i):
+    name = b"".join(bytes([len(p)]) + p for p in (b"www", b"bench", b"test")) + b"\0"
+    return struct.pack(">HHHHHH", i & 0xffff, 0x0100, 1, 0, 0, 0) + name + b"\0\1\0\1"
+sent = got = lost = 0
+lat = {}
+done = []
+t0 = time.perf_counter()
+while got + lost < n:
+    while sent < n and sent - got - lost < window:
+        lat[sent & 0xffff] = time.perf_counter(); s.send(q(sent)); sent += 1
+    try:
+        r = s.recv(4096)
+    except socket.timeout:
+        lost += sent - got - lost; continue
+    i = struct.unpack(">H", r[:2])[0]
+    if i in lat: done.append(time.perf_counter() - lat.pop(i)); got += 1
+secs = time.perf_counter() - t0
+done.sort()
+print(json.dumps({"ok": got, "lost": lost, "qps": round(got / secs), "p50_ms": round(done[len(done)//2] * 1000, 3) if done else None}))
+PY
+)
+log "DNS through the tunnel: $json"
+R[dns_qps.ghost]=$(jq .qps <<<"$json")
+R[dns_p50.ghost]=$(jq .p50_ms <<<"$json")
 gctl down tun >/dev/null
 
 # ---------------------------------------------------------------- OpenSSH -D
@@ -171,4 +206,6 @@ row() {
     row "connect p50 ms, 50 parallel" p50_par
     row "connect p99 ms, 50 parallel" p99_par
     row "connect failures, 50 parallel" cfail_par
+    row "DNS queries/s (50 in flight)" dns_qps
+    row "DNS p50 ms" dns_p50
 } | tee "$T/table.txt"
