@@ -22,6 +22,7 @@ namespace {
 constexpr int kMaxPollsPerPump = 64;          // ~256 KiB of input, then yield
 constexpr size_t kOutBudget = 2 * 1024 * 1024;  // session output queued between drains
 constexpr size_t kMaxQueuedOpens = 4096;
+constexpr uint64_t kQuickAckBelow = 32 * 1024;  // bytes read by one pump
 constexpr const char* kDefaultCiphers =
     "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
     "aes128-ctr,aes256-ctr";
@@ -272,6 +273,18 @@ bool ClientSession::check_alive() {
 
 void ClientSession::after_pump(bool more) {
     if (!check_alive()) return;
+    // Small inbound messages (a channel-open confirmation, then the first data of the new
+    // flow) are answered by servers that leave Nagle on (OpenSSH's sshd for non-tty
+    // sessions): its second segment waits for our ACK, which delayed ACK holds ~40 ms.
+    // Acknowledge at once while traffic is light; bulk transfers keep delayed ACKs.
+    uint64_t in = counter_in_.in_bytes;
+    if (in != quickack_in_bytes_) {
+        if (in - quickack_in_bytes_ < kQuickAckBelow) {
+            int one = 1;
+            ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+        }
+        quickack_in_bytes_ = in;
+    }
     if (counter_in_.in_packets != last_in_packets_) {
         last_in_packets_ = counter_in_.in_packets;
         service_opens();

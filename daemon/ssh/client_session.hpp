@@ -165,6 +165,7 @@ private:
     struct ssh_counter_struct counter_in_{};
     struct ssh_counter_struct counter_out_{};
     uint64_t last_in_packets_ = 0;
+    uint64_t quickack_in_bytes_ = 0;  // in_bytes when the last pump looked at ACK mode
     std::string host_fp_;
     std::string server_label_;
 

@@ -33,6 +33,9 @@ C=$(netns_create c) S=$(netns_create s) TG=$(netns_create t)
 netns_veth "$C" "$S" "$NET.1.1/24" "$NET.1.2/24"
 netns_veth "$S" "$TG" "$NET.2.1/24" "$NET.2.2/24"
 ip -n "$TG" route add "$NET.1.0/24" via "$NET.2.1"
+# A default route as any real client has (sshuttle's NAT redirect needs one to exist);
+# the server does not forward, so nothing reaches the target around the tunnels.
+ip -n "$C" route add default via "$NET.1.2"
 SERVER=$NET.1.2 TARGET=$NET.2.2
 in_c() { ip netns exec "$C" "$@"; }
 
@@ -175,7 +178,8 @@ wait "$SSH_PID" 2>/dev/null || true
 in_c sshuttle --method nat -r "$(id -un)@$SERVER" -e "$SSH" "$NET.2.0/24" >>"$T/sshuttle.log" 2>&1 &
 SSHUTTLE_PID=$!
 track_pid $SSHUTTLE_PID
-_sshuttle_ready() { grep -q "Connected" "$T/sshuttle.log" || in_c $LOAD connect direct "$TARGET:7000" 1 1 | grep -q '"ok": 1'; }
+# Ready once its firewall rules redirect the target subnet (a connect gets through).
+_sshuttle_ready() { in_c $LOAD connect direct "$TARGET:7000" 1 1 | grep -q '"ok": 1'; }
 wait_for 30 "sshuttle" _sshuttle_ready
 log "warm-up sshuttle"
 in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null
