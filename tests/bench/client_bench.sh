@@ -17,61 +17,16 @@
 # SEQ_CONNECTS (sequential, default 300), KEEP_TMP=1, LINK_RATE (tc rate of the client-server
 # link, e.g. 1gbit; default unshaped), BENCH_PROFILE=1 (perf profile of
 # each client during each iperf3 run, top entries printed; needs perf).
-. "$(dirname "$0")/../integration/lib.sh"
-
-SECS=${BENCH_SECONDS:-5}
+. "$(dirname "$0")/bench_lib.sh"
 FLOWS=${FLOWS:-5000}
-CONNECTS=${CONNECTS:-1000}
-SEQ_CONNECTS=${SEQ_CONNECTS:-300}
-CIPHER=aes128-gcm@openssh.com
-LOAD="python3 $(cd "$(dirname "$0")" && pwd)/socks_load.py"
-ulimit -n "$(ulimit -Hn)"
-((EUID == 0)) || fail "the benchmark needs root for network namespaces"
 
-# --- topology; the second octet is random so parallel runs do not meet
-NET=10.$((RANDOM % 200 + 20))
-C=$(netns_create c) S=$(netns_create s) TG=$(netns_create t)
-netns_veth "$C" "$S" "$NET.1.1/24" "$NET.1.2/24"
-netns_veth "$S" "$TG" "$NET.2.1/24" "$NET.2.2/24"
-ip -n "$TG" route add "$NET.1.0/24" via "$NET.2.1"
+bench_topology
 if [[ -n ${LINK_RATE:-} ]]; then  # shape the client<->server link both ways (e.g. 1gbit)
     tc -n "$C" qdisc add dev "v${RUN_ID}a1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
     tc -n "$S" qdisc add dev "v${RUN_ID}b1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
 fi
-SERVER=$NET.1.2 TARGET=$NET.2.2
-in_c() { ip netns exec "$C" "$@"; }
-
-# --- target: iperf3 and the accept server
-ip netns exec "$TG" iperf3 -s -p 5201 >>"$T/iperf3-server.log" 2>&1 &
-track_pid $!
-ip netns exec "$TG" $LOAD server 7000 >>"$T/accept.log" 2>&1 &
-track_pid $!
-
-# --- server: sshd with one cipher
-mkdir -p "$T/sshd" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/host"
-ssh-keygen -q -t ed25519 -N '' -f "$T/id"
-cat >"$T/sshd/config" <<EOF
-ListenAddress $SERVER:22
-HostKey $T/sshd/host
-PidFile $T/sshd/pid
-AuthorizedKeysFile $T/id.pub
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-AllowTcpForwarding yes
-UsePAM no
-StrictModes no
-Ciphers $CIPHER
-MaxStartups 100
-LogLevel ERROR
-EOF
-ip netns exec "$S" /usr/sbin/sshd -D -e -f "$T/sshd/config" >>"$T/sshd.log" 2>&1 &
-track_pid $!
-wait_for 10 "sshd" in_c bash -c "exec 3<>/dev/tcp/$SERVER/22"
-wait_for 10 "iperf3 -s" ip netns exec "$TG" ss -Hltn 'sport = :5201'
-wait_for 10 "accept server" ip netns exec "$TG" bash -c "exec 3<>/dev/tcp/127.0.0.1/7000"
-FP=$(ssh-keygen -l -E sha256 -f "$T/sshd/host.pub" | awk '{print $2}')
+bench_targets
+bench_sshd "MaxStartups 100"
 
 # --- ghost client
 GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
@@ -101,7 +56,6 @@ wait_for 10 "ssh -D" in_c bash -c "exec 3<>/dev/tcp/127.0.0.1/2080"
 wait_for 10 "ghost SOCKS" in_c bash -c "exec 3<>/dev/tcp/127.0.0.1/1080"
 
 # ---------------------------------------------------------------- measurements
-declare -A R  # R[metric.ghost], R[metric.ssh]
 TICKS=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -142,17 +96,6 @@ iperf() {
     log "iperf3 $dir $name: ${R[iperf_$dir.$name]} Gbit/s, ${R[cpu_$dir.$name]} CPU s/GB"
 }
 
-# connects NAME PORT PARALLEL KEY COUNT
-connects() {
-    local json
-    json=$(in_c $LOAD connect "127.0.0.1:$2" "$TARGET:7000" "$5" "$3")
-    log "connect x$3 $1: $json"
-    R[rate_$4.$1]=$(jq .rate <<<"$json")
-    R[p50_$4.$1]=$(jq .p50_ms <<<"$json")
-    R[p99_$4.$1]=$(jq .p99_ms <<<"$json")
-    R[cfail_$4.$1]=$(jq .failed <<<"$json")
-}
-
 # idle NAME PORT PID
 idle() {
     local json
@@ -171,18 +114,14 @@ iperf openssh "$SSH_PID" 6201
 iperf ghost "$GHOST_PID" 5201 -R
 iperf openssh "$SSH_PID" 6201 -R
 for who in ghost:1080 openssh:2080; do
-    connects "${who%:*}" "${who#*:}" 1 seq "$SEQ_CONNECTS"
-    connects "${who%:*}" "${who#*:}" 50 par "$CONNECTS"
+    bench_connects "${who%:*}" "127.0.0.1:${who#*:}" 1 seq "$SEQ_CONNECTS"
+    bench_connects "${who%:*}" "127.0.0.1:${who#*:}" 50 par "$CONNECTS"
 done
 idle ghost 1080 "$GHOST_PID"
 idle openssh 2080 "$SSH_PID"
 
 # ---------------------------------------------------------------- table
-row() {  # row LABEL KEY (higher is better or not is up to the reader)
-    local g=${R[$2.ghost]:-n/a} o=${R[$2.openssh]:-n/a} ratio
-    ratio=$(awk -v g="$g" -v o="$o" 'BEGIN { if (o + 0 == 0) print "n/a"; else printf "%.2f", g / o }')
-    printf '%-40s %12s %12s %8s\n' "$1" "$g" "$o" "$ratio"
-}
+row() { bench_row "$1" "$2" ghost openssh; }
 {
     echo
     echo "ghost vs OpenSSH client ($CIPHER; $(nproc) cores; link ${LINK_RATE:-unshaped}; iperf3 ${SECS}s;" \
@@ -196,14 +135,7 @@ row() {  # row LABEL KEY (higher is better or not is up to the reader)
         row "client syscalls per MB, upload" sys_up
         row "client syscalls per MB, download" sys_down
     fi
-    row "SOCKS connects/s, sequential" rate_seq
-    row "SOCKS connect p50 ms, sequential" p50_seq
-    row "SOCKS connect p99 ms, sequential" p99_seq
-    row "SOCKS connect failures, sequential" cfail_seq
-    row "SOCKS connects/s, 50 parallel" rate_par
-    row "SOCKS connect p50 ms, 50 parallel" p50_par
-    row "SOCKS connect p99 ms, 50 parallel" p99_par
-    row "SOCKS connect failures, 50 parallel" cfail_par
+    bench_connect_rows ghost openssh
     row "idle flows open (of $FLOWS)" idle_ok
     row "idle flow failures" idle_fail
     row "client RSS MiB per 1000 idle flows" rss

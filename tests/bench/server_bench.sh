@@ -18,57 +18,13 @@
 # Needs root (netns). Env: GHOSTD, GHOSTCTL (or GHOST_BUILD_DIR), BENCH_SECONDS (iperf3 run
 # length, default 5), CONNECTS (parallel, 1000), SEQ_CONNECTS (sequential, 300), LOGINS
 # (sequential sessions, 100), IDLE_SESSIONS (100), KEEP_TMP=1.
-. "$(dirname "$0")/../integration/lib.sh"
-
-SECS=${BENCH_SECONDS:-5}
-CONNECTS=${CONNECTS:-1000}
-SEQ_CONNECTS=${SEQ_CONNECTS:-300}
+. "$(dirname "$0")/bench_lib.sh"
 LOGINS=${LOGINS:-100}
 IDLE_SESSIONS=${IDLE_SESSIONS:-100}
-CIPHER=aes128-gcm@openssh.com
-LOAD="python3 $(cd "$(dirname "$0")" && pwd)/socks_load.py"
-ulimit -n "$(ulimit -Hn)"
-((EUID == 0)) || fail "the benchmark needs root for network namespaces"
 
-# --- topology; the second octet is random so parallel runs do not meet
-NET=10.$((RANDOM % 200 + 20))
-C=$(netns_create c) S=$(netns_create s) TG=$(netns_create t)
-netns_veth "$C" "$S" "$NET.1.1/24" "$NET.1.2/24"
-netns_veth "$S" "$TG" "$NET.2.1/24" "$NET.2.2/24"
-ip -n "$TG" route add "$NET.1.0/24" via "$NET.2.1"
-SERVER=$NET.1.2 TARGET=$NET.2.2
-in_c() { ip netns exec "$C" "$@"; }
-
-ip netns exec "$TG" iperf3 -s -p 5201 >>"$T/iperf3-server.log" 2>&1 &
-track_pid $!
-ip netns exec "$TG" $LOAD server 7000 >>"$T/accept.log" 2>&1 &
-track_pid $!
-
-# --- client key, authorised on both servers
-ssh-keygen -q -t ed25519 -N '' -C bench -f "$T/id"
-
-# --- sshd
-mkdir -p "$T/sshd" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/host"
-cat >"$T/sshd/config" <<EOF
-ListenAddress $SERVER:22
-HostKey $T/sshd/host
-PidFile $T/sshd/pid
-AuthorizedKeysFile $T/id.pub
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-AllowTcpForwarding yes
-UsePAM no
-StrictModes no
-Ciphers $CIPHER
-MaxStartups 300
-MaxSessions 10
-LogLevel ERROR
-EOF
-ip netns exec "$S" /usr/sbin/sshd -D -e -f "$T/sshd/config" >>"$T/sshd.log" 2>&1 &
-SSHD_PID=$!
-track_pid $SSHD_PID
+bench_topology
+bench_targets
+bench_sshd "MaxStartups 300" "MaxSessions 10"
 
 # --- ghost server profile
 GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
@@ -87,9 +43,6 @@ GHOST_PID=$!
 track_pid $GHOST_PID
 wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"
 gctl up edge >/dev/null || fail "ghost server profile did not come up: $(gctl status edge 2>&1)"
-wait_for 10 "sshd" in_c bash -c "exec 3<>/dev/tcp/$SERVER/22"
-wait_for 10 "iperf3 -s" ip netns exec "$TG" ss -Hltn 'sport = :5201'
-wait_for 10 "accept server" ip netns exec "$TG" bash -c "exec 3<>/dev/tcp/127.0.0.1/7000"
 {
     gctl --json status edge | jq -r '.. | objects | select(has("known_hosts")) | .known_hosts[]' 
     echo "$SERVER $(cut -d' ' -f1,2 "$T/sshd/host.pub")"
@@ -110,7 +63,6 @@ for who in ghost sshd; do
 done
 
 # ---------------------------------------------------------------- measurements
-declare -A R
 TICKS=$(getconf CLK_TCK)
 # Server-side CPU: ghostd, or sshd and every session process it forked.
 tree_pids() { echo "$1"; for c in $(pgrep -P "$1"); do tree_pids "$c"; done; }
@@ -142,16 +94,6 @@ iperf() {  # iperf WHO [-R]
     R[cpu_$dir.$who]=$(awk -v t=$((c1 - c0)) -v hz="$TICKS" -v B="$(jq '.end.sum_received.bytes' <<<"$json")" \
         'BEGIN { printf "%.2f", (t / hz) / (B / 1e9) }')
     log "iperf3 $dir $who: ${R[iperf_$dir.$who]} Gbit/s, server ${R[cpu_$dir.$who]} CPU s/GB"
-}
-
-connects() {  # connects WHO PARALLEL KEY COUNT
-    local json
-    json=$(in_c $LOAD connect "127.0.0.1:${DPORT[$1]}" "$TARGET:7000" "$4" "$2")
-    log "connect x$2 $1: $json"
-    R[rate_$3.$1]=$(jq .rate <<<"$json")
-    R[p50_$3.$1]=$(jq .p50_ms <<<"$json")
-    R[p99_$3.$1]=$(jq .p99_ms <<<"$json")
-    R[cfail_$3.$1]=$(jq .failed <<<"$json")
 }
 
 # logins WHO: LOGINS sequential sessions; each ends right after authentication (LocalCommand
@@ -193,18 +135,14 @@ for who in ghost sshd; do in_c $LOAD connect "127.0.0.1:${DPORT[$who]}" "$TARGET
 for who in ghost sshd; do iperf $who; done
 for who in ghost sshd; do iperf $who -R; done
 for who in ghost sshd; do
-    connects $who 1 seq "$SEQ_CONNECTS"
-    connects $who 50 par "$CONNECTS"
+    bench_connects $who "127.0.0.1:${DPORT[$who]}" 1 seq "$SEQ_CONNECTS"
+    bench_connects $who "127.0.0.1:${DPORT[$who]}" 50 par "$CONNECTS"
 done
 for who in ghost sshd; do logins $who; done
 for who in ghost sshd; do idle $who; done
 
 # ---------------------------------------------------------------- table
-row() {
-    local g=${R[$2.ghost]:-n/a} o=${R[$2.sshd]:-n/a} ratio
-    ratio=$(awk -v g="$g" -v o="$o" 'BEGIN { if (o + 0 == 0) print "n/a"; else printf "%.2f", g / o }')
-    printf '%-40s %12s %12s %8s\n' "$1" "$g" "$o" "$ratio"
-}
+row() { bench_row "$1" "$2" ghost sshd; }
 {
     echo
     echo "ghost server vs OpenSSH sshd, same ssh client ($CIPHER; $(nproc) cores; iperf3 ${SECS}s;" \
@@ -214,14 +152,7 @@ row() {
     row "-L download (Gbit/s)" iperf_down
     row "server CPU s/GB, upload" cpu_up
     row "server CPU s/GB, download" cpu_down
-    row "SOCKS connects/s, sequential" rate_seq
-    row "SOCKS connect p50 ms, sequential" p50_seq
-    row "SOCKS connect p99 ms, sequential" p99_seq
-    row "SOCKS connect failures, sequential" cfail_seq
-    row "SOCKS connects/s, 50 parallel" rate_par
-    row "SOCKS connect p50 ms, 50 parallel" p50_par
-    row "SOCKS connect p99 ms, 50 parallel" p99_par
-    row "SOCKS connect failures, 50 parallel" cfail_par
+    bench_connect_rows ghost sshd
     row "SSH logins/s, sequential" logins
     row "server PSS MiB per 100 idle sessions" pss
 } | tee "$T/table.txt"

@@ -38,22 +38,18 @@ def connect_request(target):
 async def open_tunnel(proxy, request):
     """Returns (reader, writer) once the target's first byte arrived; raises otherwise.
     PROXY "direct" connects straight to the target (TUN mode, sshuttle)."""
-    if proxy == "direct":
+    direct = proxy == "direct"
+    if direct:
         host, port = socket.inet_ntoa(request[4:8]), struct.unpack(">H", request[8:10])[0]
-        r, w = await asyncio.open_connection(host, port)
-        try:
-            if await r.readexactly(1) != b"!":
-                raise ConnectionError("wrong first byte")
-            return r, w
-        except BaseException:
-            w.close()
-            raise
-    r, w = await asyncio.open_connection(*split(proxy))
+    else:
+        host, port = split(proxy)
+    r, w = await asyncio.open_connection(host, port)
     try:
-        w.write(b"\x05\x01\x00" + request)
-        head = await r.readexactly(2 + 10)
-        if head[:2] != b"\x05\x00" or head[3] != 0:
-            raise ConnectionError(f"SOCKS reply {head[2:4].hex()}")
+        if not direct:
+            w.write(b"\x05\x01\x00" + request)
+            head = await r.readexactly(2 + 10)
+            if head[:2] != b"\x05\x00" or head[3] != 0:
+                raise ConnectionError(f"SOCKS reply {head[2:4].hex()}")
         if await r.readexactly(1) != b"!":
             raise ConnectionError("wrong first byte")
         return r, w

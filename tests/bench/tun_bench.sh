@@ -15,68 +15,24 @@
 #
 # Needs root, sshuttle, proxychains4, iptables. Env: GHOSTD, GHOSTCTL (or
 # GHOST_BUILD_DIR), BENCH_SECONDS (5), CONNECTS (1000), SEQ_CONNECTS (300), KEEP_TMP=1.
-. "$(dirname "$0")/../integration/lib.sh"
-
-SECS=${BENCH_SECONDS:-5}
-CONNECTS=${CONNECTS:-1000}
-SEQ_CONNECTS=${SEQ_CONNECTS:-300}
-CIPHER=aes128-gcm@openssh.com
-LOAD="python3 $(cd "$(dirname "$0")" && pwd)/socks_load.py"
-((EUID == 0)) || fail "the benchmark needs root for network namespaces"
+. "$(dirname "$0")/bench_lib.sh"
 for tool in sshuttle proxychains4 iptables iperf3; do
     command -v "$tool" >/dev/null || fail "$tool missing (apt-get install sshuttle proxychains4 iptables iperf3)"
 done
-ulimit -n "$(ulimit -Hn)"
 
-NET=10.$((RANDOM % 200 + 20))
-C=$(netns_create c) S=$(netns_create s) TG=$(netns_create t)
-netns_veth "$C" "$S" "$NET.1.1/24" "$NET.1.2/24"
-netns_veth "$S" "$TG" "$NET.2.1/24" "$NET.2.2/24"
-ip -n "$TG" route add "$NET.1.0/24" via "$NET.2.1"
+bench_topology
 # A default route as any real client has (sshuttle's NAT redirect needs one to exist);
 # the server does not forward, so nothing reaches the target around the tunnels.
-ip -n "$C" route add default via "$NET.1.2"
-SERVER=$NET.1.2 TARGET=$NET.2.2
-in_c() { ip netns exec "$C" "$@"; }
-
-ip netns exec "$TG" iperf3 -s -p 5201 >>"$T/iperf3-server.log" 2>&1 &
-track_pid $!
-ip netns exec "$TG" $LOAD server 7000 >>"$T/accept.log" 2>&1 &
-track_pid $!
+ip -n "$C" route add default via "$SERVER"
+bench_targets
 ip netns exec "$TG" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$TARGET" \
     --local=/bench.test/ --address=/www.bench.test/"$TARGET" --dns-forward-max=1000 --pid-file= \
     >>"$T/dnsmasq.log" 2>&1 &
 track_pid $!
-
-mkdir -p "$T/sshd" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$T/sshd/host"
-ssh-keygen -q -t ed25519 -N '' -f "$T/id"
-cat >"$T/sshd/config" <<EOF
-ListenAddress $SERVER:22
-HostKey $T/sshd/host
-PidFile $T/sshd/pid
-AuthorizedKeysFile $T/id.pub
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-AllowTcpForwarding yes
-UsePAM no
-StrictModes no
-Ciphers $CIPHER
-MaxStartups 100
-MaxSessions 100
-LogLevel ERROR
-EOF
-ip netns exec "$S" /usr/sbin/sshd -D -e -f "$T/sshd/config" >>"$T/sshd.log" 2>&1 &
-track_pid $!
-wait_for 10 "sshd" in_c bash -c "exec 3<>/dev/tcp/$SERVER/22"
-wait_for 10 "iperf3 -s" ip netns exec "$TG" ss -Hltn 'sport = :5201'
-wait_for 10 "accept server" ip netns exec "$TG" bash -c "exec 3<>/dev/tcp/127.0.0.1/7000"
-FP=$(ssh-keygen -l -E sha256 -f "$T/sshd/host.pub" | awk '{print $2}')
+bench_sshd "MaxStartups 100" "MaxSessions 100"
 echo "$SERVER $(cut -d' ' -f1,2 "$T/sshd/host.pub")" >"$T/known_hosts"
 SSH="ssh -F /dev/null -c $CIPHER -i $T/id -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=$T/known_hosts"
 
-declare -A R
 # iperf WHO [iperf3 args...]: Gbit/s into R[iperf_<dir><P>.WHO]; PREFIX runs before iperf3
 iperf() {
     local who=$1 key=$2
@@ -87,22 +43,13 @@ iperf() {
     R[$key.$who]=$(jq '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' <<<"$json")
     log "iperf3 $key $who: ${R[$key.$who]} Gbit/s"
 }
-connects() {  # connects WHO PROXY PARALLEL KEY COUNT
-    local json
-    json=$(in_c $LOAD connect "$2" "$TARGET:7000" "$5" "$3")
-    log "connect x$3 $1: $json"
-    R[rate_$4.$1]=$(jq .rate <<<"$json")
-    R[p50_$4.$1]=$(jq .p50_ms <<<"$json")
-    R[p99_$4.$1]=$(jq .p99_ms <<<"$json")
-    R[cfail_$4.$1]=$(jq .failed <<<"$json")
-}
 measure() {  # measure WHO PROXY_FOR_CONNECTS
     iperf "$1" up1
     iperf "$1" down1 -R
     iperf "$1" up8 -P 8
     iperf "$1" down8 -R -P 8
-    connects "$1" "$2" 1 seq "$SEQ_CONNECTS"
-    connects "$1" "$2" 50 par "$CONNECTS"
+    bench_connects "$1" "$2" 1 seq "$SEQ_CONNECTS"
+    bench_connects "$1" "$2" 50 par "$CONNECTS"
 }
 
 # ---------------------------------------------------------------- ghost TUN
@@ -188,10 +135,9 @@ kill "$SSHUTTLE_PID"
 wait "$SSHUTTLE_PID" 2>/dev/null || true
 
 # ---------------------------------------------------------------- table
-ratio() { awk -v g="$1" -v o="$2" 'BEGIN { if (o + 0 == 0 || g == "") print "n/a"; else printf "%.2f", g / o }'; }
 row() {
     local g=${R[$2.ghost]:-n/a} o=${R[$2.openssh]:-n/a} s=${R[$2.sshuttle]:-n/a}
-    printf '%-36s %9s %9s %9s %9s %9s\n' "$1" "$g" "$o" "$s" "$(ratio "$g" "$o")" "$(ratio "$g" "$s")"
+    printf '%-36s %9s %9s %9s %9s %9s\n' "$1" "$g" "$o" "$s" "$(bench_ratio "$g" "$o")" "$(bench_ratio "$g" "$s")"
 }
 {
     echo

@@ -175,6 +175,21 @@ wait_state() {
 
 # ---------------------------------------------------------------- netns
 
+# net_snapshot NS: rules, routes of every table, addresses and links of namespace NS, for
+# comparing before/after (address lifetimes, which count down, are left out). Waits for
+# IPv6 duplicate address detection to settle first (it adds routes when it finishes).
+net_snapshot() {
+    _no_tentative() { ! ip -n "$1" addr | grep -q tentative; }
+    wait_for 10 "IPv6 DAD in $1" _no_tentative "$1"
+    {
+        ip -n "$1" rule
+        ip -n "$1" -4 route show table all
+        ip -n "$1" -6 route show table all
+        ip -n "$1" addr
+        ip -n "$1" link
+    } 2>&1 | sed -E 's/ (valid_lft|preferred_lft) [^ ]+//g'
+}
+
 # netns_create SUFFIX: creates namespace ghost-$RUN_ID-SUFFIX (deleted on exit), prints name.
 # Registered in a file, not only the array, because callers usually run it in $(...).
 netns_create() {

@@ -59,17 +59,7 @@ SSHD_NS=$S SSHD_ADDR=$SRV SSHD_PORT=22 start_sshd
 ssh-keygen -q -t ed25519 -N '' -f "$T/id"
 authorize_key "$T/id.pub"
 
-snapshot() {
-    {
-        ip -n "$C" rule
-        ip -n "$C" -4 route show table all
-        ip -n "$C" -6 route show table all
-        ip -n "$C" addr
-        ip -n "$C" link
-    } 2>&1 | sed -E 's/ (valid_lft|preferred_lft) [^ ]+//g'
-}
-no_tentative() { ! ip -n "$C" addr | grep -q tentative; }
-wait_for 10 "IPv6 DAD in $C" no_tentative
+snapshot() { net_snapshot "$C"; }
 snapshot >"$T/before"
 
 # No system bus here: systemd-resolved is "not running" for ghostd, whatever the host has.

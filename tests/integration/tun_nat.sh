@@ -46,18 +46,7 @@ in_s_port_open() { ip netns exec "$S" bash -c "exec 3<>/dev/tcp/10.77.0.2/$1" 2>
 wait_for 10 "http server in $S" in_s_port_open 8080
 wait_for 10 "echo server in $S" in_s_port_open 9000
 
-snapshot() {
-    {
-        ip -n "$C" rule
-        ip -n "$C" -4 route show table all
-        ip -n "$C" -6 route show table all
-        ip -n "$C" addr
-        ip -n "$C" link
-    } 2>&1
-}
-# Duplicate address detection adds link-local routes when it finishes: let it settle first.
-no_tentative() { ! ip -n "$C" addr | grep -q tentative; }
-wait_for 10 "IPv6 DAD in $C" no_tentative
+snapshot() { net_snapshot "$C"; }
 BEFORE=$(snapshot)
 
 # expect_same_as_before WHAT: the client namespace's network state equals the snapshot.
