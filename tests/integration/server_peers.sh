@@ -232,5 +232,15 @@ _fds_back() { (($(fds) <= base)); }
 wait_for 20 "ghostd fd count back to $base (now $(fds))" _fds_back
 pass "client killed mid-transfer: -R listener closed, fd count back to baseline ($base)"
 
+# A privileged port for -R without a permitlisten naming it: refused, nothing bound.
+rc=0
+timeout 20 ssh "${SSH_COMMON[@]}" -p "$HUB" -N -o ExitOnForwardFailure=yes -R "127.0.0.1:81:127.0.0.1:$ECHO" \
+    ghost@127.0.0.1 2>"$T/priv.ssh.log" || rc=$?
+[[ $rc != 0 ]] && grep -qi "remote port forwarding failed" "$T/priv.ssh.log" ||
+    fail "-R to port 81 was not refused (rc $rc): $(cat "$T/priv.ssh.log")"
+grep -q "privileged port (name it in permitlisten to allow)" "$T/ghostd.log" || fail "privileged -R not logged"
+ss -Hltn 'sport = :81' | grep -q . && fail "something listens on port 81"
+pass "-R to privileged port 81 refused and logged; nothing bound"
+
 gctl status hub >/dev/null || fail "daemon unhealthy at the end"
 pass "all server peer tests passed"
