@@ -13,7 +13,8 @@
 # the source and a capture on vC shows only SSH for it); byte-exact download and upload;
 # a refused port gets a reset promptly; 1,000 concurrent flows; full tunnel (a capture on
 # vC shows only the SSH session while curl, ping and IPv6 run); the kill switch during a
-# reconnect; and that down, and SIGKILL followed by a restart, leave rules, routes of all
+# reconnect; DNS through the tunnel (dnsmasq in T); and that down, SIGTERM of ghostd, and
+# SIGKILL followed by a restart, leave rules, routes of all
 # tables, addresses and links exactly as before.
 . "$(dirname "$0")/lib.sh"
 
@@ -227,6 +228,13 @@ out=$(gctl up strict 2>&1) && fail "up with dns_mode resolved succeeded without 
 same_as_before "a failed up (dns_mode resolved)"
 pass "dns_mode resolved without systemd-resolved: $(tail -1 <<<"$out" | cut -c1-120)"
 gctl up full >/dev/null || fail "full tunnel up again"
+
+# SIGTERM (systemctl stop): every profile goes down and the namespace is exactly as before
+stop_ghostd
+same_as_before "SIGTERM of ghostd with the full tunnel up"
+pass "SIGTERM with the full tunnel up: everything exactly as before"
+GHOSTD_NS=$C start_ghostd
+gctl up full >/dev/null || fail "full tunnel up after the restart"
 
 # SIGKILL leaves rules behind; the next start removes them
 pid=$(pgrep -f -- "--runtime-dir $GHOST_RUN ")
