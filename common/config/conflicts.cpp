@@ -44,6 +44,25 @@ Error conflict_error(const Listener& later, const Listener& earlier) {
 
 }  // namespace
 
+std::string tun_conflict(const Profile& p, const Profile& running) {
+    if (!p.tun || !running.tun) return {};
+    const TunConfig& a = *p.tun;
+    const TunConfig& b = *running.tun;
+    std::string other = "profile '" + running.name + "'";
+    if (a.name == b.name) return "tun.name " + a.name + " is in use by " + other;
+    if (a.full && b.full) return "tun.full: " + other + " already runs a full tunnel";
+    if (a.full || b.full) return {};  // split routes are more specific than the full tunnel's
+    for (const auto& x : a.routes) {
+        for (const auto& y : b.routes) {
+            if (x.address.v6 != y.address.v6) continue;
+            if (x.contains(y.address) || y.contains(x.address)) {
+                return "tun.routes " + x.str() + " overlaps " + y.str() + " of " + other;
+            }
+        }
+    }
+    return {};
+}
+
 std::vector<Error> check_conflicts(const std::vector<Profile>& profiles) {
     std::vector<const Profile*> sorted;
     for (const auto& p : profiles) sorted.push_back(&p);

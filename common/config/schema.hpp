@@ -46,6 +46,11 @@ std::optional<DaemonConfig> load_daemon_config(const std::string& path, std::vec
 /// later profile (by name order); the caller rejects the profiles named in errors.
 std::vector<Error> check_conflicts(const std::vector<Profile>& profiles);
 
+/// Why TUN profile `p` cannot be up while TUN profile `running` is (same device name, two
+/// full tunnels, or split routes that overlap), or "" when both can. Checked at `up`:
+/// profiles that are never up together may share a device name or routes.
+std::string tun_conflict(const Profile& p, const Profile& running);
+
 /// Markdown reference of every key (path, type, default, feature, description).
 std::string schema_markdown();
 

@@ -14,6 +14,25 @@ std::string join(const std::vector<std::string>& v, char sep) {
     return out;
 }
 
+// A split tunnel whose routes cover the SSH server would send the session into itself.
+// Returns the reason, or "" when `server_ip` stays outside the tunnel.
+std::string tun_loop(const config::Profile& p, const std::string& server_ip) {
+    if (!p.tun || p.tun->full) return {};  // full tunnel: the session's SO_MARK keeps it out
+    auto ip = net::IpAddress::parse(server_ip);
+    if (!ip) return {};
+    for (const auto& x : p.tun->exclude) {
+        if (x.contains(*ip)) return {};
+    }
+    for (const auto& r : p.tun->routes) {
+        if (r.address.v6 == ip->v6 && r.contains(*ip)) {
+            return "tun.routes " + r.str() + " contains the SSH server's address " + ip->str() +
+                   ": the session would be routed into its own tunnel; add " + ip->str() +
+                   (ip->v6 ? "/128" : "/32") + " to tun.exclude";
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 ClientCore::ClientCore(RunnerContext ctx)
@@ -40,6 +59,9 @@ void ClientCore::start() {
     std::string why;
     if (!ctx_.profile.server) return fail("profile has no server");
     if (!bind_listeners(&why)) return fail(why);
+    if (std::string loop = tun_loop(ctx_.profile, ctx_.profile.server->host); !loop.empty()) {
+        return fail(loop);
+    }
     if (ctx_.profile.tun) {
         auto tun = std::make_shared<TunMode>(*this, *ctx_.profile.tun, ctx_.log);
         {
@@ -133,6 +155,9 @@ void ClientCore::connect_attempt() {
 void ClientCore::on_transport(transport::ConnectResult r) {
     if (phase_ != Phase::connecting) return;
     if (!r.fd) return on_session_end({r.error, false});
+    if (auto peer = net::parse_endpoint(r.peer)) {  // a server name resolved into the routes
+        if (std::string loop = tun_loop(ctx_.profile, peer->host); !loop.empty()) return fail(loop);
+    }
     const auto& ssh_cfg = ctx_.profile.ssh;
     ssh::Identity id;
     std::string why;

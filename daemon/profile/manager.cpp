@@ -279,6 +279,15 @@ void ProfileManager::up(const std::string& name, bool wait, Reply reply, bool pe
     }
     if (e->stopping) e->start_after_stop = true;
     bool running = (e->runner && !e->stopping) || e->start_after_stop;
+    if (!running && e->profile->tun) {
+        for (const auto& [other_name, other] : entries_) {
+            if (other.get() == e || !other->runner || other->stopping || !other->profile) continue;
+            if (std::string why = config::tun_conflict(*e->profile, *other->profile); !why.empty()) {
+                return reply(ApiResult::failure(errc::invalid_state,
+                                                "cannot bring '" + name + "' up: " + why));
+            }
+        }
+    }
     if (!running) {
         e->persistent = persistent;
         if (std::string missing = unsupported_features(*e->profile); !missing.empty()) {

@@ -183,6 +183,26 @@ gctl down split >/dev/null
 same_as_before "down of the split tunnel"
 pass "down: rules, routes (all tables), addresses and links exactly as before"
 
+# routes that cover the SSH server itself: refused before anything is touched
+profile loop "{ \"routes\": [\"10.$N.1.0/24\"] }"
+gctl reload >/dev/null
+out=$(gctl up loop 2>&1) && fail "a split tunnel over the server's own address came up: $out"
+[[ $out == *"contains the SSH server's address $SRV"*"tun.exclude"* ]] || fail "unclear loop error: $out"
+same_as_before "a refused loop"
+pass "routes over the server's own address refused: $(tail -1 <<<"$out" | cut -c1-110)"
+
+# a second TUN profile whose routes overlap a running one: refused, the first untouched
+profile split2 "{ \"name\": \"ghost1\", \"routes\": [\"10.$N.2.0/24\"] }"
+gctl reload >/dev/null
+gctl up split >/dev/null || fail "split up again"
+out=$(gctl up split2 2>&1) && fail "overlapping TUN profile came up: $out"
+[[ $out == *"overlaps $TGT/32 of profile 'split'"* ]] || fail "unclear overlap error: $out"
+got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "first TUN profile broken by the refused second: '$got'"
+gctl down split >/dev/null
+same_as_before "down after the overlap check"
+pass "overlapping second TUN profile refused ($(tail -1 <<<"$out" | cut -c1-90)); first one unaffected"
+
 # ---------------------------------------------------------------- full tunnel
 profile full "{ \"full\": true, \"dns\": [\"$TGT\"] }"
 gctl reload >/dev/null
