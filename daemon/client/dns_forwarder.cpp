@@ -48,6 +48,18 @@ std::vector<uint8_t> dns_servfail(const std::vector<uint8_t>& query) {
     return r;
 }
 
+std::vector<uint8_t> dns_truncated(const std::vector<uint8_t>& answer) {
+    if (answer.size() < kHeader) return {};
+    size_t end = question_end(answer);
+    std::vector<uint8_t> r(answer.begin(), answer.begin() + static_cast<ptrdiff_t>(end ? end : kHeader));
+    r[2] |= 0x02;  // TC
+    put16(r, 4, end ? 1 : 0);
+    put16(r, 6, 0);
+    put16(r, 8, 0);
+    put16(r, 10, 0);
+    return r;
+}
+
 struct DnsForwarder::Conn {
     Conn(asio::io_context& io, net::Endpoint r, uint16_t first_id)
         : sock(io), resolver(std::move(r)), next_id(first_id) {}

@@ -52,7 +52,9 @@ bool TunMode::start(std::string* why) {
             if (!self || !self->dns_) return;
             self->dns_->query(std::move(q), [weak, from, to](std::vector<uint8_t> answer) {
                 auto s = weak.lock();
-                if (s && s->engine_ && !answer.empty()) s->engine_->send_udp(to, from, answer);
+                if (!s || !s->engine_ || answer.empty()) return;
+                if (answer.size() > kMaxUdpDnsAnswer) answer = dns_truncated(answer);
+                s->engine_->send_udp(to, from, answer);
             });
         });
     }

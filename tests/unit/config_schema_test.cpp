@@ -496,6 +496,27 @@ Profile make(std::string_view name, std::string_view text) {
     return p.value_or(Profile{});
 }
 
+TEST(Conflicts, TunProfilesThatCannotBeUpTogether) {
+    auto split = [](std::string_view name, std::string_view dev, std::string_view routes) {
+        return make(name, R"({"server": "192.0.2.1:22", "tun": {"name": ")" + std::string(dev) +
+                              R"(", "routes": )" + std::string(routes) + "}}");
+    };
+    auto a = split("a", "ghost0", R"(["10.0.0.0/8"])");
+    auto b = split("b", "ghost1", R"(["10.1.0.0/16"])");
+    auto c = split("c", "ghost2", R"(["192.168.0.0/16", "fd00::/8"])");
+    auto d = split("d", "ghost0", R"(["172.16.0.0/12"])");
+    auto f1 = make("f1", R"({"server": "192.0.2.1:22", "tun": {"name": "t1", "full": true}})");
+    auto f2 = make("f2", R"({"server": "192.0.2.1:22", "tun": {"name": "t2", "full": true}})");
+    EXPECT_TRUE(contains(tun_conflict(b, a), "10.1.0.0/16 overlaps 10.0.0.0/8 of profile 'a'"));
+    EXPECT_TRUE(contains(tun_conflict(a, b), "overlaps"));
+    EXPECT_EQ(tun_conflict(c, a), "");
+    EXPECT_TRUE(contains(tun_conflict(d, a), "tun.name ghost0 is in use by profile 'a'"));
+    EXPECT_TRUE(contains(tun_conflict(f2, f1), "already runs a full tunnel"));
+    EXPECT_EQ(tun_conflict(a, f1), "");  // split routes win over the full tunnel's default
+    auto plain = make("p", R"({"server": "192.0.2.1:22"})");
+    EXPECT_EQ(tun_conflict(plain, a), "");
+}
+
 TEST(Conflicts, DuplicateListenAcrossProfiles) {
     auto a = make("alpha", R"({"server": "192.0.2.1:22", "socks5": {"listen": "127.0.0.1:1080"}})");
     auto b = make("beta", R"({"server": "192.0.2.1:22",

@@ -43,5 +43,17 @@ TEST(DnsServfail, MalformedQuestionGivesBareHeader) {
     EXPECT_EQ(dns_servfail(q).size(), 12u);
 }
 
+TEST(DnsTruncated, KeepsHeaderAndQuestionWithTc) {
+    auto a = query();
+    a[2] |= 0x80;                                       // a response
+    a.insert(a.end(), 70000 - a.size(), 0);             // far too big for UDP
+    auto t = dns_truncated(a);
+    ASSERT_EQ(t.size(), 12u + 11u + 4u);
+    EXPECT_EQ(t[2] & 0x02, 0x02);  // TC
+    EXPECT_EQ(t[2] & 0x80, 0x80);  // still a response
+    EXPECT_LE(t.size(), kMaxUdpDnsAnswer);
+    EXPECT_TRUE(dns_truncated({1, 2}).empty());
+}
+
 }  // namespace
 }  // namespace ghost::daemon::client
