@@ -58,9 +58,30 @@ bool FlowTable::allocate_port(uint16_t* out) {
     return false;
 }
 
+bool FlowTable::evict_one() {
+    constexpr int kProbes = 512;  // ports looked at per attempt
+    for (int i = 0; i < kProbes; ++i) {
+        // Walk the port range round-robin, like allocation, so the oldest flows come first.
+        if (evict_cursor_ < config_.port_min || evict_cursor_ > config_.port_max)
+            evict_cursor_ = config_.port_min;
+        uint16_t n = evict_cursor_;
+        evict_cursor_ = n == config_.port_max ? config_.port_min : static_cast<uint16_t>(n + 1);
+        auto it = by_port_.find(n);
+        if (it == by_port_.end()) continue;
+        const Flow& f = it->second;
+        if (f.state == FlowState::closed || (f.state == FlowState::syn_sent && !f.accepted)) {
+            erase(n);
+            ++evicted_;
+            return true;
+        }
+    }
+    return false;
+}
+
 Flow* FlowTable::create(const FlowTuple& tuple, Clock::time_point now) {
     uint16_t n = 0;
-    if (by_port_.size() >= config_.max_flows || by_tuple_.count(tuple) != 0) return nullptr;
+    if (by_tuple_.count(tuple) != 0) return nullptr;
+    if (by_port_.size() >= config_.max_flows && !evict_one()) return nullptr;
     if (!allocate_port(&n)) return nullptr;
     Flow& flow = by_port_[n];
     flow.tuple = tuple;

@@ -68,9 +68,14 @@ class FlowTable {
     Flow* find_port(uint16_t n);
     const Flow* find_port(uint16_t n) const;
 
-    /// Creates a flow for `tuple` (which must not exist); nullptr when the table is full
-    /// or no port in the range is free.
+    /// Creates a flow for `tuple` (which must not exist). When the table is full, a flow
+    /// that is dead or never got past its SYN (closed, or syn_sent and not accepted) makes
+    /// room, so a flood of SYNs cannot lock new connections out until it expires; nullptr
+    /// when there is no such flow nearby or no port in the range is free.
     Flow* create(const FlowTuple& tuple, Clock::time_point now);
+
+    /// Flows evicted by create() to make room.
+    uint64_t evicted() const { return evicted_; }
 
     /// Removes the flow with port n (no-op if none).
     void erase(uint16_t n);
@@ -90,6 +95,9 @@ class FlowTable {
 
     FlowTableConfig config_;
     uint16_t cursor_;
+    uint16_t evict_cursor_ = 0;
+    uint64_t evicted_ = 0;
+    bool evict_one();
     std::unordered_map<uint16_t, Flow> by_port_;
     std::unordered_map<FlowTuple, uint16_t, FlowTupleHash> by_tuple_;
 };

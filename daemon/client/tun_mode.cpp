@@ -239,6 +239,7 @@ void TunMode::snapshot() {
             j["dropped"] = dropped;
             j["flows_created"] = c->flows_created;
             j["flows_expired"] = c->flows_expired;
+            j["flows_evicted"] = engine_->flows_evicted();
         }
         if (const auto* io = engine_->io_counters()) {
             j["packets_in"] = io->packets_in;

@@ -177,6 +177,10 @@ const TunIoCounters* NatEngine::io_counters() const {
     return tun_io_ ? &tun_io_->counters() : nullptr;
 }
 
+uint64_t NatEngine::flows_evicted() const {
+    return nat_ ? nat_->flows().evicted() : 0;
+}
+
 size_t NatEngine::flow_count() const {
     return nat_ ? nat_->flows().size() : 0;
 }

@@ -84,6 +84,7 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     const TunIoCounters* io_counters() const;
     const NatEngineCounters& counters() const { return counters_; }
     size_t flow_count() const;
+    uint64_t flows_evicted() const;
 
   private:
     std::error_code configure_link(Netlink& nl, int ifindex, std::string* why);

@@ -183,6 +183,49 @@ gctl down split >/dev/null
 same_as_before "down of the split tunnel"
 pass "down: rules, routes (all tables), addresses and links exactly as before"
 
+# SYN flood: 100,000 SYNs from distinct ports into the tunnel. The flow table stops at its
+# limit (flows stuck at their SYN make room for newer ones), memory stays bounded, and the
+# daemon and new connections through the tunnel keep working.
+gctl up split >/dev/null || fail "split up for the SYN flood"
+gpid=$(pgrep -f -- "--runtime-dir $GHOST_RUN ")
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$gpid/status"; }
+rss0=$(rss_kb)
+in_c python3 - "$TGT" <<'PY' || fail "SYN flood sender failed"
+import socket, struct, sys
+dst = socket.inet_aton(sys.argv[1])
+src = socket.inet_aton("198.18.0.1")
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+n = 0
+for i in range(100000):
+    sport = 1024 + i % 64000
+    seq = i * 7919
+    hdr = struct.pack("!HHIIBBHHH", sport, 9000 + i // 64000, seq, 0, 5 << 4, 0x02, 65535, 0, 0)
+    c = csum(src + dst + struct.pack("!BBH", 0, 6, len(hdr)) + hdr)
+    hdr = hdr[:16] + struct.pack("!H", c) + hdr[18:]
+    try:
+        s.sendto(hdr, (sys.argv[1], 0)); n += 1
+    except BlockingIOError:
+        pass
+print(n, file=sys.stderr)
+PY
+_flood_seen() { (($(tun_status split | jq '.flows_evicted + .dropped.table_full') > 0)); }
+wait_for 20 "the flood to fill the flow table" _flood_seen
+st=$(tun_status split)
+(($(jq .flows <<<"$st") <= 16384)) || fail "flow table above its limit: $(jq .flows <<<"$st")"
+rss1=$(rss_kb)
+((rss1 - rss0 < 200000)) || fail "ghostd grew by $((rss1 - rss0)) kB under the SYN flood"
+got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "tunnel unusable after the SYN flood: '$got'"
+gctl status split >/dev/null || fail "daemon unresponsive after the SYN flood"
+pass "SYN flood of 100,000: table at $(jq .flows <<<"$st") (limit 16384), $(jq .flows_evicted <<<"$st") stuck flows evicted, $(jq .dropped.table_full <<<"$st") refused, RSS +$(((rss1 - rss0) / 1024)) MiB; new flows still work"
+gctl down split >/dev/null
+same_as_before "down after the SYN flood"
+
 # routes that cover the SSH server itself: refused before anything is touched
 profile loop "{ \"routes\": [\"10.$N.1.0/24\"] }"
 gctl reload >/dev/null

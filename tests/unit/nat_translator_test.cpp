@@ -124,8 +124,13 @@ TEST_F(NatTranslatorTest, RetransmittedSynKeepsItsPort) {
 
 TEST_F(NatTranslatorTest, FullTableRefusesWithReset) {
     NatTranslator nat(config(2));
-    for (uint16_t p = 1; p <= 2; ++p)
-        run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward);
+    for (uint16_t p = 1; p <= 2; ++p) {
+        auto out =
+            view(run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward));
+        // The listener answers: an established flow is never evicted for a newcomer.
+        run(nat, build_tcp_segment(listener(), {peer(), out.sport}, kTcpSyn | kTcpAck, 1, 2),
+            Verdict::forward);
+    }
     auto rst =
         view(run(nat, build_tcp_segment({kApp.ip, 3}, kDst, kTcpSyn, 77, 0), Verdict::reply));
     EXPECT_EQ(rst.tcp_flags, kTcpRst | kTcpAck);
@@ -134,6 +139,17 @@ TEST_F(NatTranslatorTest, FullTableRefusesWithReset) {
     EXPECT_EQ(rst.ack, 78u);
     EXPECT_EQ(nat.counters().table_full, 1u);
     EXPECT_EQ(nat.flows().size(), 2u);
+}
+
+TEST_F(NatTranslatorTest, FullTableEvictsFlowsStuckAtTheirSyn) {
+    NatTranslator nat(config(2));
+    for (uint16_t p = 1; p <= 2; ++p)
+        run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward);
+    // A SYN flood's flows never get past their SYN: a new connection takes one's place.
+    run(nat, build_tcp_segment({kApp.ip, 3}, kDst, kTcpSyn, 1, 0), Verdict::forward);
+    EXPECT_EQ(nat.counters().table_full, 0u);
+    EXPECT_EQ(nat.flows().size(), 2u);
+    EXPECT_EQ(nat.flows().evicted(), 1u);
 }
 
 TEST_F(NatTranslatorTest, SegmentWithoutFlowIsReset) {
