@@ -116,11 +116,21 @@ stop_capture split
 grep -q "\.53: \|\.53 >" "$T/split.txt" && fail "DNS seen on $VC: $(grep -m2 '\.53' "$T/split.txt")"
 grep -q "query\[A\] www.ghost.test from 10\.$N\.2\.1" "$T/dnsmasq.log" ||
     fail "resolver did not get the query over the tunnel: $(tail -3 "$T/dnsmasq.log")"
+# garbage to the DNS address: short datagrams dropped, junk forwarded and answered by the
+# resolver (FORMERR) or SERVFAIL; real names still resolve afterwards
+in_c python3 - <<'PY'
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for payload in (b"x", b"\0" * 11, os.urandom(12), os.urandom(300), b"\xff" * 1400):
+    s.sendto(payload, ("198.18.0.2", 53))
+PY
+got=$(in_c dig +short +time=5 +tries=1 @198.18.0.2 www.ghost.test)
+[[ $got == "$TGT" ]] || fail "DNS broken after garbage queries: '$got'"
 _dns_counted() { (($(tun_status split | jq .dns.answered) >= 2)); }
 wait_for 5 "DNS answers counted in status" _dns_counted
 dns=$(tun_status split | jq -c .dns)
 [[ $(jq -r .system <<<"$dns") == "not configured"* ]] || fail "dns status: $dns"
-pass "DNS: queries to 198.18.0.2 answered over DNS-over-TCP through the session (A and NXDOMAIN); none on $VC"
+pass "DNS: queries to 198.18.0.2 answered over DNS-over-TCP through the session (A, NXDOMAIN, and still after garbage datagrams); none on $VC"
 grep -q "> $TGT\.8080\|$TGT\.8080 >" "$T/split.txt" && fail "tunnelled destination seen on $VC: $(grep -m3 "$TGT" "$T/split.txt")"
 grep -q "> $DIRECT\.8080" "$T/split.txt" || fail "direct destination not seen on $VC"
 grep -q "> $SRV\.22" "$T/split.txt" || fail "no SSH traffic on $VC during the tunnelled curl"
