@@ -162,6 +162,9 @@ int run(const Options& o) {
     raise_fd_limit();
 
     asio::io_context control(1);
+    // Registered before anything is visible (control socket, bus name): a SIGTERM that
+    // arrives while starting up is handled as a clean stop, never the default action.
+    asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP);
     WorkerPool workers(dcfg->workers);
     ProfileManager profiles(control, workers, o.paths);
     auto report = profiles.load();
@@ -185,7 +188,6 @@ int run(const Options& o) {
 
     bool stopping = false;
     notify::Watchdog watchdog(control);
-    asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP);
     std::function<void()> wait_signal = [&] {
         signals.async_wait([&](asio::error_code ec, int sig) {
             if (ec) return;

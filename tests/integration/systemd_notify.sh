@@ -88,6 +88,7 @@ ready_line=$(grep -n "READY=1" "$T/notify.log" | head -1 | cut -d: -f1)
 
 echo "# without NOTIFY_SOCKET ghostd runs the same (nothing sent, no errors)"
 : >"$T/notify.log"
+rm -f "$T/run/ghostd.sock"  # wait for this run's socket, not a leftover of the last one
 env -u NOTIFY_SOCKET WATCHDOG_USEC=2000000 "$GHOSTD" --foreground --config-dir "$T/etc" \
     --runtime-dir "$T/run" --state-dir "$T/state" >"$T/ghostd.log" 2>&1 &
 PID=$!
