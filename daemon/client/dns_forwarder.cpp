@@ -90,7 +90,7 @@ void DnsForwarder::query(std::vector<uint8_t> message, Answer answer) {
     Pending p{get16(message, 0), message, std::move(answer),
               std::chrono::steady_clock::now() + kQueryTimeout};
     if (stopped_ || resolvers_.empty() || in_flight_ >= kMaxInFlight) {
-        return fail(p, stopped_ ? "servfail" : "overload");
+        return fail(p, stopped_ ? Why::lost : Why::overload);
     }
     auto c = pick_connection();
     uint16_t id = c->next_id++;
@@ -200,9 +200,9 @@ void DnsForwarder::on_response(const std::shared_ptr<Conn>& c, std::vector<uint8
     answer(std::move(msg));
 }
 
-void DnsForwarder::fail(Pending& p, const char* counter) {
-    if (std::string_view(counter) == "overload") ++overload_;
-    if (std::string_view(counter) == "timeout") ++timeouts_;
+void DnsForwarder::fail(Pending& p, Why why) {
+    if (why == Why::overload) ++overload_;
+    if (why == Why::timeout) ++timeouts_;
     ++servfail_;
     if (p.answer) {
         auto a = std::move(p.answer);
@@ -222,7 +222,7 @@ void DnsForwarder::close_connection(const std::shared_ptr<Conn>& c, const std::s
     auto pending = std::move(c->pending);
     in_flight_ -= pending.size();
     conns_.erase(std::remove(conns_.begin(), conns_.end(), c), conns_.end());
-    for (auto& [_, p] : pending) fail(p, "servfail");
+    for (auto& [_, p] : pending) fail(p, Why::lost);
 }
 
 void DnsForwarder::sweep() {
@@ -243,7 +243,7 @@ void DnsForwarder::sweep() {
                 Pending p = std::move(it->second);
                 it = c->pending.erase(it);
                 --in_flight_;
-                fail(p, "timeout");
+                fail(p, Why::timeout);
             }
         }
         sweep();

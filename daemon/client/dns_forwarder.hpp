@@ -71,12 +71,12 @@ private:
     std::shared_ptr<Conn> pick_connection();
     void open_connection(const std::shared_ptr<Conn>& c);
     void on_open(const std::shared_ptr<Conn>& c, proxy::OpenOutcome o, proxy::ChannelHandle ch);
-    void send_queued(const std::shared_ptr<Conn>& c);
     void write_next(const std::shared_ptr<Conn>& c);
     void read_next(const std::shared_ptr<Conn>& c);
     void on_response(const std::shared_ptr<Conn>& c, std::vector<uint8_t> msg);
     void close_connection(const std::shared_ptr<Conn>& c, const std::string& why);
-    void fail(Pending& p, const char* counter);
+    enum class Why { overload, timeout, lost };  // which counter a SERVFAIL adds to
+    void fail(Pending& p, Why why);
     void sweep();
 
     proxy::ChannelOpener& opener_;

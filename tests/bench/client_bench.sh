@@ -29,8 +29,7 @@ bench_targets
 bench_sshd "MaxStartups 100"
 
 # --- ghost client
-GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
-mkdir -p "$GHOST_ETC/profiles" "$GHOST_RUN" "$GHOST_STATE"
+ghost_dirs
 echo '{ "log_level": "warning" }' >"$GHOST_ETC/ghostd.json"
 cat >"$GHOST_ETC/profiles/bench.json" <<EOF
 { "server": "$SERVER:22",
@@ -39,11 +38,8 @@ cat >"$GHOST_ETC/profiles/bench.json" <<EOF
   "socks5": { "listen": "127.0.0.1:1080" },
   "forward": [ { "listen": "127.0.0.1:5201", "target": "$TARGET:5201" } ] }
 EOF
-ip netns exec "$C" "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
-    --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
-GHOST_PID=$!
-track_pid $GHOST_PID
-wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"
+GHOSTD_NS=$C start_ghostd
+GHOST_PID=$GHOSTD_PID
 gctl up bench >/dev/null || fail "ghost profile did not come up: $(gctl status bench 2>&1)"
 
 # --- OpenSSH client

@@ -27,8 +27,7 @@ bench_targets
 bench_sshd "MaxStartups 300" "MaxSessions 10"
 
 # --- ghost server profile
-GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
-mkdir -p "$GHOST_ETC/profiles" "$GHOST_RUN" "$GHOST_STATE"
+ghost_dirs
 echo '{ "log_level": "warning" }' >"$GHOST_ETC/ghostd.json"
 cat >"$GHOST_ETC/profiles/edge.json" <<EOF
 { "role": "server",
@@ -37,11 +36,8 @@ cat >"$GHOST_ETC/profiles/edge.json" <<EOF
   "limits": { "max_sessions": 1000, "max_startups": 300, "max_startups_total": 1000,
               "max_channels": 4096 } }
 EOF
-ip netns exec "$S" "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
-    --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
-GHOST_PID=$!
-track_pid $GHOST_PID
-wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"
+GHOSTD_NS=$S start_ghostd
+GHOST_PID=$GHOSTD_PID
 gctl up edge >/dev/null || fail "ghost server profile did not come up: $(gctl status edge 2>&1)"
 {
     gctl --json status edge | jq -r '.. | objects | select(has("known_hosts")) | .known_hosts[]' 
@@ -66,20 +62,16 @@ done
 TICKS=$(getconf CLK_TCK)
 # Server-side CPU: ghostd, or sshd and every session process it forked.
 tree_pids() { echo "$1"; for c in $(pgrep -P "$1"); do tree_pids "$c"; done; }
-cpu_ticks() {
+# tree_sum PID FILE AWK: AWK's number from /proc/P/FILE, summed over PID and its descendants
+tree_sum() {
     local t=0 p
     for p in $(tree_pids "$1"); do
-        t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+        t=$((t + $(awk "$3" "/proc/$p/$2" 2>/dev/null || echo 0)))
     done
     echo $t
 }
-pss_kb() {
-    local t=0 p
-    for p in $(tree_pids "$1"); do
-        t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
-    done
-    echo $t
-}
+cpu_ticks() { tree_sum "$1" stat '{print $14 + $15 + $16 + $17}'; }
+pss_kb() { tree_sum "$1" smaps_rollup '/^Pss:/ {print $2}'; }
 
 iperf() {  # iperf WHO [-R]
     local who=$1 dir=up

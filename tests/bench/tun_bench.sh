@@ -53,18 +53,14 @@ measure() {  # measure WHO PROXY_FOR_CONNECTS
 }
 
 # ---------------------------------------------------------------- ghost TUN
-GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
-mkdir -p "$GHOST_ETC/profiles" "$GHOST_RUN" "$GHOST_STATE"
+ghost_dirs
 echo '{ "log_level": "warning" }' >"$GHOST_ETC/ghostd.json"
 cat >"$GHOST_ETC/profiles/tun.json" <<EOF
 { "server": "$SERVER:22",
   "ssh": { "user": "$(id -un)", "identity_file": "$T/id", "host_key": "$FP", "ciphers": ["$CIPHER"] },
   "tun": { "routes": ["$NET.2.0/24"], "dns": ["$TARGET"] } }
 EOF
-ip netns exec "$C" "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
-    --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
-track_pid $!
-wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"
+GHOSTD_NS=$C start_ghostd
 gctl up tun >/dev/null || fail "TUN profile did not come up: $(gctl status tun 2>&1)"
 log "warm-up ghost"
 in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null

@@ -137,14 +137,24 @@ authorize_key() {
 
 # ---------------------------------------------------------------- ghostd
 
-# start_ghostd: ghostd in $T/{etc,run,state} (inside namespace $GHOSTD_NS when set);
-# use gctl to talk to it.
-start_ghostd() {
+# ghost_dirs: sets GHOST_ETC, GHOST_RUN, GHOST_STATE ($T/{etc,run,state}) and creates them,
+# so profiles can be written before start_ghostd.
+ghost_dirs() {
     GHOST_ETC=$T/etc GHOST_RUN=$T/run GHOST_STATE=$T/state
     mkdir -p "$GHOST_ETC/profiles" "$GHOST_RUN" "$GHOST_STATE"
+}
+
+# start_ghostd: ghostd in $T/{etc,run,state} (inside namespace $GHOSTD_NS when set), log
+# level debug unless ghostd.json exists; GHOSTD_PID is ghostd's own pid. Talk to it with gctl.
+start_ghostd() {
+    ghost_dirs
     [[ -f $GHOST_ETC/ghostd.json ]] || echo '{ "log_level": "debug" }' >"$GHOST_ETC/ghostd.json"
-    in_ns "${GHOSTD_NS:-}" "$GHOSTD" --foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" \
-        --state-dir "$GHOST_STATE" >>"$T/ghostd.log" 2>&1 &
+    local args=(--foreground --config-dir "$GHOST_ETC" --runtime-dir "$GHOST_RUN" --state-dir "$GHOST_STATE")
+    if [[ -n ${GHOSTD_NS:-} ]]; then
+        ip netns exec "$GHOSTD_NS" "$GHOSTD" "${args[@]}" >>"$T/ghostd.log" 2>&1 &
+    else
+        "$GHOSTD" "${args[@]}" >>"$T/ghostd.log" 2>&1 &
+    fi
     GHOSTD_PID=$!
     track_pid "$GHOSTD_PID"
     wait_for 10 "ghostd control socket" test -S "$GHOST_RUN/ghostd.sock"

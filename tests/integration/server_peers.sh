@@ -175,21 +175,20 @@ kill $s1 $idle_ssh
 wait $s1 $idle_ssh 2>/dev/null || true
 wait_for 10 "tight sessions gone" bash -c "[[ \$('$GHOSTCTL' --socket '$GHOST_RUN/ghostd.sock' --json sessions tight | jq length) == 0 ]]"
 
-# gateway_ports false: a request for all addresses is bound on loopback only.
-GW=$(free_port)
-ssh "${SSH_COMMON[@]}" -p "$TIGHT" -N -o ExitOnForwardFailure=yes -R "0.0.0.0:$GW:127.0.0.1:$ECHO" \
-    ghost@127.0.0.1 2>"$T/gw.ssh.log" &
-track_pid $!
-wait_for 10 "-R on tight" port_listening "$GW"
-[[ $(ss -Hltn "sport = :$GW" | awk '{print $4}') == "127.0.0.1:$GW" ]] ||
-    fail "gateway_ports false bound $(ss -Hltn "sport = :$GW" | awk '{print $4}')"
-GW2=$(free_port)
-ssh "${SSH_COMMON[@]}" -p "$HUB" -N -o ExitOnForwardFailure=yes -R "0.0.0.0:$GW2:127.0.0.1:$ECHO" \
-    ghost@127.0.0.1 2>"$T/gw2.ssh.log" &
-track_pid $!
-wait_for 10 "-R on hub" port_listening "$GW2"
-[[ $(ss -Hltn "sport = :$GW2" | awk '{print $4}') == "0.0.0.0:$GW2" ]] ||
-    fail "gateway_ports true bound $(ss -Hltn "sport = :$GW2" | awk '{print $4}')"
+# gateway_ports: ssh -R for all addresses; false binds loopback only, true what was asked.
+bound_for_all() {  # bound_for_all SERVER_PORT: ssh -R 0.0.0.0:P; BOUND = the address bound
+    local p
+    p=$(free_port)
+    ssh "${SSH_COMMON[@]}" -p "$1" -N -o ExitOnForwardFailure=yes -R "0.0.0.0:$p:127.0.0.1:$ECHO" \
+        ghost@127.0.0.1 >/dev/null 2>"$T/gw-$1.ssh.log" &
+    track_pid $!
+    wait_for 10 "-R on port $1" port_listening "$p"
+    BOUND=$(ss -Hltn "sport = :$p" | awk -v p=":$p" '{sub(p "$", "", $4); print $4}')
+}
+bound_for_all "$TIGHT"
+[[ $BOUND == 127.0.0.1 ]] || fail "gateway_ports false bound $BOUND"
+bound_for_all "$HUB"
+[[ $BOUND == 0.0.0.0 ]] || fail "gateway_ports true bound $BOUND"
 pass "gateway_ports: false binds 127.0.0.1, true binds the requested 0.0.0.0"
 
 # ---------------------------------------------------------------- hostile clients
