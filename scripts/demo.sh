@@ -29,10 +29,27 @@ cleanup() {
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_ports N: N distinct free ports below the kernel's ephemeral range, so no outgoing
+# connection made by the demo can take one before its listener binds.
+free_ports() {
+    python3 - "$1" <<'PY'
+import random, socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+ports = []
+while len(ports) < int(sys.argv[1]):
+    p = random.randint(10000, max(lo - 1, 20000))
+    try:
+        socket.socket().bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    if p not in ports:
+        ports.append(p)
+print(*ports)
+PY
+}
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; return 1; }
 
-EDGE=$(free_port) WEB=$(free_port) SOCKS=$(free_port) FWD=$(free_port) SSHD_SOCKS=$(free_port)
+read -r EDGE WEB SOCKS FWD SSHD_SOCKS < <(free_ports 5)
 mkdir -p "$D/etc/profiles" "$D/run" "$D/state" "$D/www"
 echo "hello from behind the ghost server" >"$D/www/index.html"
 

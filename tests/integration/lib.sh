@@ -68,9 +68,36 @@ wait_for() {
     done
 }
 
-# free_port: prints a TCP port free on 127.0.0.1.
+# free_port: prints a TCP port free on 127.0.0.1, taken from below the kernel's ephemeral
+# range so that no outgoing connection made later in the test can hold it, and never the
+# same port twice in one test (ports handed out are remembered in $T/ports).
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 - "$T/ports" <<'PY'
+import random, socket, sys
+lo, _ = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+hi = max(lo - 1, 20000)
+taken = set()
+try:
+    taken = {int(x) for x in open(sys.argv[1]).read().split()}
+except OSError:
+    pass
+for _ in range(1000):
+    port = random.randint(10000, hi)
+    if port in taken:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    with open(sys.argv[1], "a") as f:
+        f.write(f"{port}\n")
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port below the ephemeral range")
+PY
 }
 
 port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }

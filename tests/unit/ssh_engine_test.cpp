@@ -39,16 +39,23 @@ std::string run(const std::string& cmd) {
     return out;
 }
 
+// A port free on 127.0.0.1, chosen below the kernel's ephemeral range (32768 and up) so an
+// outgoing connection made later in the test cannot take it before the test binds it.
 uint16_t free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
+    static std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<int> pick(10000, 32000);
+    for (int tries = 0; tries < 1000; ++tries) {
+        auto port = static_cast<uint16_t>(pick(rng));
+        int s = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(port);
+        bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        ::close(s);
+        if (ok) return port;
+    }
+    return 0;
 }
 
 int connect_to(uint16_t port) {
