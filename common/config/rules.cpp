@@ -89,17 +89,24 @@ void check_limits(const json& doc, const std::string& file, std::vector<Error>& 
     }
 }
 
-/// A TLS server listener needs a certificate and its key.
+/// A TLS server listener has a certificate and its key, or neither (ghostd then makes a
+/// self-signed one), and serves somebody: a knock, or bare SSH.
 void check_listeners(const json& doc, const std::string& file, std::vector<Error>& errors) {
     const json& listen = member(doc, "listen");
     if (!listen.is_array()) return;
     for (size_t i = 0; i < listen.size(); ++i) {
         const json& transport = member(listen[i], "transport");
         if (!transport.is_object() || member(transport, "type") != "tls") continue;
-        for (const char* name : {"cert_file", "key_file"}) {
-            if (transport.contains(name)) continue;
-            add(errors, file, "listen[" + std::to_string(i) + "].transport." + name, nullptr,
-                std::string("missing required key '") + name + "' (needed for type \"tls\")");
+        const std::string at = "listen[" + std::to_string(i) + "].transport.";
+        const bool cert = transport.contains("cert_file"), key = transport.contains("key_file");
+        if (cert != key) {
+            const char* missing = cert ? "key_file" : "cert_file";
+            add(errors, file, at + missing, nullptr,
+                std::string("missing '") + missing + "': cert_file and key_file go together");
+        }
+        if (!transport.contains("knock") && member(transport, "allow_bare_ssh") != true) {
+            add(errors, file, at + "knock", nullptr,
+                "a tls listener needs 'knock' (or allow_bare_ssh: true), else it serves nobody");
         }
     }
 }

@@ -154,7 +154,11 @@ void ClientCore::connect_attempt() {
 
 void ClientCore::on_transport(transport::ConnectResult r) {
     if (phase_ != Phase::connecting) return;
-    if (!r.fd) return on_session_end({r.error, false});
+    if (!r.fd) return on_session_end({r.error, r.fatal});
+    {
+        std::lock_guard lock(mutex_);
+        transport_info_ = r.info;
+    }
     if (auto peer = net::parse_endpoint(r.peer)) {  // a server name resolved into the routes
         if (std::string loop = tun_loop(ctx_.profile, peer->host); !loop.empty()) return fail(loop);
     }
@@ -448,6 +452,7 @@ nlohmann::json ClientCore::status_json() const {
             {"reconnect", std::move(reconnect)},
             {"last_error", last_error_}};
     if (tun_) out["tun"] = tun_->status();
+    if (!transport_info_.empty()) out["tls"] = transport_info_;
     return out;
 }
 

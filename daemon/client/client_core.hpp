@@ -100,6 +100,7 @@ private:
     std::string public_key_;
     std::string host_key_fp_;
     std::string last_error_;
+    nlohmann::json transport_info_ = nlohmann::json::object();  // tls details of the last connection
     unsigned snapshot_attempt_ = 0;
     bool snapshot_retry_pending_ = false;
 };

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/transport/tls_transport.hpp"
+
 namespace ghost::daemon::transport {
 
 /// One connect() in flight; handlers keep it alive, cancel() closes it.
@@ -144,6 +146,7 @@ std::unique_ptr<Transport> make_transport(asio::io_context& io, const config::Pr
     if (profile.transport.type == "tcp") {
         return std::make_unique<TcpTransport>(io, *profile.server, opts);
     }
+    if (profile.transport.type == "tls") return std::make_unique<TlsTransport>(io, profile, opts);
     *why = "transport \"" + profile.transport.type + "\" is not supported by this ghostd yet";
     return nullptr;
 }

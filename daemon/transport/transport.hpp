@@ -10,6 +10,7 @@
 #include <string>
 
 #include <asio.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/config/model.hpp"
 #include "daemon/transport/unique_fd.hpp"
@@ -29,6 +30,8 @@ struct ConnectResult {
     UniqueFd fd;
     std::string error;  // "connection refused to 127.0.0.1:2222"; empty on success
     std::string peer;   // "127.0.0.1:2222" actually connected
+    bool fatal = false;  // retrying cannot help (untrusted certificate, pin mismatch)
+    nlohmann::json info = nlohmann::json::object();  // transport details for status (tls)
 };
 
 /// Produces one connected byte stream per connect() call.
