@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <iostream>
+#include <utility>
 
 #include "common/rpc/jsonrpc.hpp"
 #include "ctl/ctl.hpp"
@@ -44,6 +45,11 @@ public:
             nlohmann::json msg = next_message(std::chrono::steady_clock::time_point::max());
             if (msg.value("method", "") == "event" && !on_event(msg["params"])) return;
         }
+    }
+
+    int take_stream(std::string* buffered) override {
+        *buffered = framer_.take_rest();
+        return std::exchange(fd_, -1);
     }
 
 private:

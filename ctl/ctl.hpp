@@ -47,6 +47,12 @@ public:
     virtual Answer call(const std::string& method, const nlohmann::json& params) = 0;
     /// Subscribes to events and calls `on_event` for each until it returns false.
     virtual void follow(const std::function<bool(const nlohmann::json&)>& on_event) = 0;
+    /// After a call that turned the connection into a byte stream (profile.connect): the
+    /// socket and any stream bytes already read. -1 when this connection cannot do that.
+    virtual int take_stream(std::string* buffered) {
+        (void)buffered;
+        return -1;
+    }
 };
 
 std::unique_ptr<Connection> connect_socket(const Options& o);

@@ -26,6 +26,8 @@ constexpr Verb kVerbs[] = {
     {"reload", verb_reload, "reload", "re-read configuration (like systemctl reload ghostd)"},
     {"sessions", verb_sessions, "sessions NAME", "live sessions of a server profile"},
     {"kick", verb_kick, "kick NAME ID", "close a session of a server profile"},
+    {"proxy-command", verb_proxy_command, "proxy-command NAME",
+     "the profile's transport on stdin/stdout, for ssh -o ProxyCommand"},
     {"monitor", verb_monitor, "monitor [--count N]", "follow events (state changes, stats)"},
     {"info", verb_info, "info", "daemon version and directories"},
 };

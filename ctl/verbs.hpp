@@ -6,6 +6,7 @@
 namespace ghost::ctl {
 
 int verb_list(const Options& o);
+int verb_proxy_command(const Options& o);
 int verb_status(const Options& o);
 int verb_up(const Options& o);
 int verb_down(const Options& o);

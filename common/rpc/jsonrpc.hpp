@@ -24,6 +24,14 @@ public:
     bool overflowed() const { return overflowed_; }
     /// Bytes buffered for the incomplete line.
     size_t pending() const { return buffer_.size() - start_; }
+    /// Takes the buffered bytes that are not (yet) a line, e.g. a raw stream that follows
+    /// the last message.
+    std::string take_rest() {
+        std::string rest = buffer_.substr(start_);
+        buffer_.clear();
+        start_ = scanned_ = 0;
+        return rest;
+    }
 
 private:
     size_t max_line_;

@@ -123,6 +123,8 @@ CoreApi::CoreApi(ProfileManager& profiles) : profiles_(profiles) {
         r(pm.kick(name, id));
     }, "close one session of a server profile"};
     methods_["events.subscribe"] = {false, nullptr, "stream events as notifications (socket only)"};
+    methods_["profile.connect"] = {true, nullptr,
+                                   "open a client profile's transport and carry it on this connection (socket only; ghostctl proxy-command)"};
 }
 
 const CoreApi::Method* CoreApi::find(const std::string& name) const {
@@ -141,6 +143,31 @@ std::vector<std::string> CoreApi::method_names() const {
     std::vector<std::string> out;
     for (auto& [n, m] : methods_) out.push_back(n);
     return out;
+}
+
+void CoreApi::connect_stream(const json& params, std::function<void(ApiResult, OpenedStream)> done) {
+    auto reply = [&done](ApiResult r) { done(std::move(r), {}); };
+    std::string name;
+    if (!only_params(params, {"name"}, reply) || !string_param(params, "name", &name, reply)) return;
+    if (!profiles_.exists(name))
+        return reply(ApiResult::failure(errc::not_found, "no profile named '" + name + "' (see: ghostctl list)"));
+    auto profile = profiles_.profile(name);
+    if (!profile) return reply(ApiResult::failure(errc::config_error, "profile '" + name + "' is not valid (see: ghostctl status " + name + ")"));
+    if (profile->role != config::Role::client || !profile->server)
+        return reply(ApiResult::failure(errc::invalid_state, "profile '" + name + "' is not a client profile"));
+    asio::io_context& io = profiles_.workers().next();
+    asio::io_context& control = profiles_.control();
+    asio::post(io, [&io, &control, p = std::move(*profile), done = std::move(done)]() mutable {
+        open_profile_stream(io, p, [&control, server = p.server->str(), done = std::move(done)](
+                                       std::string err, OpenedStream s) mutable {
+            asio::post(control, [err = std::move(err), s = std::move(s), server, done = std::move(done)]() mutable {
+                if (!err.empty()) return done(ApiResult::failure(errc::up_failed, err), {});
+                json result = s.info;
+                result["server"] = server;
+                done(ApiResult::success(std::move(result)), std::move(s));
+            });
+        });
+    });
 }
 
 uint64_t CoreApi::subscribe(EventSink sink) { return profiles_.subscribe(std::move(sink)); }

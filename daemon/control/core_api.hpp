@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/control/profile_stream.hpp"
+
 namespace ghost::daemon {
 
 class ProfileManager;
@@ -69,6 +71,10 @@ public:
     void call(const std::string& name, const nlohmann::json& params, Reply reply) const;
     /// Every method name, for daemon.info and docs.
     std::vector<std::string> method_names() const;
+
+    /// profile.connect: opens a client profile's transport as a raw stream (for
+    /// `ghostctl proxy-command`); `done` runs on the control thread.
+    void connect_stream(const nlohmann::json& params, std::function<void(ApiResult, OpenedStream)> done);
 
     /// Event stream (state changes, errors, stats). Returns an id for unsubscribe.
     uint64_t subscribe(EventSink sink);

@@ -87,7 +87,7 @@ public:
 
 private:
     void read() {
-        if (closed_ || closing_ || reading_ || inflight_ >= server_.limits_.max_inflight) return;
+        if (closed_ || closing_ || streaming_ || reading_ || inflight_ >= server_.limits_.max_inflight) return;
         reading_ = true;
         socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](asio::error_code ec, size_t n) {
             self->reading_ = false;
@@ -127,6 +127,7 @@ private:
                                                   rpc::denial_message(req.method, server_.group_, user_)));
         }
         if (req.method == "events.subscribe") return subscribe(req);
+        if (req.method == "profile.connect") return connect_stream(req);
         ++inflight_;
         std::weak_ptr<RpcConnection> weak = shared_from_this();
         server_.api_.call(req.method, req.params, [weak, req](ApiResult r) {
@@ -146,6 +147,40 @@ private:
             });
         }
         answer(req, ApiResult::success({{"subscribed", true}}));
+    }
+
+    /// profile.connect: once the transport is open and the answer is written, this
+    /// connection stops speaking JSON-RPC and carries the transport's bytes.
+    void connect_stream(const rpc::Request& req) {
+        streaming_ = true;  // no further requests are read
+        ++inflight_;
+        std::weak_ptr<RpcConnection> weak = shared_from_this();
+        server_.api_.connect_stream(req.params, [weak, req](ApiResult r, OpenedStream s) {
+            auto self = weak.lock();
+            if (!self) return;
+            --self->inflight_;
+            if (!r.ok || !s.net) {
+                self->streaming_ = false;
+                self->answer(req, std::move(r));
+                return self->read();
+            }
+            log::global().info("control: ", self->user_, " (pid ", self->caller_.pid, ") opened a stream to ",
+                               r.result.value("server", ""));
+            self->stream_ = std::make_unique<OpenedStream>(std::move(s));
+            self->answer(req, std::move(r));
+        });
+    }
+
+    /// The answer is out: hand the socket to a pump on the stream's thread.
+    void hand_over() {
+        asio::error_code ec;
+        int fd = socket_.release(ec);
+        auto s = std::move(stream_);
+        if (fd >= 0 && s) {
+            asio::io_context& io = s->net->io();
+            asio::post(io, [s = std::move(s), fd]() mutable { splice_stream(std::move(*s), fd); });
+        }
+        close();
     }
 
     void answer(const rpc::Request& req, ApiResult r) {
@@ -168,6 +203,7 @@ private:
 
     void write() {
         if (out_.empty()) {
+            if (stream_) return hand_over();
             if (closing_) close();
             return;
         }
@@ -198,6 +234,8 @@ private:
     std::array<char, 16384> buf_{};
     rpc::Caller caller_;
     std::string user_;
+    bool streaming_ = false;               // profile.connect in progress or done
+    std::unique_ptr<OpenedStream> stream_;  // handed over once the answer is written
     std::optional<gid_t> control_gid_;
     std::deque<std::string> out_;
     size_t queued_bytes_ = 0;

@@ -244,6 +244,12 @@ nlohmann::json ProfileManager::list_entry(const std::string& name) const {
             {"valid", e->profile.has_value()}};
 }
 
+std::optional<config::Profile> ProfileManager::profile(const std::string& name) const {
+    const Entry* e = find(name);
+    if (!e || !e->profile) return std::nullopt;
+    return e->profile;
+}
+
 nlohmann::json ProfileManager::status(const std::string& name) const {
     const Entry* e = find(name);
     if (!e) return nullptr;

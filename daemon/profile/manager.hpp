@@ -55,6 +55,10 @@ public:
     void down(const std::string& name, Reply reply);
     /// Server sessions / kick, delegated to the runner.
     ApiResult sessions(const std::string& name) const;
+    /// A valid profile's configuration (a copy); nullopt when absent or invalid.
+    std::optional<config::Profile> profile(const std::string& name) const;
+    WorkerPool& workers() { return workers_; }
+    asio::io_context& control() { return control_; }
     ApiResult kick(const std::string& name, const std::string& id);
     /// Stops every profile; `done` runs when all are down.
     void stop_all(std::function<void()> done);

@@ -12,6 +12,8 @@
 
 #include "common/config/model.hpp"
 #include "common/net/endpoint.hpp"
+#include "daemon/core/log.hpp"
+#include "daemon/core/worker_pool.hpp"
 #include "daemon/transport/unique_fd.hpp"
 
 namespace ghost::daemon::server {
@@ -38,11 +40,27 @@ public:
     virtual net::Endpoint bound() const = 0;
     /// "tcp", "tls".
     virtual std::string transport() const = 0;
+    /// Re-reads what can change without dropping sessions (certificates, secrets); SIGHUP.
+    virtual void reload() {}
+    /// Listener-specific status fields (merged into the profile's `listen[]` entry).
+    virtual nlohmann::json status() const { return nlohmann::json::object(); }
+    /// Fields a client profile needs to reach this listener (merged into `client_snippet`).
+    virtual nlohmann::json client_transport() const { return nlohmann::json::object(); }
 };
 
-/// Builds the listener for one `listen[]` entry; nullptr + *why when its transport is not
-/// built yet.
-std::unique_ptr<Listener> make_listener(asio::io_context& io, const config::ListenConfig& cfg,
+/// What a listener may use besides its config.
+struct ListenerContext {
+    asio::io_context& control;  // accepts happen here
+    WorkerPool& workers;        // per-connection work (TLS, knock, fallback) goes here
+    std::string state_dir;      // for generated material (self-signed certificate, secret)
+    std::string profile;
+    log::Logger log;
+};
+
+/// Builds the listener for one `listen[]` entry; nullptr + *why when it cannot be built.
+std::unique_ptr<Listener> make_listener(const ListenerContext& ctx, const config::ListenConfig& cfg,
                                         std::string* why);
+/// The `tls` listener (tls_listener.cpp).
+std::unique_ptr<Listener> make_tls_listener(const ListenerContext& ctx, const config::ListenConfig& cfg);
 
 }  // namespace ghost::daemon::server

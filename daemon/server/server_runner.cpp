@@ -118,7 +118,9 @@ bool ServerRunner::prepare(std::string* why) {
         return false;
     }
     for (const auto& lc : ctx_.profile.listen) {
-        auto l = server::make_listener(ctx_.control, lc, why);
+        server::ListenerContext lctx{ctx_.control, ctx_.workers, ctx_.paths.state_dir,
+                                     ctx_.profile.name, ctx_.log};
+        auto l = server::make_listener(lctx, lc, why);
         if (!l || !l->open(why)) return false;
         listeners_.push_back(std::move(l));
     }
@@ -165,7 +167,9 @@ nlohmann::json ServerRunner::status() const {
     nlohmann::json listen = nlohmann::json::array(), known = nlohmann::json::array();
     for (const auto& l : listeners_) {
         auto ep = l->bound();
-        listen.push_back({{"address", ep.str()}, {"transport", l->transport()}});
+        nlohmann::json entry = {{"address", ep.str()}, {"transport", l->transport()}};
+        entry.update(l->status());
+        listen.push_back(std::move(entry));
         std::string host = ep.host;
         if (host == "0.0.0.0" || host == "::") {
             char name[256] = {0};
@@ -198,6 +202,7 @@ nlohmann::json ServerRunner::status() const {
         s["client_snippet"] = {{"role", "client"},
                                {"server", ep.str()},
                                {"ssh", {{"host_key", host_key_.public_line}}}};
+        if (auto t = listeners_.front()->client_transport(); !t.empty()) s["client_snippet"]["transport"] = t;
     }
     return s;
 }
@@ -227,6 +232,7 @@ void ServerRunner::reload() {
     std::string why;
     load_keys(nullptr);
     ctx_.log.info("authorized_keys reloaded: ", shared_->keys()->entries.size(), " keys");
+    for (auto& l : listeners_) l->reload();
     for (const auto& r : shared_->snapshot()) {
         asio::post(*r.io, [w = r.session] {
             if (auto s = w.lock()) s->recheck_key();

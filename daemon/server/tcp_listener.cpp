@@ -86,14 +86,15 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Listener> make_listener(asio::io_context& io, const config::ListenConfig& cfg,
+std::unique_ptr<Listener> make_listener(const ListenerContext& ctx, const config::ListenConfig& cfg,
                                         std::string* why) {
+    if (cfg.transport.type == "tls") return make_tls_listener(ctx, cfg);
     if (cfg.transport.type != "tcp") {
         *why = "listen " + cfg.address.str() + ": transport '" + cfg.transport.type +
                "' is not supported by this ghostd yet";
         return nullptr;
     }
-    return std::make_unique<TcpListener>(io, cfg.address);
+    return std::make_unique<TcpListener>(ctx.control, cfg.address);
 }
 
 }  // namespace ghost::daemon::server

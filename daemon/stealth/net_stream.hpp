@@ -39,6 +39,8 @@ public:
 
     /// Wraps the (still unused) plain socket in TLS; `ssl` set up for server or client.
     void attach_tls(SslPtr ssl);
+    /// Stops using TLS (after close_notify): further reads and writes are raw TCP.
+    void drop_tls() { ssl_.reset(); }
     /// One step of the TLS handshake (client or server as `ssl` was set up).
     Result handshake();
     Result read(void* buf, size_t len);

@@ -48,8 +48,24 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
     return SSL_TLSEXT_ERR_OK;
 }
 
-/// With a pin the chain is not judged by CAs; check_server_cert compares the pin.
-int accept_any(int, X509_STORE_CTX*) { return 1; }
+/// Where the first verification error of a connection is kept (as error + 1).
+int first_error_index() {
+    static const int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return idx;
+}
+
+/// The handshake always completes; check_server_cert then judges the certificate (pin, or
+/// the first verification error recorded here) before a single byte is sent, so the
+/// message names the real problem instead of a generic alert.
+int record_first_error(int ok, X509_STORE_CTX* store) {
+    if (ok) return 1;
+    auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    if (ssl && !SSL_get_ex_data(ssl, first_error_index())) {
+        intptr_t err = X509_STORE_CTX_get_error(store) + 1;
+        SSL_set_ex_data(ssl, first_error_index(), reinterpret_cast<void*>(err));
+    }
+    return 1;
+}
 
 std::string read_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
@@ -115,11 +131,8 @@ SslCtxPtr make_client_ctx(const config::TransportConfig& t, std::string* why) {
         *why = "transport.alpn: cannot use the protocol list";
         return nullptr;
     }
-    if (!t.pin_sha256.empty()) {
-        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, accept_any);
-        return ctx;
-    }
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, record_first_error);
+    if (!t.pin_sha256.empty()) return ctx;
     if (!t.ca_file.empty()) {
         if (SSL_CTX_load_verify_locations(ctx.get(), t.ca_file.c_str(), nullptr) != 1) {
             *why = "transport.ca_file " + t.ca_file + ": cannot load CA certificates (" +
@@ -170,6 +183,8 @@ std::string check_server_cert(SSL* ssl, const config::TransportConfig& t,
                " (" + subject_line(peer) + ")";
     }
     long r = SSL_get_verify_result(ssl);
+    if (auto first = reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, first_error_index())); first != 0)
+        r = static_cast<long>(first - 1);
     if (r == X509_V_OK) return {};
     std::string msg = "server certificate not trusted: " +
                       std::string(X509_verify_cert_error_string(r));

@@ -80,9 +80,6 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
         SSL* ssl = net->ssl();
         if (r.io != NetStream::Io::ok) {
             if (timed_out) return fail("TLS handshake with " + server.str() + " timed out", false);
-            // A verification failure is the more useful message than the alert it caused.
-            if (SSL_get_verify_result(ssl) != X509_V_OK && SSL_get0_peer_certificate(ssl))
-                return fail(stealth::check_server_cert(ssl, cfg, verify_name), true);
             return fail("TLS handshake with " + server.str() + " failed: " +
                             (r.io == NetStream::Io::eof ? "connection closed by the server" : r.error),
                         false);
