@@ -116,6 +116,50 @@ got=$(printf 'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n' |
 [[ $got == *"400 Bad Request"* && $got != *SSH-2.0* ]] || fail "bare banner on the knock port got: '$got'"
 pass "probes get the 404 web server: plain GET, upgrade without/with wrong token, bare SSH banner"
 
+# The whole probe battery against the hub and against a real stock nginx with the same
+# certificate and a 404 site: identical transcripts (Date aside) and close behaviour.
+NGX_TLS=$(free_port) NGX_PLAIN=$(free_port)
+mkdir -p "$T/nginx"
+cp "$CERT" "$T/nginx/cert.pem"
+cp "$(dirname "$CERT")/tls.key" "$T/nginx/key.pem"
+bash "$GHOST_SOURCE_DIR/tests/tools/nginx_reference.sh" "$T/nginx" "$NGX_TLS" "$NGX_PLAIN" >"$T/nginx.out" 2>&1 ||
+    fail "reference nginx did not start: $(cat "$T/nginx.out")"
+on_cleanup "kill \$(cat '$T/nginx/nginx.pid') 2>/dev/null || true"
+wait_for 10 "reference nginx" port_listening "$NGX_TLS"
+PROBE_HTTP="python3 $GHOST_SOURCE_DIR/tests/tools/http_probe.py"
+$PROBE_HTTP 127.0.0.1 "$NGX_TLS" --tls >"$T/probe-nginx.txt" 2>"$T/probe-nginx.err" &
+ngx_probe=$!
+$PROBE_HTTP 127.0.0.1 "$HUB" --tls >"$T/probe-ghost.txt" 2>"$T/probe-ghost.err" || fail "probing ghost failed"
+wait $ngx_probe || fail "probing nginx failed: $(cat "$T/probe-nginx.err")"
+probes=$(grep -c '^### ' "$T/probe-ghost.txt")
+[[ $probes -ge 50 ]] || fail "the probe battery ran only $probes probes"
+diff -u "$T/probe-nginx.txt" "$T/probe-ghost.txt" >"$T/probe.diff" ||
+    fail "ghost's port answers probes differently from nginx: $(head -60 "$T/probe.diff")"
+kill -0 "$GHOSTD_PID" || fail "ghostd died under the probes"
+got=$(curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$SOCKS" "http://localhost:$HTTP/index.html")
+[[ $got == "hello from the target" ]] || fail "c1 broken by the probes: '$got'"
+# Knocks with real but expired, future or replayed tokens: the same 404 as nginx gives.
+answer() {  # answer PORT TOKEN -> status line, headers without Date, body
+    curl -sk --http1.1 --max-time 10 -D - "https://127.0.0.1:$1/ws" -H 'Host: example.com' \
+        -H 'Upgrade: websocket' -H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 13' \
+        -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H "Cookie: sid=$2" | grep -v '^Date:'
+}
+TOKEN="python3 $GHOST_SOURCE_DIR/tests/tools/knock_token.py $T/secret /ws"
+rejected=$(profile_field hub '.listen[0].knocks_rejected')
+for age in 3600 -3600; do
+    tok=$($TOKEN --age $age)
+    [[ "$(answer "$HUB" "$tok")" == "$(answer "$NGX_TLS" "$tok")" ]] || fail "token aged $age s answered unlike nginx"
+done
+tok=$($TOKEN)
+first=$(curl -sk --http1.1 --max-time 5 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$HUB/ws" \
+    -H 'Upgrade: websocket' -H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 13' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H "Cookie: sid=$tok" 2>/dev/null || true)
+[[ $first == 101 ]] || fail "a fresh token was not accepted (HTTP $first)"
+[[ "$(answer "$HUB" "$tok")" == "$(answer "$NGX_TLS" "$tok")" ]] || fail "a replayed token answered unlike nginx"
+[[ $(profile_field hub '.listen[0].knocks_rejected') -ge $((rejected + 3)) ]] ||
+    fail "expired/future/replayed knocks not counted as rejected"
+pass "probe battery ($probes probes): ghost's TLS port and a stock nginx 404 site answer identically, also to expired, future and replayed tokens; c1 unaffected"
+
 # ---------------------------------------------------------------- upstream fallback
 page=$(curl -sk --max-time 10 "https://127.0.0.1:$FRONT/site.html")
 [[ $page == "the real upstream site" ]] || fail "fallback to the upstream web server: '$page'"
