@@ -120,6 +120,9 @@ SslCtxPtr make_client_ctx(const config::TransportConfig& t, std::string* why) {
         return nullptr;
     }
     SSL_CTX_set_min_proto_version(ctx.get(), min_version(t.min_version));
+    // Browsers' TLS 1.3 order; AES-128-GCM first is also the cheapest with AES-NI, which
+    // matters because the SSH stream inside is encrypted once more.
+    SSL_CTX_set_ciphersuites(ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
     SSL_CTX_set_mode(ctx.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // Read whole records (and what follows) per recv instead of header + body.
     SSL_CTX_set_read_ahead(ctx.get(), 1);
@@ -208,7 +211,8 @@ SslCtxPtr make_server_ctx(const config::TransportConfig& t, const std::string& c
     SSL_CTX_set_mode(ctx.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx.get(), 1);
     SSL_CTX_set_default_read_buffer_len(ctx.get(), 64 * 1024);
-    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);  // nginx: ssl_prefer_server_ciphers on
+    SSL_CTX_set_ciphersuites(ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_file.c_str()) != 1) {
         *why = "transport.cert_file " + cert_file + ": cannot load the certificate chain (" +
                ssl_error_text() + ")";

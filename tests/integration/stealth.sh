@@ -166,6 +166,56 @@ page=$(curl -sk --max-time 10 "https://127.0.0.1:$FRONT/site.html")
 [[ $(profile_field front '.listen[0].fallback_connections') -ge 1 ]] || fail "front counted no fallback"
 pass "with a fallback upstream, curl through the ghost port gets the upstream's real page"
 
+# ---------------------------------------------------------------- behind an nginx reverse proxy
+# A CDN-like front: nginx terminates TLS (with the same certificate) and proxies the
+# WebSocket upgrade on /ws to the hub; everything else is nginx's own 404.
+RP=$(free_port) SOCKS5RP=$(free_port)
+mkdir -p "$T/rp"
+cat >"$T/rp/nginx.conf" <<EOF
+worker_processes 1;
+pid $T/rp/nginx.pid;
+error_log $T/rp/error.log;
+events { worker_connections 256; }
+http {
+    access_log $T/rp/access.log;
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;  # as in Debian's nginx.conf
+    client_body_temp_path $T/rp/body;
+    proxy_temp_path $T/rp/proxy;
+    fastcgi_temp_path $T/rp/fastcgi;
+    uwsgi_temp_path $T/rp/uwsgi;
+    scgi_temp_path $T/rp/scgi;
+    server {
+        listen 127.0.0.1:$RP ssl;
+        ssl_certificate $T/nginx/cert.pem;
+        ssl_certificate_key $T/nginx/key.pem;
+        location /ws {
+            proxy_pass https://127.0.0.1:$HUB;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host \$host;
+            proxy_read_timeout 1h;
+        }
+        location / { return 404; }
+    }
+}
+EOF
+/usr/sbin/nginx -p "$T/rp" -c "$T/rp/nginx.conf" -e "$T/rp/error.log" || fail "reverse proxy nginx did not start"
+on_cleanup "kill \$(cat '$T/rp/nginx.pid') 2>/dev/null || true"
+wait_for 10 "reverse proxy" port_listening "$RP"
+client viaproxy "$RP" "$SOCKS5RP" "{ \"type\": \"tls\", \"pin_sha256\": \"$PIN\", $knock }"
+gctl reload >/dev/null
+gctl up viaproxy >/dev/null || fail "up viaproxy: $(gctl status viaproxy 2>&1)"
+got=$(curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$SOCKS5RP" "http://localhost:$HTTP/index.html")
+[[ $got == "hello from the target" ]] || fail "through the nginx reverse proxy: '$got'"
+curl -sS --max-time 120 -o "$T/rp.recv" --socks5-hostname "127.0.0.1:$SOCKS5RP" "http://127.0.0.1:$HTTP/blob" ||
+    fail "download through the reverse proxy failed"
+[[ $(sha_of "$T/rp.recv") == "$want" ]] || fail "download through the reverse proxy is not byte-exact"
+gctl down viaproxy >/dev/null
+# nginx logs an upgraded request when the connection ends.
+wait_for 10 "nginx access log" grep -q '"GET /ws HTTP/1.1" 101' "$T/rp/access.log"
+pass "behind an nginx reverse proxy forwarding WebSocket, a ghost client reaches the server ($MB MiB byte-exact)"
+
 # ---------------------------------------------------------------- bare SSH for stock ssh + ProxyCommand
 stock_ssh_socks() {  # stock_ssh_socks PROXYCOMMAND HOST SOCKS_PORT: ssh -N -D through a ProxyCommand
     ssh -F /dev/null -i "$T/client" -o IdentitiesOnly=yes -o BatchMode=yes \
