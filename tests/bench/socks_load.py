@@ -13,9 +13,12 @@
       "kb_per_1000"}
 
 PROXY and TARGET are host:port (PROXY "direct": no proxy, for TUN mode and sshuttle); the SOCKS5 client sends TARGET's host as an address.
+The greeting and the CONNECT request go out in one write unless SOCKS_LOCKSTEP=1, which
+waits for the method reply first (trojan's SOCKS5 front end drops a pipelined request).
 """
 import asyncio
 import json
+import os
 import socket
 import statistics
 import struct
@@ -23,6 +26,7 @@ import sys
 import time
 
 TIMEOUT_S = 30
+LOCKSTEP = os.environ.get("SOCKS_LOCKSTEP") == "1"
 
 
 def split(hostport):
@@ -45,7 +49,15 @@ async def open_tunnel(proxy, request):
         host, port = split(proxy)
     r, w = await asyncio.open_connection(host, port)
     try:
-        if not direct:
+        if not direct and LOCKSTEP:
+            w.write(b"\x05\x01\x00")
+            if await r.readexactly(2) != b"\x05\x00":
+                raise ConnectionError("SOCKS method refused")
+            w.write(request)
+            head = await r.readexactly(10)
+            if head[:2] != b"\x05\x00":
+                raise ConnectionError(f"SOCKS reply {head[:2].hex()}")
+        elif not direct:
             w.write(b"\x05\x01\x00" + request)
             head = await r.readexactly(2 + 10)
             if head[:2] != b"\x05\x00" or head[3] != 0:
