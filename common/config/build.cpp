@@ -98,6 +98,7 @@ TransportConfig build_transport(const Section& s) {
     t.key_file = s.str("key_file");
     t.fallback = s.endpoint("fallback");
     if (s.has("allow_bare_ssh")) t.allow_bare_ssh = s.flag("allow_bare_ssh");
+    if (s.has("sniff")) t.sniff = s.flag("sniff");
     return t;
 }
 

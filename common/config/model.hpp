@@ -29,6 +29,7 @@ struct TransportConfig {
     std::string key_file;                   // tls: PEM private key
     std::optional<net::Endpoint> fallback;  // tls: web server for probes; empty = built-in 404
     bool allow_bare_ssh = false;            // tls: accept SSH without the knock (visible to probes)
+    bool sniff = false;                     // tls: also plain SSH and plain HTTP on the port
 };
 
 /// `ssh` section of a client profile.

@@ -104,9 +104,10 @@ void check_listeners(const json& doc, const std::string& file, std::vector<Error
             add(errors, file, at + missing, nullptr,
                 std::string("missing '") + missing + "': cert_file and key_file go together");
         }
-        if (!transport.contains("knock") && member(transport, "allow_bare_ssh") != true) {
+        if (!transport.contains("knock") && member(transport, "allow_bare_ssh") != true &&
+            member(transport, "sniff") != true) {
             add(errors, file, at + "knock", nullptr,
-                "a tls listener needs 'knock' (or allow_bare_ssh: true), else it serves nobody");
+                "a tls listener needs 'knock' (or allow_bare_ssh / sniff: true), else it serves nobody");
         }
     }
 }

@@ -55,7 +55,7 @@ struct TlsShared {
     ks::ReplayCache replay;
 
     std::atomic<uint64_t> knocks_accepted{0}, knocks_rejected{0}, fallbacks{0}, bare_ssh{0},
-        handshake_failures{0}, refused_busy{0};
+        handshake_failures{0}, refused_busy{0}, plain_ssh{0};
     std::atomic<size_t> pending{0};
 
     std::mutex reg_mu;
@@ -99,6 +99,7 @@ private:
         ssize_t n = ::recv(net_->fd(), &first, 1, MSG_PEEK);
         if (n <= 0) return done();
         if (first != 0x16) {
+            if (sh_->cfg.transport.sniff) return sniff_plain();
             // Not a TLS ClientHello: nginx answers plain HTTP on its TLS port with a 400.
             return fallback({}, /*plain_on_tls=*/true);
         }
@@ -109,6 +110,35 @@ private:
         auto self = shared_from_this();
         st::drive(net_, [n2 = net_] { return n2->handshake(); },
                   [self](st::NetStream::Result r) { self->on_handshake(std::move(r)); });
+    }
+
+    /// `sniff`: not TLS. An SSH banner gets the SSH server on the TCP socket itself; anything
+    /// else is plain HTTP (the knock works there too, e.g. behind a proxy_pass http://).
+    void sniff_plain() {
+        char head[4];
+        ssize_t n = ::recv(net_->fd(), head, sizeof head, MSG_PEEK);
+        if (n <= 0) return done();
+        std::string_view got(head, static_cast<size_t>(n));
+        if (got == std::string_view("SSH-").substr(0, got.size())) {
+            if (n < 4) {  // wait for the rest of "SSH-"
+                auto self = shared_from_this();
+                return net_->wait(st::NetStream::Io::want_read, [self](bool ok) {
+                    if (!ok) return self->done();
+                    self->sniff_plain();
+                });
+            }
+            decided_ = true;
+            timer_.cancel();
+            ++sh_->plain_ssh;
+            Accepted a;
+            a.fd = net_->release();
+            a.peer_ip = peer_ip_;
+            a.peer = peer_;
+            deliver(std::move(a));
+            return done();
+        }
+        plain_http_ = true;
+        read_head();
     }
 
     void on_handshake(st::NetStream::Result r) {
@@ -189,11 +219,15 @@ private:
         a.fd = std::move(ssh_end);
         a.peer_ip = peer_ip_;
         a.peer = peer_;
+        deliver(std::move(a));
+        done();
+    }
+
+    void deliver(Accepted a) {
         auto sh = sh_;
         asio::post(sh->control, [sh, a = std::make_shared<Accepted>(std::move(a))]() mutable {
             if (!sh->closed && sh->deliver) sh->deliver(std::move(*a));
         });
-        done();
     }
 
     void fallback(std::string received, bool plain_on_tls) {
@@ -206,7 +240,8 @@ private:
         if (t.fallback && !plain_on_tls) {
             st::serve_upstream(net_, std::move(received), *t.fallback, kUpstreamConnectTimeout, accepted_, on_end);
         } else {
-            st::serve_builtin(net_, std::move(received), st::NginxMimic::Port::tls, plain_on_tls, accepted_, on_end);
+            auto port = plain_http_ ? st::NginxMimic::Port::plain : st::NginxMimic::Port::tls;
+            st::serve_builtin(net_, std::move(received), port, plain_on_tls, accepted_, on_end);
         }
     }
 
@@ -231,6 +266,7 @@ private:
     uint64_t id_ = 0;
     st::NginxMimic::Clock::time_point accepted_ = st::NginxMimic::Clock::now();
     bool timed_out_ = false;
+    bool plain_http_ = false;  // sniffed plain HTTP (no TLS)
     bool decided_ = false;
     bool finished_ = false;
 };
@@ -255,8 +291,8 @@ public:
 
     bool open(std::string* why) override {
         const auto& t = sh_->cfg.transport;
-        if (t.knock_path.empty() && !t.allow_bare_ssh) {
-            *why = "listen " + ep_.str() + ": a tls listener needs transport.knock (or allow_bare_ssh)";
+        if (t.knock_path.empty() && !t.allow_bare_ssh && !t.sniff) {
+            *why = "listen " + ep_.str() + ": a tls listener needs transport.knock (or allow_bare_ssh / sniff)";
             return false;
         }
         if (!load_material(why)) return false;
@@ -319,6 +355,8 @@ public:
                                  {"self_signed_by_ghostd", sh_->cert.generated}}},
                 {"knock_path", sh_->cfg.transport.knock_path},
                 {"allow_bare_ssh", sh_->cfg.transport.allow_bare_ssh},
+                {"sniff", sh_->cfg.transport.sniff},
+                {"plain_ssh_connections", sh_->plain_ssh.load()},
                 {"fallback", sh_->cfg.transport.fallback ? sh_->cfg.transport.fallback->str() : "built-in 404"},
                 {"knocks_accepted", sh_->knocks_accepted.load()},
                 {"knocks_rejected", sh_->knocks_rejected.load()},

@@ -134,6 +134,12 @@ void NetStream::attach_tls(SslPtr ssl) {
     SSL_set_fd(ssl_.get(), desc_.native_handle());
 }
 
+transport::UniqueFd NetStream::release() {
+    asio::error_code ignored;
+    ssl_.reset();
+    return transport::UniqueFd(desc_.is_open() ? desc_.release() : -1);
+}
+
 void NetStream::close() {
     asio::error_code ignored;
     if (desc_.is_open()) desc_.close(ignored);

@@ -53,6 +53,8 @@ public:
     void cancel();
     /// Closes the socket; pending waits complete with ok == false.
     void close();
+    /// Gives up the (plain) socket, e.g. to hand it to SSH as it is.
+    transport::UniqueFd release();
     bool closed() const { return !desc_.is_open(); }
 
     SSL* ssl() const { return ssl_.get(); }

@@ -7,11 +7,13 @@
 #   curl / openssl / probes ──▶ hub :$HUB                                 (get the 404 web server)
 #   curl ──▶ "front" :$FRONT (tls, fallback = http.server :$HTTP)         (gets the real page)
 #   ssh -o ProxyCommand='openssl s_client' ──▶ "bare" :$BARE (allow_bare_ssh)
+#   ssh / curl http / curl https ──▶ "omni" :$OMNI (sniff: SSH, TLS and HTTP on one port)
+#   ghost client "viaproxy" ──tls──▶ nginx :$RP ──proxy_pass http:// (WebSocket)──▶ omni
 #
 # All on loopback; every process and file lives in the test's temp dir.
 . "$(dirname "$0")/lib.sh"
 
-HTTP=$(free_port) HUB=$(free_port) FRONT=$(free_port) BARE=$(free_port)
+HTTP=$(free_port) HUB=$(free_port) FRONT=$(free_port) BARE=$(free_port) OMNI=$(free_port)
 SOCKS=$(free_port) SOCKS2=$(free_port) SOCKS3=$(free_port)
 MB=${GHOST_TEST_MB:-100}
 
@@ -37,8 +39,9 @@ server() {  # server NAME PORT TRANSPORT_EXTRA
 server hub "$HUB" ", $knock"
 server front "$FRONT" ", $knock, \"fallback\": \"127.0.0.1:$HTTP\""
 server bare "$BARE" ', "allow_bare_ssh": true'
+server omni "$OMNI" ", $knock, \"sniff\": true"
 gctl reload >/dev/null
-for p in hub front bare; do gctl up "$p" >/dev/null || fail "up $p: $(gctl status "$p" 2>&1)"; done
+for p in hub front bare omni; do gctl up "$p" >/dev/null || fail "up $p: $(gctl status "$p" 2>&1)"; done
 [[ $(stat -c %a "$T/secret") == 600 ]] || fail "generated knock secret is not mode 600"
 PIN=$(profile_field hub '.listen[0].certificate.pin_sha256')
 FP=$(profile_field hub '.host_key.fingerprint')
@@ -53,7 +56,7 @@ pass "tls server profiles up: self-signed certificate, knock secret created 0600
 
 client() {  # client NAME PORT SOCKS TRANSPORT_JSON
     write_profile "$1" "{ \"server\": \"127.0.0.1:$2\", \"transport\": $4,
-      \"ssh\": { \"user\": \"ghost\", \"identity_file\": \"$T/client\", \"host_key\": \"$FP\" },
+      \"ssh\": { \"user\": \"ghost\", \"identity_file\": \"$T/client\", \"host_key\": \"${HOSTFP:-$FP}\" },
       \"socks5\": { \"listen\": \"127.0.0.1:$3\" } }"
 }
 client c1 "$HUB" "$SOCKS" "{ \"type\": \"tls\", \"sni\": \"www.example.org\", \"pin_sha256\": \"$PIN\", $knock }"
@@ -168,7 +171,8 @@ pass "with a fallback upstream, curl through the ghost port gets the upstream's 
 
 # ---------------------------------------------------------------- behind an nginx reverse proxy
 # A CDN-like front: nginx terminates TLS (with the same certificate) and proxies the
-# WebSocket upgrade on /ws to the hub; everything else is nginx's own 404.
+# WebSocket upgrade on /ws as plain HTTP to the sniffing listener; everything else is
+# nginx's own 404.
 RP=$(free_port) SOCKS5RP=$(free_port)
 mkdir -p "$T/rp"
 cat >"$T/rp/nginx.conf" <<EOF
@@ -189,7 +193,7 @@ http {
         ssl_certificate $T/nginx/cert.pem;
         ssl_certificate_key $T/nginx/key.pem;
         location /ws {
-            proxy_pass https://127.0.0.1:$HUB;
+            proxy_pass http://127.0.0.1:$OMNI;
             proxy_http_version 1.1;
             proxy_set_header Upgrade \$http_upgrade;
             proxy_set_header Connection "upgrade";
@@ -203,7 +207,7 @@ EOF
 /usr/sbin/nginx -p "$T/rp" -c "$T/rp/nginx.conf" -e "$T/rp/error.log" || fail "reverse proxy nginx did not start"
 on_cleanup "kill \$(cat '$T/rp/nginx.pid') 2>/dev/null || true"
 wait_for 10 "reverse proxy" port_listening "$RP"
-client viaproxy "$RP" "$SOCKS5RP" "{ \"type\": \"tls\", \"pin_sha256\": \"$PIN\", $knock }"
+HOSTFP=$(profile_field omni '.host_key.fingerprint') client viaproxy "$RP" "$SOCKS5RP" "{ \"type\": \"tls\", \"pin_sha256\": \"$PIN\", $knock }"
 gctl reload >/dev/null
 gctl up viaproxy >/dev/null || fail "up viaproxy: $(gctl status viaproxy 2>&1)"
 got=$(curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$SOCKS5RP" "http://localhost:$HTTP/index.html")
@@ -217,10 +221,10 @@ wait_for 10 "nginx access log" grep -q '"GET /ws HTTP/1.1" 101' "$T/rp/access.lo
 pass "behind an nginx reverse proxy forwarding WebSocket, a ghost client reaches the server ($MB MiB byte-exact)"
 
 # ---------------------------------------------------------------- bare SSH for stock ssh + ProxyCommand
-stock_ssh_socks() {  # stock_ssh_socks PROXYCOMMAND HOST SOCKS_PORT: ssh -N -D through a ProxyCommand
+stock_ssh_socks() {  # stock_ssh_socks PROXYCOMMAND HOST SOCKS_PORT [SSH_ARGS]: ssh -N -D through a ProxyCommand
     ssh -F /dev/null -i "$T/client" -o IdentitiesOnly=yes -o BatchMode=yes \
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-        -o ProxyCommand="$1" -N -D 127.0.0.1:"$3" "ghost@$2" >"$T/ssh-$2.log" 2>&1 &
+        -o ProxyCommand="$1" -N -D 127.0.0.1:"$3" "${@:4}" "ghost@$2" >"$T/ssh-$2.log" 2>&1 &
     local pid=$!
     track_pid $pid
     wait_for 15 "ssh -D via $2" port_listening "$3"
@@ -230,6 +234,15 @@ stock_ssh_socks() {  # stock_ssh_socks PROXYCOMMAND HOST SOCKS_PORT: ssh -N -D t
 }
 stock_ssh_socks "openssl s_client -quiet -verify_quiet -connect 127.0.0.1:$BARE" bare "$SOCKS3"
 pass "allow_bare_ssh: stock ssh with ProxyCommand='openssl s_client' reaches the server"
+
+# ---------------------------------------------------------------- one port, three protocols
+stock_ssh_socks none omni "$(free_port)" -o HostName=127.0.0.1 -p "$OMNI"
+[[ $(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OMNI/") == 404 ]] ||
+    fail "plain HTTP on the sniffing port is not a 404"
+[[ $(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$OMNI/") == 404 ]] ||
+    fail "HTTPS on the sniffing port is not a 404"
+[[ $(profile_field omni '.listen[0].plain_ssh_connections') -ge 1 ]] || fail "omni counted no plain SSH"
+pass "sniff: plain SSH (stock ssh), plain HTTP and HTTPS on one port; the knock also works in plain HTTP (behind the proxy above)"
 
 # ---------------------------------------------------------------- ghostctl proxy-command for stock ssh
 stock_ssh_socks "$GHOSTCTL --socket $GHOST_RUN/ghostd.sock proxy-command c1" hub "$(free_port)"
