@@ -49,7 +49,7 @@ PY
 }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; return 1; }
 
-read -r EDGE WEB SOCKS FWD SSHD_SOCKS < <(free_ports 5)
+read -r EDGE WEB SOCKS FWD SSHD_SOCKS STEALTH STEALTH_SOCKS < <(free_ports 7)
 mkdir -p "$D/etc/profiles" "$D/run" "$D/state" "$D/www"
 echo "hello from behind the ghost server" >"$D/www/index.html"
 
@@ -117,7 +117,41 @@ wait_port "$SSHD_SOCKS"
 run curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$SSHD_SOCKS" "http://localhost:$WEB/"
 run "$GHOSTCTL" sessions edge
 
+step "stealth: SSH inside TLS behind a WebSocket knock on 127.0.0.1:$STEALTH"
+cat >"$D/etc/profiles/stealth.json" <<JSON
+{
+  "role": "server",
+  // no certificate configured: ghostd makes a self-signed one; the knock secret is created too
+  "listen": [ { "address": "127.0.0.1:$STEALTH",
+                "transport": { "type": "tls", "knock": { "path": "/ws", "secret_file": "$D/knock.secret" } } } ],
+  "authorized_keys": "$D/authorized_keys",
+  "acl": { "deny_loopback": false }
+}
+JSON
+run "$GHOSTCTL" reload
+run "$GHOSTCTL" up stealth
+PIN=$("$GHOSTCTL" --json status stealth | python3 -c 'import json,sys; print(json.load(sys.stdin)["listen"][0]["certificate"]["pin_sha256"])')
+SFP=$("$GHOSTCTL" --json status stealth | python3 -c 'import json,sys; print(json.load(sys.stdin)["host_key"]["fingerprint"])')
+cat >"$D/etc/profiles/hidden.json" <<JSON
+{
+  "server": "127.0.0.1:$STEALTH",
+  "transport": { "type": "tls", "pin_sha256": "$PIN",
+                 "knock": { "path": "/ws", "secret_file": "$D/knock.secret" } },
+  "ssh": { "user": "demo", "identity_file": "$D/client_key", "host_key": "$SFP" },
+  "socks5": { "listen": "127.0.0.1:$STEALTH_SOCKS" }
+}
+JSON
+cat "$D/etc/profiles/hidden.json"
+run "$GHOSTCTL" reload
+run "$GHOSTCTL" up hidden
+run curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$STEALTH_SOCKS" "http://localhost:$WEB/"
+"$GHOSTCTL" --json status hidden | python3 -c 'import json,sys; print("tls:", json.load(sys.stdin)["tls"])'
+echo "and what anyone else sees on that port (an nginx 404 site):"
+run curl -sk --max-time 10 "https://127.0.0.1:$STEALTH/"
+
 step "down"
+run "$GHOSTCTL" down hidden
+run "$GHOSTCTL" down stealth
 run "$GHOSTCTL" down demo
 run "$GHOSTCTL" down edge
 run "$GHOSTCTL" list
