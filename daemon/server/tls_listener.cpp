@@ -154,9 +154,9 @@ private:
         auto self = shared_from_this();
         st::read_some(net_, &buf_, [self](std::string err) {
             if (!err.empty()) {
-                // Silence past the deadline with a partial knock-looking request: nginx
-                // would still be waiting; let the fallback take over the wait.
-                if (self->timed_out_ && !self->buf_.empty()) return self->fallback(std::move(self->buf_), false);
+                // Silence until nginx's header timeout: the responder closes the way nginx
+                // does (its deadline has passed too).
+                if (self->timed_out_) return self->fallback(std::move(self->buf_), false);
                 return self->done();
             }
             self->decide();

@@ -130,10 +130,27 @@ bash "$GHOST_SOURCE_DIR/tests/tools/nginx_reference.sh" "$T/nginx" "$NGX_TLS" "$
 on_cleanup "kill \$(cat '$T/nginx/nginx.pid') 2>/dev/null || true"
 wait_for 10 "reference nginx" port_listening "$NGX_TLS"
 PROBE_HTTP="python3 $GHOST_SOURCE_DIR/tests/tools/http_probe.py"
+# nginx's timeouts (60 s for the handshake and first request) run alongside the battery.
+TIMEOUT_PROBES=(timeout_idle timeout_mid_request timeout_plain_on_tls)
+to_pids=()
+for p in "${TIMEOUT_PROBES[@]}"; do
+    $PROBE_HTTP 127.0.0.1 "$NGX_TLS" --tls --only "$p" --timeouts 75 >"$T/to-nginx-$p.txt" 2>&1 &
+    to_pids+=($!)
+    $PROBE_HTTP 127.0.0.1 "$HUB" --tls --only "$p" --timeouts 75 >"$T/to-ghost-$p.txt" 2>&1 &
+    to_pids+=($!)
+done
 $PROBE_HTTP 127.0.0.1 "$NGX_TLS" --tls >"$T/probe-nginx.txt" 2>"$T/probe-nginx.err" &
 ngx_probe=$!
 $PROBE_HTTP 127.0.0.1 "$HUB" --tls >"$T/probe-ghost.txt" 2>"$T/probe-ghost.err" || fail "probing ghost failed"
 wait $ngx_probe || fail "probing nginx failed: $(cat "$T/probe-nginx.err")"
+for pid in "${to_pids[@]}"; do wait "$pid" || fail "a timeout probe failed"; done
+for p in "${TIMEOUT_PROBES[@]}"; do
+    # Seconds are compared loosely (both close at nginx's 60 s), everything else exactly.
+    secs=$(grep -o 'after [0-9]*s' "$T/to-ghost-$p.txt" | tr -dc 0-9)
+    [[ -n $secs && $secs -ge 58 && $secs -le 63 ]] || fail "$p: ghost closed after '${secs}' s: $(cat "$T/to-ghost-$p.txt")"
+    diff <(sed 's/, after [0-9]*s//' "$T/to-nginx-$p.txt") <(sed 's/, after [0-9]*s//' "$T/to-ghost-$p.txt") ||
+        fail "$p: ghost's timeout behaviour differs from nginx's"
+done
 probes=$(grep -c '^### ' "$T/probe-ghost.txt")
 [[ $probes -ge 50 ]] || fail "the probe battery ran only $probes probes"
 diff -u "$T/probe-nginx.txt" "$T/probe-ghost.txt" >"$T/probe.diff" ||
@@ -161,7 +178,7 @@ first=$(curl -sk --http1.1 --max-time 5 -o /dev/null -w '%{http_code}' "https://
 [[ "$(answer "$HUB" "$tok")" == "$(answer "$NGX_TLS" "$tok")" ]] || fail "a replayed token answered unlike nginx"
 [[ $(profile_field hub '.listen[0].knocks_rejected') -ge $((rejected + 3)) ]] ||
     fail "expired/future/replayed knocks not counted as rejected"
-pass "probe battery ($probes probes): ghost's TLS port and a stock nginx 404 site answer identically, also to expired, future and replayed tokens; c1 unaffected"
+pass "probe battery ($probes probes): ghost's TLS port and a stock nginx 404 site answer identically, also to expired, future and replayed tokens and in nginx's 60 s timeouts; c1 unaffected"
 
 # ---------------------------------------------------------------- upstream fallback
 page=$(curl -sk --max-time 10 "https://127.0.0.1:$FRONT/site.html")
