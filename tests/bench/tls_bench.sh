@@ -157,7 +157,7 @@ wait_for 10 "trojan server" ip netns exec "$S" bash -c "ss -Hltn 'sport = :4443'
 wait_for 10 "trojan client" in_c bash -c "ss -Hltn 'sport = :3080' | grep -q ."
 # The fallback is what a prober gets: the real page of the local web server.
 in_c curl -sk --max-time 5 --resolve "www.bench.test:4443:$SERVER" -o /dev/null -w '%{http_code}' \
-    https://www.bench.test:4443/ | grep -q 200 || fail "trojan server's fallback does not answer"
+    https://www.bench.test:4443/ | has 200 || fail "trojan server's fallback does not answer"
 
 # ---------------------------------------------------------------- measurements
 TICKS=$(getconf CLK_TCK)

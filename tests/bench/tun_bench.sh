@@ -122,7 +122,7 @@ in_c sshuttle --method nat -r "$(id -un)@$SERVER" -e "$SSH" "$NET.2.0/24" >>"$T/
 SSHUTTLE_PID=$!
 track_pid $SSHUTTLE_PID
 # Ready once its firewall rules redirect the target subnet (a connect gets through).
-_sshuttle_ready() { in_c $LOAD connect direct "$TARGET:7000" 1 1 | grep -q '"ok": 1'; }
+_sshuttle_ready() { in_c $LOAD connect direct "$TARGET:7000" 1 1 | has '"ok": 1'; }
 wait_for 30 "sshuttle" _sshuttle_ready
 log "warm-up sshuttle"
 in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null

@@ -18,6 +18,9 @@ _NETNS=()
 _CLEANUP_HOOKS=()
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# has PATTERN...: grep for use at the end of a pipe. Unlike `grep -q` it reads all of its
+# input, so the writer never dies of SIGPIPE (which pipefail would report as a failure).
+has() { grep "$@" >/dev/null; }
 fail() {
     log "FAIL: $*"
     exit 1
@@ -104,7 +107,7 @@ port_open() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
 # port_listening PORT: true when something listens on TCP PORT (without connecting to it,
 # so single-connection servers like `socat TCP-LISTEN` without fork are not consumed).
-port_listening() { ss -Hltn "sport = :$1" | grep -q .; }
+port_listening() { ss -Hltn "sport = :$1" | has .; }
 
 # ---------------------------------------------------------------- OpenSSH sshd
 
@@ -216,7 +219,7 @@ wait_state() {
 # comparing before/after (address lifetimes, which count down, are left out). Waits for
 # IPv6 duplicate address detection to settle first (it adds routes when it finishes).
 net_snapshot() {
-    _no_tentative() { ! ip -n "$1" addr | grep -q tentative; }
+    _no_tentative() { ! ip -n "$1" addr | has tentative; }
     wait_for 10 "IPv6 DAD in $1" _no_tentative "$1"
     {
         ip -n "$1" rule

@@ -238,7 +238,7 @@ timeout 20 ssh "${SSH_COMMON[@]}" -p "$HUB" -N -o ExitOnForwardFailure=yes -R "1
 [[ $rc != 0 ]] && grep -qi "remote port forwarding failed" "$T/priv.ssh.log" ||
     fail "-R to port 81 was not refused (rc $rc): $(cat "$T/priv.ssh.log")"
 grep -q "privileged port (name it in permitlisten to allow)" "$T/ghostd.log" || fail "privileged -R not logged"
-ss -Hltn 'sport = :81' | grep -q . && fail "something listens on port 81"
+ss -Hltn 'sport = :81' | has . && fail "something listens on port 81"
 pass "-R to privileged port 81 refused and logged; nothing bound"
 
 gctl status hub >/dev/null || fail "daemon unhealthy at the end"

@@ -110,7 +110,7 @@ FP=$(jqs edge '[.. | objects | select(has("fingerprint"))][0].fingerprint')
 HK=$GHOST_STATE/edge/host_ed25519
 [[ $(stat -c %a "$HK") == 600 ]] || fail "host key $HK mode $(stat -c %a "$HK"), want 600"
 [[ $(ssh-keygen -l -E sha256 -f "$HK" | awk '{print $2}') == "$FP" ]] || fail "status fingerprint differs from key file"
-jqs edge '.. | objects | select(has("authorized_keys_errors")) | .authorized_keys_errors[]' | grep -q "unknown option 'bogus-option'" \
+jqs edge '.. | objects | select(has("authorized_keys_errors")) | .authorized_keys_errors[]' | has "unknown option 'bogus-option'" \
     || fail "status does not report the bad authorized_keys line"
 pass "server profiles up; host key 0600; known_hosts line and fingerprint in status"
 

@@ -47,7 +47,7 @@ ip netns exec "$TN" python3 -m http.server --bind :: --directory "$T/www" 8080 >
 track_pid $!
 ip netns exec "$TN" socat TCP6-LISTEN:9000,ipv6only=0,fork,reuseaddr,backlog=2048 EXEC:cat 2>>"$T/socat.log" &
 track_pid $!
-in_t_listening() { ip netns exec "$TN" ss -Hltn "sport = :$1" | grep -q .; }
+in_t_listening() { ip netns exec "$TN" ss -Hltn "sport = :$1" | has .; }
 ip netns exec "$TN" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces \
     --listen-address="$TGT" --port 53 --local=/ghost.test/ --address=/www.ghost.test/"$TGT" --log-queries \
     --log-facility=- --pid-file= >"$T/dnsmasq.log" 2>&1 &
@@ -100,8 +100,8 @@ gctl reload >/dev/null
 gctl up split >/dev/null || fail "up split: $(gctl status split 2>&1)"
 st=$(tun_status split)
 [[ $(jq -r .device <<<"$st") == ghost0 && $(jq -r .routes_applied <<<"$st") == true ]] || fail "tun status: $st"
-ip -n "$C" route get "$TGT" | grep -q "dev ghost0" || fail "no route to $TGT via ghost0: $(ip -n "$C" route get "$TGT")"
-ip -n "$C" route get "$DIRECT" | grep -q "dev $VC" || fail "$DIRECT should go direct"
+ip -n "$C" route get "$TGT" | has "dev ghost0" || fail "no route to $TGT via ghost0: $(ip -n "$C" route get "$TGT")"
+ip -n "$C" route get "$DIRECT" | has "dev $VC" || fail "$DIRECT should go direct"
 
 capture split
 got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
@@ -260,7 +260,7 @@ pass "overlapping second TUN profile refused ($(tail -1 <<<"$out" | cut -c1-90))
 profile full "{ \"full\": true, \"dns\": [\"$TGT\"] }"
 gctl reload >/dev/null
 gctl up full >/dev/null || fail "up full: $(gctl status full 2>&1)"
-ip -n "$C" rule | grep -q "not from all fwmark 0x67686f lookup 6776943" || fail "no fwmark rule: $(ip -n "$C" rule)"
+ip -n "$C" rule | has "not from all fwmark 0x67686f lookup 6776943" || fail "no fwmark rule: $(ip -n "$C" rule)"
 capture full
 got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
 [[ $got == "hello from the target" ]] || fail "curl in full tunnel: '$got'"
@@ -282,7 +282,7 @@ capture killswitch
 stop_sshd
 wait_state full reconnecting 30
 out=$(in_c curl -sS --max-time 6 "http://$DIRECT:8080/index.html" 2>&1) && fail "traffic flowed without a session: $out"
-ip -n "$C" route show table 6776943 | grep -q "default dev ghost0" || fail "routes removed during reconnect"
+ip -n "$C" route show table 6776943 | has "default dev ghost0" || fail "routes removed during reconnect"
 stop_capture killswitch
 others=$(grep -v "$SRV\.22 \|> $SRV\.22:" "$T/killswitch.txt" | grep -v "ARP\|ICMP6, neighbor\|ICMP6, router\|ICMP6, multicast" || true)
 [[ -z $others ]] || fail "leak during reconnect: $(head -5 <<<"$others")"
@@ -313,7 +313,7 @@ gctl up full >/dev/null || fail "full tunnel up after the restart"
 pid=$(pgrep -f -- "--runtime-dir $GHOST_RUN ")
 kill -KILL "$pid"
 wait_for 10 "ghostd gone" bash -c "! kill -0 $pid 2>/dev/null"
-ip -n "$C" rule | grep -q "fwmark 0x67686f" || fail "SIGKILL left no rule behind (the cleanup check would prove nothing)"
+ip -n "$C" rule | has "fwmark 0x67686f" || fail "SIGKILL left no rule behind (the cleanup check would prove nothing)"
 rm -f "$GHOST_RUN/ghostd.sock"
 GHOSTD_NS=$C start_ghostd
 wait_for 10 "leftovers removed" bash -c "! ip -n '$C' rule | grep -q 'fwmark 0x67686f'"

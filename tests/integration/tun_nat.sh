@@ -132,8 +132,8 @@ expect_same_as_before "split tunnel teardown"
 # ---------------------------------------------------------------- full tunnel
 MARK=0x67686f
 start_probe full --full --mark "$MARK"
-ip -n "$C" rule | grep -q "not from all fwmark $MARK lookup" || fail "full tunnel rule missing: $(ip -n "$C" rule)"
-ip -n "$C" rule | grep -q "lookup main suppress_prefixlength 0" || fail "suppress rule missing"
+ip -n "$C" rule | has "not from all fwmark $MARK lookup" || fail "full tunnel rule missing: $(ip -n "$C" rule)"
+ip -n "$C" rule | has "lookup main suppress_prefixlength 0" || fail "suppress rule missing"
 [[ $(route_dev 10.77.0.2) == ghost0 ]] || fail "full tunnel: 10.77.0.2 not via ghost0"
 [[ $(route_dev 10.99.0.2) == "$VC" ]] || fail "full tunnel: on-link 10.99.0.2 not via $VC"
 check_download http://10.77.0.2:8080/blob "full IPv4"
