@@ -1,4 +1,5 @@
 #include "common/proxy/http_connect.hpp"
+#include "common/net/text.hpp"
 
 #include <arpa/inet.h>
 
@@ -9,6 +10,9 @@
 namespace ghost::proxy {
 namespace {
 
+using net::iequals;
+using net::trim_ows;
+
 bool is_tchar(char c) {
     static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
     return std::isalnum(static_cast<unsigned char>(c)) || kExtra.find(c) != kExtra.npos;
@@ -16,19 +20,6 @@ bool is_tchar(char c) {
 
 bool is_token(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
 }
 
 std::string quoted(std::string_view s) {

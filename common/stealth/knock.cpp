@@ -1,5 +1,7 @@
 #include "common/stealth/knock.hpp"
 
+#include "common/net/text.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -33,19 +35,8 @@ std::string mac(std::string_view secret, std::string_view ts_nonce, std::string_
     return std::string(reinterpret_cast<char*>(out), len);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+using net::iequals;
+using net::trim_ows;
 
 int64_t seconds(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -127,7 +118,7 @@ bool HttpHead::has_token(std::string_view name, std::string_view token) const {
         std::string_view rest(v);
         while (!rest.empty()) {
             size_t comma = rest.find(',');
-            if (iequals(trim(rest.substr(0, comma)), token)) return true;
+            if (iequals(trim_ows(rest.substr(0, comma)), token)) return true;
             if (comma == std::string_view::npos) break;
             rest.remove_prefix(comma + 1);
         }
@@ -163,7 +154,7 @@ std::optional<HttpHead> parse_head(std::string_view head) {
         std::string_view name = line.substr(0, colon);
         for (char c : name)
             if (c == ' ' || c == '\t') return std::nullopt;
-        h.headers.emplace_back(std::string(name), std::string(trim(line.substr(colon + 1))));
+        h.headers.emplace_back(std::string(name), std::string(trim_ows(line.substr(colon + 1))));
     }
     if (first) return std::nullopt;
     return h;
@@ -222,7 +213,7 @@ std::optional<std::string> knock_token(const HttpHead& head, std::string_view pa
         std::string_view rest(value);
         while (!rest.empty()) {
             size_t semi = rest.find(';');
-            std::string_view pair = trim(rest.substr(0, semi));
+            std::string_view pair = trim_ows(rest.substr(0, semi));
             size_t eq = pair.find('=');
             if (eq != std::string_view::npos && pair.substr(0, eq) == kKnockCookie) {
                 *key = k;

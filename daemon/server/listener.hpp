@@ -60,6 +60,9 @@ struct ListenerContext {
 /// Builds the listener for one `listen[]` entry; nullptr + *why when it cannot be built.
 std::unique_ptr<Listener> make_listener(const ListenerContext& ctx, const config::ListenConfig& cfg,
                                         std::string* why);
+/// Opens, binds (SO_REUSEADDR) and listens on `ep`; sets *bound_port. false + *why.
+bool bind_acceptor(asio::ip::tcp::acceptor& acceptor, const net::Endpoint& ep, uint16_t* bound_port,
+                   std::string* why);
 /// The `tls` listener (tls_listener.cpp).
 std::unique_ptr<Listener> make_tls_listener(const ListenerContext& ctx, const config::ListenConfig& cfg);
 

@@ -14,26 +14,7 @@ class TcpListener : public Listener {
 public:
     TcpListener(asio::io_context& io, net::Endpoint ep) : acceptor_(io), ep_(std::move(ep)) {}
 
-    bool open(std::string* why) override {
-        asio::error_code ec;
-        auto addr = asio::ip::make_address(ep_.host, ec);
-        if (ec) {
-            *why = "listen address " + ep_.str() + " is not an IP address";
-            return false;
-        }
-        asio::ip::tcp::endpoint e(addr, ep_.port);
-        acceptor_.open(e.protocol(), ec);
-        if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-        if (!ec) acceptor_.bind(e, ec);
-        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            *why = "cannot listen on " + ep_.str() + ": " + ec.message();
-            acceptor_.close(ec);
-            return false;
-        }
-        bound_port_ = acceptor_.local_endpoint(ec).port();
-        return true;
-    }
+    bool open(std::string* why) override { return bind_acceptor(acceptor_, ep_, &bound_port_, why); }
 
     void start(AcceptFn fn) override {
         fn_ = std::move(fn);
@@ -85,6 +66,28 @@ private:
 };
 
 }  // namespace
+
+bool bind_acceptor(asio::ip::tcp::acceptor& acceptor, const net::Endpoint& ep, uint16_t* bound_port,
+                   std::string* why) {
+    asio::error_code ec;
+    auto addr = asio::ip::make_address(ep.host, ec);
+    if (ec) {
+        *why = "listen address " + ep.str() + " is not an IP address";
+        return false;
+    }
+    asio::ip::tcp::endpoint e(addr, ep.port);
+    acceptor.open(e.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(e, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        *why = "cannot listen on " + ep.str() + ": " + ec.message();
+        acceptor.close(ec);
+        return false;
+    }
+    *bound_port = acceptor.local_endpoint(ec).port();
+    return true;
+}
 
 std::unique_ptr<Listener> make_listener(const ListenerContext& ctx, const config::ListenConfig& cfg,
                                         std::string* why) {

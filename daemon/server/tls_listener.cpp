@@ -296,24 +296,7 @@ public:
             return false;
         }
         if (!load_material(why)) return false;
-        asio::error_code ec;
-        auto addr = asio::ip::make_address(ep_.host, ec);
-        if (ec) {
-            *why = "listen address " + ep_.str() + " is not an IP address";
-            return false;
-        }
-        asio::ip::tcp::endpoint e(addr, ep_.port);
-        acceptor_.open(e.protocol(), ec);
-        if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-        if (!ec) acceptor_.bind(e, ec);
-        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            *why = "cannot listen on " + ep_.str() + ": " + ec.message();
-            acceptor_.close(ec);
-            return false;
-        }
-        bound_port_ = acceptor_.local_endpoint(ec).port();
-        return true;
+        return bind_acceptor(acceptor_, ep_, &bound_port_, why);
     }
 
     void start(AcceptFn fn) override {
