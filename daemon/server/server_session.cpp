@@ -10,6 +10,7 @@
 #include "daemon/server/remote_forward.hpp"
 #include "daemon/ssh/channel_bridge.hpp"
 #include "daemon/ssh/event_drain.hpp"
+#include "daemon/ssh/read_ahead.hpp"
 #include "daemon/ssh/ssh_key.hpp"
 #include "daemon/ssh/ssh_log.hpp"
 
@@ -183,6 +184,7 @@ void ServerSession::deny_auth(const std::string& fp, const std::string& reason) 
 
 void ServerSession::become_up() {
     just_authed_ = false;
+    ssh::read_ahead_attach(fd_, session_);  // every read from here on goes through pump()/after_io()
     phase_ = Phase::up;
     grace_.cancel();
     slot_.release();
@@ -257,7 +259,9 @@ void ServerSession::after_pump(bool more) {
     refill_budget();
     service_stalled();
     if (phase_ == Phase::closed || !check_alive()) return;
-    if (more) {
+    // Servicing channels may have made libssh read: what it left buffered needs a pump,
+    // not a wait for the kernel.
+    if (more || ssh::read_ahead_buffered(fd_) > 0) {
         pump_posted_ = true;
         asio::post(io_, [w = weak_from_this()] {
             if (auto self = w.lock()) {
@@ -395,6 +399,7 @@ void ServerSession::teardown() {
         ssh_set_message_callback(session_, nullptr, nullptr);
         if (event_) ssh_event_free(event_);
         event_ = nullptr;
+        ssh::read_ahead_detach(fd_);
         ssh_disconnect(session_);
         ssh_free(session_);
         session_ = nullptr;

@@ -14,6 +14,7 @@
 
 #include "daemon/ssh/channel_bridge.hpp"
 #include "daemon/ssh/event_drain.hpp"
+#include "daemon/ssh/read_ahead.hpp"
 #include "daemon/ssh/ssh_log.hpp"
 
 namespace ghost::daemon::ssh {
@@ -186,6 +187,9 @@ void ClientSession::become_up() {
     }
     ssh_set_counters(session_, &counter_out_, &counter_in_);
     ssh_set_message_callback(session_, &ClientSession::on_message, this);
+    // From here on every read goes through pump()/after_io(), which look at what is
+    // buffered before waiting for the kernel.
+    read_ahead_attach(fd_.get(), session_);
     phase_ = Phase::up;
     log_.info("SSH session to ", server_label_, " up (host key ", host_fp_, ")");
     on_keepalive_tick();
@@ -295,7 +299,9 @@ void ClientSession::after_pump(bool more) {
     refill_budget();
     service_stalled();
     if (phase_ != Phase::up || !check_alive()) return;
-    if (more) {
+    // Servicing channels may have made libssh read: what it left buffered needs a pump,
+    // not a wait for the kernel.
+    if (more || read_ahead_buffered(fd_.get()) > 0) {
         pump_posted_ = true;
         asio::post(io_, [w = weak_from_this()] {
             if (auto self = w.lock()) {
@@ -630,6 +636,7 @@ void ClientSession::teardown() {
         ssh_set_message_callback(session_, nullptr, nullptr);
         if (event_) ssh_event_free(event_);
         event_ = nullptr;
+        read_ahead_detach(fd_.get());
         // Order of libssh-0.10.md: event_free -> disconnect -> free; we close the fd
         // only if libssh did not (it does on fatal errors).
         bool fd_still_open = !fd_given_ || ssh_get_fd(session_) != SSH_INVALID_SOCKET;
