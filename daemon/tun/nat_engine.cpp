@@ -1,5 +1,9 @@
 #include "daemon/tun/nat_engine.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include "common/tun/reply.hpp"
 #include "daemon/tun/tun_device.hpp"
 
@@ -65,6 +69,14 @@ std::error_code NatEngine::bind_listeners(std::string* why) {
         std::error_code ec;
         acc.open(ep.protocol(), ec);
         if (!ec && ip.v6) acc.set_option(asio::ip::v6_only(true), ec);
+        // Each flow's kernel half runs between this listener and ghostd's TUN loop, one hop
+        // inside this machine: nothing to share or pace. A pacing congestion control (the
+        // system may default to bbr) meters it against ghostd's own read loop and leaves
+        // both idle; accepted sockets inherit reno, which never paces. Best effort.
+        if (!ec) {
+            static constexpr char kReno[] = "reno";
+            ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_CONGESTION, kReno, sizeof kReno - 1);
+        }
         if (!ec) acc.bind(ep, ec);
         if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
         if (ec && why != nullptr)
