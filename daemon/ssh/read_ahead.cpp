@@ -17,7 +17,7 @@ namespace ghost::daemon::ssh {
 namespace {
 
 constexpr int kMaxFd = 65536;            // libssh's own limit on session descriptors
-constexpr size_t kCapacity = 64 * 1024;  // one refill; libssh takes 4 KiB at a time
+constexpr size_t kCapacity = 64 * 1024; // one refill; libssh takes 4 KiB at a time
 
 /// Identifies the calling thread: the address of a thread_local is unique among the
 /// threads alive at once.
@@ -83,9 +83,9 @@ bool read_ahead_attach(int fd, ssh_session session) {
 }
 
 void read_ahead_detach(int fd) {
-    Slot* s = own_slot(fd);
+    if (fd < 0 || fd >= kMaxFd) return;
+    Slot* s = g_slots[static_cast<size_t>(fd)].exchange(nullptr, std::memory_order_acq_rel);
     if (!s) return;
-    g_slots[static_cast<size_t>(fd)].store(nullptr, std::memory_order_release);
     g_attached.fetch_sub(1, std::memory_order_relaxed);
     delete s;
 }

@@ -30,7 +30,10 @@ namespace ghost::daemon::ssh {
 bool read_ahead_attach(int fd, ssh_session session);
 
 /// Stops buffering `fd` (bytes still buffered are dropped: call it only when the stream
-/// is being torn down). No-op when `fd` is not attached by this thread.
+/// is being torn down, before the descriptor is closed, or at once if libssh closed it).
+/// Any thread may call it, as the owner of `fd`, once the attaching thread no longer
+/// reads it: a session destroyed elsewhere must not leave a buffer behind that a reused
+/// descriptor number would find. No-op when `fd` is not attached.
 void read_ahead_detach(int fd);
 
 /// Bytes buffered for `fd` (for tests and status); 0 when not attached.
