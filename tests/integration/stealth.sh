@@ -141,9 +141,9 @@ for p in "${TIMEOUT_PROBES[@]}"; do
 done
 $PROBE_HTTP 127.0.0.1 "$NGX_TLS" --tls >"$T/probe-nginx.txt" 2>"$T/probe-nginx.err" &
 ngx_probe=$!
-$PROBE_HTTP 127.0.0.1 "$HUB" --tls >"$T/probe-ghost.txt" 2>"$T/probe-ghost.err" || fail "probing ghost failed"
+$PROBE_HTTP 127.0.0.1 "$HUB" --tls >"$T/probe-ghost.txt" 2>"$T/probe-ghost.err" || fail "probing ghost failed: $(cat "$T/probe-ghost.err")"
 wait $ngx_probe || fail "probing nginx failed: $(cat "$T/probe-nginx.err")"
-for pid in "${to_pids[@]}"; do wait "$pid" || fail "a timeout probe failed"; done
+for pid in "${to_pids[@]}"; do wait "$pid" || fail "a timeout probe failed: $(cat "$T"/to-*.txt)"; done
 for p in "${TIMEOUT_PROBES[@]}"; do
     # Seconds are compared loosely (both close at nginx's 60 s), everything else exactly.
     secs=$(grep -o 'after [0-9]*s' "$T/to-ghost-$p.txt" | tr -dc 0-9)
