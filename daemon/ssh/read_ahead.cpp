@@ -17,7 +17,7 @@ namespace ghost::daemon::ssh {
 namespace {
 
 constexpr int kMaxFd = 65536;            // libssh's own limit on session descriptors
-constexpr size_t kCapacity = 64 * 1024; // one refill; libssh takes 4 KiB at a time
+constexpr size_t kCapacity = 64 * 1024;  // one refill; libssh takes 4 KiB at a time
 
 /// Identifies the calling thread: the address of a thread_local is unique among the
 /// threads alive at once.
@@ -53,9 +53,7 @@ Slot* own_slot(int fd) {
 
 int real_poll(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
     if (timeout_ms < 0) return ::ppoll(fds, nfds, nullptr, nullptr);
-    struct timespec ts {
-        timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * 1000000L
-    };
+    struct timespec ts = {timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * 1000000L};
     return ::ppoll(fds, nfds, &ts, nullptr);
 }
 
@@ -75,7 +73,7 @@ bool read_ahead_attach(int fd, ssh_session session) {
     slot->session = session;
     Slot* expected = nullptr;
     if (!g_slots[static_cast<size_t>(fd)].compare_exchange_strong(expected, slot.get(),
-                                                                   std::memory_order_release))
+                                                                  std::memory_order_release))
         return false;
     slot.release();
     g_attached.fetch_add(1, std::memory_order_relaxed);
@@ -105,7 +103,8 @@ using ghost::daemon::ssh::Slot;
 extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
     Slot* s = own_slot(fd);
     if (!s) return ::recvfrom(fd, buf, len, flags, nullptr, nullptr);
-    if (s->available() > 0 && len > 0) return ghost::daemon::ssh::serve(s, buf, len, flags & MSG_PEEK);
+    if (s->available() > 0 && len > 0)
+        return ghost::daemon::ssh::serve(s, buf, len, flags & MSG_PEEK);
     if (flags != 0 || len >= kCapacity) return ::recvfrom(fd, buf, len, flags, nullptr, nullptr);
     if (!s->buf) s->buf = std::make_unique_for_overwrite<char[]>(kCapacity);
     ssize_t n = ::recvfrom(fd, s->buf.get(), kCapacity, 0, nullptr, nullptr);

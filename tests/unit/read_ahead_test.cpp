@@ -48,7 +48,7 @@ void write_all(int fd, const std::vector<char>& v) {
     while (off < v.size()) {
         ssize_t n = ::write(fd, v.data() + off, v.size() - off);
         if (n < 0 && errno == EAGAIN) {
-            struct pollfd w{fd, POLLOUT, 0};
+            struct pollfd w = {fd, POLLOUT, 0};
             ASSERT_EQ(::poll(&w, 1, 2000), 1);
             continue;
         }
@@ -58,7 +58,7 @@ void write_all(int fd, const std::vector<char>& v) {
 }
 
 bool pollin_now(int fd) {
-    struct pollfd p{fd, POLLIN, 0};
+    struct pollfd p = {fd, POLLIN, 0};
     return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
@@ -88,7 +88,7 @@ TEST(ReadAhead, SmallReadsGetTheExactStreamAndPollSeesTheBuffer) {
         ssize_t n = ::recv(p.a, buf, sizeof buf, 0);
         if (n < 0) {
             ASSERT_EQ(errno, EAGAIN);
-            struct pollfd w{p.a, POLLIN, 0};
+            struct pollfd w = {p.a, POLLIN, 0};
             ASSERT_EQ(::poll(&w, 1, 2000), 1);
             continue;
         }
@@ -115,7 +115,7 @@ TEST(ReadAhead, PollOutWithNothingToWriteDoesNotHideInput) {
     char c;
     ASSERT_EQ(::recv(p.a, &c, 1, 0), 1);
     ASSERT_EQ(read_ahead_buffered(p.a), 9u);
-    struct pollfd w{p.a, POLLIN | POLLOUT, 0};
+    struct pollfd w = {p.a, POLLIN | POLLOUT, 0};
     ASSERT_EQ(::poll(&w, 1, -1), 1);  // would block forever if the buffer were ignored
     EXPECT_TRUE(w.revents & POLLIN);
     // With another descriptor in the set the kernel is asked too, without waiting.
