@@ -4,6 +4,8 @@
 #   ns C (client) 10.A.1.1 ──── veth ──── 10.A.1.2 ns S (server) 10.A.2.1 ──── veth ──── 10.A.2.2 ns T
 #
 # bench_topology   namespaces C, S, TG and the two links; NET, SERVER, TARGET, in_c
+# bench_shape_link with LINK_RATE set (e.g. 1gbit): a tbf qdisc on both ends of the
+#                  client-server link, so the link and not the CPU is the limit
 # bench_targets    iperf3 -s :5201 and the accept server :7000 in TG (waits for both)
 # bench_sshd LINE… sshd on $SERVER:22 offering only $CIPHER, extra config lines appended;
 #                  client key $T/id authorised; sets SSHD_PID, FP (host key SHA256)
@@ -30,6 +32,12 @@ bench_topology() {
     SERVER=$NET.1.2 TARGET=$NET.2.2
 }
 in_c() { ip netns exec "$C" "$@"; }
+
+bench_shape_link() {
+    [[ -n ${LINK_RATE:-} ]] || return 0
+    tc -n "$C" qdisc add dev "v${RUN_ID}a1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
+    tc -n "$S" qdisc add dev "v${RUN_ID}b1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
+}
 
 bench_targets() {
     ip netns exec "$TG" iperf3 -s -p 5201 >>"$T/iperf3-server.log" 2>&1 &

@@ -21,10 +21,7 @@
 FLOWS=${FLOWS:-5000}
 
 bench_topology
-if [[ -n ${LINK_RATE:-} ]]; then  # shape the client<->server link both ways (e.g. 1gbit)
-    tc -n "$C" qdisc add dev "v${RUN_ID}a1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
-    tc -n "$S" qdisc add dev "v${RUN_ID}b1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
-fi
+bench_shape_link
 bench_targets
 bench_sshd "MaxStartups 100"
 

@@ -34,10 +34,7 @@ WHO=(tls tcp stunnel trojan)
 declare -A SOCKS=([tls]=1080 [tcp]=1081 [stunnel]=2080 [trojan]=3080)
 
 bench_topology
-if [[ -n ${LINK_RATE:-} ]]; then  # shape the client<->server link both ways (e.g. 1gbit)
-    tc -n "$C" qdisc add dev "v${RUN_ID}a1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
-    tc -n "$S" qdisc add dev "v${RUN_ID}b1" root tbf rate "$LINK_RATE" burst 512kb latency 20ms
-fi
+bench_shape_link
 bench_targets
 bench_sshd "MaxStartups 100" "MaxSessions 100"
 TLS13=TLS_AES_128_GCM_SHA256

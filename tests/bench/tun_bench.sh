@@ -14,13 +14,15 @@
 # parallel). Ratios: ghost TUN / ssh -D and ghost TUN / sshuttle.
 #
 # Needs root, sshuttle, proxychains4, iptables. Env: GHOSTD, GHOSTCTL (or
-# GHOST_BUILD_DIR), BENCH_SECONDS (5), CONNECTS (1000), SEQ_CONNECTS (300), KEEP_TMP=1.
+# GHOST_BUILD_DIR), BENCH_SECONDS (5), CONNECTS (1000), SEQ_CONNECTS (300), KEEP_TMP=1,
+# LINK_RATE (tc rate of the client-server link, e.g. 1gbit; default unshaped).
 . "$(dirname "$0")/bench_lib.sh"
 for tool in sshuttle proxychains4 iptables iperf3; do
     command -v "$tool" >/dev/null || fail "$tool missing (apt-get install sshuttle proxychains4 iptables iperf3)"
 done
 
 bench_topology
+bench_shape_link
 # A default route as any real client has (sshuttle's NAT redirect needs one to exist);
 # the server does not forward, so nothing reaches the target around the tunnels.
 ip -n "$C" route add default via "$SERVER"
@@ -137,7 +139,8 @@ row() {
 }
 {
     echo
-    echo "ghost TUN vs ssh -D (+proxychains4) vs sshuttle ($CIPHER; $(nproc) cores; iperf3 ${SECS}s;" \
+    echo "ghost TUN vs ssh -D (+proxychains4) vs sshuttle ($CIPHER; $(nproc) cores; link ${LINK_RATE:-unshaped};" \
+        "iperf3 ${SECS}s;" \
         "$SEQ_CONNECTS/$CONNECTS connects)"
     printf '%-36s %9s %9s %9s %9s %9s\n' metric ghost-tun ssh-D sshuttle tun/ssh-D tun/sshtl
     row "upload 1 stream (Gbit/s)" up1
