@@ -135,7 +135,6 @@ void NetStream::attach_tls(SslPtr ssl) {
 }
 
 transport::UniqueFd NetStream::release() {
-    asio::error_code ignored;
     ssl_.reset();
     return transport::UniqueFd(desc_.is_open() ? desc_.release() : -1);
 }
