@@ -43,16 +43,24 @@ NatResult NatTranslator::refuse(std::span<const uint8_t> packet, const PacketVie
                                 std::vector<uint8_t>* reply) {
     *reply = v.is_tcp() ? build_tcp_reset(v) : build_port_unreachable(packet, v);
     if (reply->empty()) return {};
-    return {Verdict::reply, reply->size()};
+    return {Verdict::reply, reply->size(), std::nullopt};
 }
 
 NatResult NatTranslator::process(std::span<uint8_t> packet, Clock::time_point now,
-                                 std::vector<uint8_t>* reply) {
+                                 std::vector<uint8_t>* reply,
+                                 std::optional<PartialChecksum> partial) {
     PacketView v;
     ParseError err = parse_packet(packet, &v);
     if (err != ParseError::none) {
         ++counters_.malformed[static_cast<size_t>(err)];
         return {};
+    }
+    if (partial && !is_own_l4_checksum(v, *partial)) {
+        if (!finish_partial_checksum(packet.first(v.total_len), *partial)) {
+            ++counters_.other_dropped;
+            return {};
+        }
+        partial.reset();
     }
     bool tcp_or_udp = v.is_tcp() || v.is_udp();
     if (!tcp_or_udp || is_multicast_or_broadcast(v.dst) || is_multicast_or_broadcast(v.src)) {
@@ -65,19 +73,22 @@ NatResult NatTranslator::process(std::span<uint8_t> packet, Clock::time_point no
     }
     if (v.is_udp() && v.dport == 53 && config_.intercept_dns && v.payload_len > 0) {
         ++counters_.dns_intercepted;
-        return {Verdict::dns, v.total_len};
+        return {Verdict::dns, v.total_len, std::nullopt};
     }
     if (v.is_udp()) {
         // No UDP channel exists (yet): refuse rather than leak it elsewhere.
         ++counters_.udp_refused;
         return refuse(packet, v, reply);
     }
-    return handle_tcp(packet, v, now, reply);
+    NatResult r = handle_tcp(packet, v, now, reply, partial.has_value());
+    if (r.verdict == Verdict::forward) r.partial = partial;
+    return r;
 }
 
 NatResult NatTranslator::handle_tcp(std::span<uint8_t> packet, const PacketView& v,
-                                    Clock::time_point now, std::vector<uint8_t>* reply) {
-    if (is_from_listener(v)) return from_listener(packet, v, now);
+                                    Clock::time_point now, std::vector<uint8_t>* reply,
+                                    bool partial) {
+    if (is_from_listener(v)) return from_listener(packet, v, now, partial);
     if (v.dst == peer_ip(v.v6) || v.dst == listener_ip(v.v6)) {
         ++counters_.reserved_dst;
         return refuse(packet, v, reply);
@@ -103,22 +114,22 @@ NatResult NatTranslator::handle_tcp(std::span<uint8_t> packet, const PacketView&
     }
     FlowTable::observe(*flow, v.tcp_flags, true, now);
     rewrite_endpoints(packet, v, {peer_ip(v.v6), flow->port},
-                      {listener_ip(v.v6), config_.addresses.listener_port});
+                      {listener_ip(v.v6), config_.addresses.listener_port}, partial);
     ++counters_.to_listener;
-    return {Verdict::forward, v.total_len};
+    return {Verdict::forward, v.total_len, std::nullopt};
 }
 
 NatResult NatTranslator::from_listener(std::span<uint8_t> packet, const PacketView& v,
-                                       Clock::time_point now) {
+                                       Clock::time_point now, bool partial) {
     Flow* flow = v.dst == peer_ip(v.v6) ? flows_.find_port(v.dport) : nullptr;
     if (flow == nullptr || flow->tuple.src.ip.v6 != v.v6) {
         ++counters_.stray_listener;
         return {};
     }
     FlowTable::observe(*flow, v.tcp_flags, false, now);
-    rewrite_endpoints(packet, v, flow->tuple.dst, flow->tuple.src);
+    rewrite_endpoints(packet, v, flow->tuple.dst, flow->tuple.src, partial);
     ++counters_.from_listener;
-    return {Verdict::forward, v.total_len};
+    return {Verdict::forward, v.total_len, std::nullopt};
 }
 
 std::optional<FlowTuple> NatTranslator::lookup_accepted(uint16_t peer_port, bool v6) {

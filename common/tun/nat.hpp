@@ -51,6 +51,9 @@ enum class Verdict : uint8_t {
 struct NatResult {
     Verdict verdict = Verdict::drop;
     size_t length = 0;
+    /// Verdict::forward: the packet's checksum is still partial, as it came (write it
+    /// with the same offload header); nullopt when complete.
+    std::optional<PartialChecksum> partial;
 };
 
 /// Per-reason packet counters.
@@ -60,14 +63,14 @@ struct NatCounters {
     uint64_t from_listener = 0;  // listener packets rewritten back to the app
     uint64_t flows_created = 0;
     uint64_t flows_expired = 0;
-    uint64_t table_full = 0;      // SYNs refused with RST because the table was full
-    uint64_t no_flow = 0;         // non-SYN app segment without a flow: RST
-    uint64_t stray_listener = 0;  // listener segment for an unknown port: dropped
-    uint64_t reserved_dst = 0;    // app traffic to the NAT's own peer address: refused
-    uint64_t udp_refused = 0;     // UDP answered with port unreachable
-    uint64_t dns_intercepted = 0; // UDP/53 queries handed to the DNS forwarder
-    uint64_t ipv6_blocked = 0;    // IPv6 refused because IPv6 is disabled
-    uint64_t other_dropped = 0;   // ICMP, multicast UDP, other protocols
+    uint64_t table_full = 0;       // SYNs refused with RST because the table was full
+    uint64_t no_flow = 0;          // non-SYN app segment without a flow: RST
+    uint64_t stray_listener = 0;   // listener segment for an unknown port: dropped
+    uint64_t reserved_dst = 0;     // app traffic to the NAT's own peer address: refused
+    uint64_t udp_refused = 0;      // UDP answered with port unreachable
+    uint64_t dns_intercepted = 0;  // UDP/53 queries handed to the DNS forwarder
+    uint64_t ipv6_blocked = 0;     // IPv6 refused because IPv6 is disabled
+    uint64_t other_dropped = 0;    // ICMP, multicast UDP, other protocols, bad offload header
 
     uint64_t malformed_total() const;
 };
@@ -78,9 +81,11 @@ class NatTranslator {
     explicit NatTranslator(NatConfig config);
 
     /// Handles one packet read from the TUN. May rewrite `packet` in place; on
-    /// Verdict::reply, *reply holds the packet to write.
-    NatResult process(std::span<uint8_t> packet, Clock::time_point now,
-                      std::vector<uint8_t>* reply);
+    /// Verdict::reply, *reply holds the packet to write. `partial`: the device left this
+    /// checksum for us to finish (checksum offload); a TCP/UDP packet's own checksum stays
+    /// partial through the rewrite, any other is finished first.
+    NatResult process(std::span<uint8_t> packet, Clock::time_point now, std::vector<uint8_t>* reply,
+                      std::optional<PartialChecksum> partial = std::nullopt);
 
     /// The flow the listener accepted from peer port n (marks it accepted), or nullopt.
     std::optional<FlowTuple> lookup_accepted(uint16_t peer_port, bool v6);
@@ -94,8 +99,9 @@ class NatTranslator {
 
   private:
     NatResult handle_tcp(std::span<uint8_t> packet, const PacketView& v, Clock::time_point now,
-                         std::vector<uint8_t>* reply);
-    NatResult from_listener(std::span<uint8_t> packet, const PacketView& v, Clock::time_point now);
+                         std::vector<uint8_t>* reply, bool partial);
+    NatResult from_listener(std::span<uint8_t> packet, const PacketView& v, Clock::time_point now,
+                            bool partial);
     NatResult refuse(std::span<const uint8_t> packet, const PacketView& v,
                      std::vector<uint8_t>* reply);
     bool is_from_listener(const PacketView& v) const;

@@ -91,6 +91,12 @@ ParseError parse_udp(std::span<const uint8_t> d, PacketView* v) {
     return ParseError::none;
 }
 
+size_t address_len(const PacketView& v) {
+    return v.v6 ? 16 : 4;
+}
+
+}  // namespace
+
 size_t l4_checksum_offset(const PacketView& v) {
     switch (v.protocol) {
         case kProtoTcp:
@@ -101,12 +107,6 @@ size_t l4_checksum_offset(const PacketView& v) {
             return 2;  // ICMP, ICMPv6
     }
 }
-
-size_t address_len(const PacketView& v) {
-    return v.v6 ? 16 : 4;
-}
-
-}  // namespace
 
 std::string_view to_string(ParseError e) {
     switch (e) {
@@ -152,13 +152,28 @@ ParseError parse_packet(std::span<const uint8_t> data, PacketView* out) {
     return ParseError::none;
 }
 
+bool is_own_l4_checksum(const PacketView& view, const PartialChecksum& partial) {
+    return (view.is_tcp() || view.is_udp()) && partial.start == view.l4_offset &&
+           partial.offset == l4_checksum_offset(view);
+}
+
+bool finish_partial_checksum(std::span<uint8_t> data, const PartialChecksum& partial) {
+    size_t field = size_t{partial.start} + partial.offset;
+    if (field + 2 > data.size()) return false;
+    // The field's partial sum is one of the summed words, exactly as a device sums it.
+    uint16_t sum = checksum_finish(checksum_add(data.subspan(partial.start)));
+    store_be16(data.data() + field, sum);
+    return true;
+}
+
 void rewrite_endpoints(std::span<uint8_t> data, const PacketView& view, const SocketAddr& src,
-                       const SocketAddr& dst) {
+                       const SocketAddr& dst, bool l4_partial) {
     uint8_t* l4 = data.data() + view.l4_offset;
     uint8_t* l4_sum = l4 + l4_checksum_offset(view);
     // IPv4 UDP may carry no checksum (0); it must stay that way.
-    bool l4_has_sum = !(view.is_udp() && !view.v6 && load_be16(l4_sum) == 0);
-    uint16_t l4_check = load_be16(l4_sum);
+    bool l4_has_sum = l4_partial || !(view.is_udp() && !view.v6 && load_be16(l4_sum) == 0);
+    // A partial sum is kept complemented here, so the same RFC 1624 update applies.
+    uint16_t l4_check = l4_partial ? static_cast<uint16_t>(~load_be16(l4_sum)) : load_be16(l4_sum);
     size_t alen = address_len(view);
     size_t src_off = view.v6 ? 8 : 12;
     size_t dst_off = view.v6 ? 24 : 16;
@@ -171,11 +186,15 @@ void rewrite_endpoints(std::span<uint8_t> data, const PacketView& view, const So
         l4_check = checksum_update(l4_check, now, next);
         std::memcpy(data.data() + off, ip->bytes.data(), alen);
     }
-    l4_check = checksum_update16(l4_check, load_be16(l4), src.port);
-    l4_check = checksum_update16(l4_check, load_be16(l4 + 2), dst.port);
+    if (!l4_partial) {
+        l4_check = checksum_update16(l4_check, load_be16(l4), src.port);
+        l4_check = checksum_update16(l4_check, load_be16(l4 + 2), dst.port);
+    }
     store_be16(l4, src.port);
     store_be16(l4 + 2, dst.port);
-    if (l4_has_sum) {
+    if (l4_partial) {
+        store_be16(l4_sum, static_cast<uint16_t>(~l4_check));
+    } else if (l4_has_sum) {
         if (view.is_udp() && l4_check == 0) l4_check = 0xffff;
         store_be16(l4_sum, l4_check);
     }

@@ -87,10 +87,34 @@ struct PacketView {
 /// get the IP layer checked. Returns ParseError::none and fills *out on success.
 ParseError parse_packet(std::span<const uint8_t> data, PacketView* out);
 
+/// A transport checksum the kernel left for the device to finish (checksum offload: a
+/// virtio-net header with NEEDS_CSUM). The 16-bit field at `start + offset` holds only
+/// the pseudo-header sum, not complemented; whoever finishes it adds every byte from
+/// `start` to the end and stores the complement there.
+struct PartialChecksum {
+    uint16_t start = 0;
+    uint16_t offset = 0;
+    bool operator==(const PartialChecksum&) const = default;
+};
+
+/// Byte offset of the checksum field inside the TCP/UDP/ICMP header of `view`.
+size_t l4_checksum_offset(const PacketView& view);
+
+/// True when `partial` is exactly the parsed TCP/UDP packet's own checksum field, the
+/// only partial checksum rewrite_endpoints keeps partial.
+bool is_own_l4_checksum(const PacketView& view, const PartialChecksum& partial);
+
+/// Finishes a partial checksum in place, as a device would; false (nothing written) when
+/// the field does not lie inside `data`.
+bool finish_partial_checksum(std::span<uint8_t> data, const PartialChecksum& partial);
+
 /// Rewrites a parsed TCP or UDP packet's source and destination (same address family)
-/// in place, updating the IPv4 header checksum and the L4 checksum incrementally.
+/// in place, updating the IPv4 header checksum and the L4 checksum incrementally. With
+/// `l4_partial` the L4 field holds a partial checksum (is_own_l4_checksum): only the
+/// pseudo-header's addresses are accounted for, since the ports are summed when it is
+/// finished.
 void rewrite_endpoints(std::span<uint8_t> data, const PacketView& view, const SocketAddr& src,
-                       const SocketAddr& dst);
+                       const SocketAddr& dst, bool l4_partial = false);
 
 /// Recomputes the L4 checksum of a parsed TCP/UDP/ICMPv6 packet from scratch (pseudo-header
 /// included) and returns it; the stored value is treated as zero. For verification.

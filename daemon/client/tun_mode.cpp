@@ -25,7 +25,9 @@ void reset(asio::ip::tcp::socket& s) {
 TunMode::TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log)
     : opener_(opener), cfg_(std::move(cfg)), log_(std::move(log)), snapshot_timer_(opener.io()) {}
 
-TunMode::~TunMode() { stop(); }
+TunMode::~TunMode() {
+    stop();
+}
 
 bool TunMode::start(std::string* why) {
     if (running_) return true;
@@ -41,8 +43,10 @@ bool TunMode::start(std::string* why) {
     std::weak_ptr<TunMode> weak = weak_from_this();
     engine_ = std::make_shared<tun::NatEngine>(
         opener_.io(), ec_cfg, [weak](asio::ip::tcp::socket s, tun::AcceptedFlow f) {
-            if (auto self = weak.lock()) self->on_accept(std::move(s), f);
-            else reset(s);
+            if (auto self = weak.lock())
+                self->on_accept(std::move(s), f);
+            else
+                reset(s);
         });
     if (!cfg_.dns.empty()) {
         dns_ = std::make_shared<DnsForwarder>(opener_, cfg_.dns, log_);
@@ -214,6 +218,7 @@ void TunMode::snapshot() {
         j["device"] = engine_->device_name();
         j["ifindex"] = engine_->ifindex();
         j["mtu"] = cfg_.mtu;
+        j["checksum_offload"] = engine_->checksum_offload();
         auto a = tun::NatEngineConfig{}.nat.addresses;
         auto addrs = nlohmann::json::array({a.listener_v4.str() + "/30"});
         if (cfg_.ipv6) addrs.push_back(a.listener_v6.str() + "/126");
@@ -233,8 +238,8 @@ void TunMode::snapshot() {
                                       {"other", c->other_dropped},
                                       {"stray_listener", c->stray_listener}};
             for (size_t i = 1; i < c->malformed.size(); ++i) {
-                dropped[std::string(ghost::tun::to_string(static_cast<ghost::tun::ParseError>(i)))] =
-                    c->malformed[i];
+                dropped[std::string(ghost::tun::to_string(
+                    static_cast<ghost::tun::ParseError>(i)))] = c->malformed[i];
             }
             j["dropped"] = dropped;
             j["flows_created"] = c->flows_created;
@@ -245,6 +250,7 @@ void TunMode::snapshot() {
             j["packets_in"] = io->packets_in;
             j["packets_out"] = io->packets_out;
             j["dropped"]["write_queue_full"] = io->queue_full;
+            j["dropped"]["bad_offload_header"] = io->bad_offload;
         }
     }
     std::lock_guard lock(mutex_);

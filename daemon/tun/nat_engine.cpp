@@ -95,6 +95,7 @@ std::error_code NatEngine::start(Netlink& nl, std::string* why) {
     if (auto ec = open_tun(config_.device, &dev, why)) return ec;
     device_name_ = dev.name;
     ifindex_ = dev.ifindex;
+    checksum_offload_ = dev.checksum_offload;
     std::error_code ec = configure_link(nl, dev.ifindex, why);
     if (!ec) ec = bind_listeners(why);
     if (ec) {
@@ -105,8 +106,8 @@ std::error_code NatEngine::start(Netlink& nl, std::string* why) {
     tun_io_ = std::make_shared<TunIo>(io_, std::move(dev.fd), config_.write_queue);
     running_ = true;
     std::weak_ptr<NatEngine> weak = weak_from_this();
-    tun_io_->start([weak](std::span<uint8_t> pkt) {
-        if (auto self = weak.lock()) self->on_packet(pkt);
+    tun_io_->start([weak](std::span<uint8_t> pkt, std::optional<ghost::tun::PartialChecksum> p) {
+        if (auto self = weak.lock()) self->on_packet(pkt, p);
     });
     accept(listener_v4_);
     if (config_.nat.ipv6) accept(listener_v6_);
@@ -114,9 +115,11 @@ std::error_code NatEngine::start(Netlink& nl, std::string* why) {
     return {};
 }
 
-void NatEngine::on_packet(std::span<uint8_t> packet) {
-    auto r = nat_->process(packet, ghost::tun::Clock::now(), &reply_);
-    if (r.verdict == ghost::tun::Verdict::forward) tun_io_->send(packet.first(r.length));
+void NatEngine::on_packet(std::span<uint8_t> packet,
+                          std::optional<ghost::tun::PartialChecksum> partial) {
+    auto r = nat_->process(packet, ghost::tun::Clock::now(), &reply_, partial);
+    // A checksum left partial stays so: the kernel's own TCP trusts it without summing.
+    if (r.verdict == ghost::tun::Verdict::forward) tun_io_->send(packet.first(r.length), r.partial);
     if (r.verdict == ghost::tun::Verdict::reply) tun_io_->send(reply_);
     if (r.verdict == ghost::tun::Verdict::dns && on_dns_) {
         ghost::tun::PacketView v;

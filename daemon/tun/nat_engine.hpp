@@ -29,7 +29,7 @@ struct NatEngineConfig {
     ghost::tun::NatConfig nat{ghost::tun::NatAddresses::defaults(0), {}, true};
     uint8_t prefix_v4 = 30;
     uint8_t prefix_v6 = 126;
-    size_t write_queue = 512;                        // packets
+    size_t write_queue = 512;  // packets
     // Kernel-side queue of packets waiting for ghostd to read them (the default 500
     // drops under bursts of many new flows).
     uint32_t txqlen = 4096;
@@ -47,9 +47,9 @@ using AcceptHandler = std::function<void(asio::ip::tcp::socket, AcceptedFlow)>;
 
 /// Receives each intercepted UDP/53 query: who asked, whom it was sent to, the DNS message.
 /// Answer with NatEngine::send_udp(to, from, answer).
-using DnsHandler = std::function<void(const ghost::tun::SocketAddr& from,
-                                      const ghost::tun::SocketAddr& to,
-                                      std::vector<uint8_t> query)>;
+using DnsHandler =
+    std::function<void(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
+                       std::vector<uint8_t> query)>;
 
 /// Counters beyond the translator's.
 struct NatEngineCounters {
@@ -79,6 +79,8 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
 
     const std::string& device_name() const { return device_name_; }
     int ifindex() const { return ifindex_; }
+    /// The device hands over TCP/UDP packets with their checksums left unfinished.
+    bool checksum_offload() const { return checksum_offload_; }
     uint16_t listener_port() const { return config_.nat.addresses.listener_port; }
     const ghost::tun::NatCounters* nat_counters() const;
     const TunIoCounters* io_counters() const;
@@ -91,7 +93,7 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     std::error_code bind_listeners(std::string* why);
     void accept(asio::ip::tcp::acceptor& acceptor);
     void on_accepted(asio::ip::tcp::socket socket);
-    void on_packet(std::span<uint8_t> packet);
+    void on_packet(std::span<uint8_t> packet, std::optional<ghost::tun::PartialChecksum> partial);
     void sweep();
 
     asio::io_context& io_;
@@ -100,6 +102,7 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     DnsHandler on_dns_;
     std::string device_name_;
     int ifindex_ = 0;
+    bool checksum_offload_ = false;
     std::optional<ghost::tun::NatTranslator> nat_;
     std::shared_ptr<TunIo> tun_io_;
     asio::ip::tcp::acceptor listener_v4_;

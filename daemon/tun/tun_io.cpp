@@ -1,18 +1,50 @@
 #include "daemon/tun/tun_io.hpp"
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+
+#include "daemon/tun/tun_device.hpp"
 
 namespace ghost::daemon::tun {
 
 namespace {
 constexpr size_t kMaxPacket = 65535;
 constexpr int kPacketsPerWake = 64;  // read this many before yielding to other work
+
+/// struct virtio_net_hdr of <linux/virtio_net.h>, which C++ cannot include (a field of
+/// another struct there is named "class"). The legacy header is in host byte order.
+struct VnetHeader {
+    uint8_t flags;
+    uint8_t gso_type;
+    uint16_t hdr_len;
+    uint16_t gso_size;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+};
+static_assert(sizeof(VnetHeader) == kVnetHeaderLen);
+constexpr uint8_t kNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+constexpr uint8_t kGsoNone = 0;    // VIRTIO_NET_HDR_GSO_NONE
+
+/// The offload header for a packet we write: nothing to do, or a checksum to finish.
+VnetHeader header_for(const std::optional<ghost::tun::PartialChecksum>& partial) {
+    VnetHeader h{};
+    h.gso_type = kGsoNone;
+    if (partial) {
+        h.flags = kNeedsCsum;
+        h.csum_start = partial->start;
+        h.csum_offset = partial->offset;
+    }
+    return h;
 }
+}  // namespace
 
 TunIo::TunIo(asio::io_context& io, transport::UniqueFd fd, size_t max_queue)
-    : fd_(io, fd.release()), max_queue_(max_queue == 0 ? 1 : max_queue), buffer_(kMaxPacket) {}
+    : fd_(io, fd.release()),
+      max_queue_(max_queue == 0 ? 1 : max_queue),
+      buffer_(kVnetHeaderLen + kMaxPacket) {}
 
 void TunIo::start(Handler on_packet) {
     on_packet_ = std::move(on_packet);
@@ -33,8 +65,7 @@ void TunIo::read() {
                                 ++self->counters_.io_errors;
                                 return;
                             }
-                            ++self->counters_.packets_in;
-                            self->on_packet_(std::span<uint8_t>(self->buffer_.data(), n));
+                            self->deliver(n);
                             self->drain_ready();
                             // Backpressure: stop reading while the write queue is full; write_next
                             // resumes.
@@ -47,18 +78,45 @@ void TunIo::drain_ready() {
     for (int i = 0; i < kPacketsPerWake && !closed_ && queue_.size() < max_queue_; ++i) {
         ssize_t n = ::read(fd_.native_handle(), buffer_.data(), buffer_.size());
         if (n <= 0) return;  // EAGAIN (nothing more now) or an error the next async read reports
-        ++counters_.packets_in;
-        on_packet_(std::span<uint8_t>(buffer_.data(), static_cast<size_t>(n)));
+        deliver(static_cast<size_t>(n));
     }
 }
 
-bool TunIo::send(std::span<const uint8_t> packet) {
+void TunIo::deliver(size_t n) {
+    ++counters_.packets_in;
+    VnetHeader h;
+    if (n < kVnetHeaderLen) {
+        ++counters_.bad_offload;
+        return;
+    }
+    std::memcpy(&h, buffer_.data(), sizeof h);
+    std::span<uint8_t> packet(buffer_.data() + kVnetHeaderLen, n - kVnetHeaderLen);
+    if (h.gso_type != kGsoNone) {  // segmentation offload is never enabled
+        ++counters_.bad_offload;
+        return;
+    }
+    std::optional<ghost::tun::PartialChecksum> partial;
+    if (h.flags & kNeedsCsum) {
+        partial = ghost::tun::PartialChecksum{h.csum_start, h.csum_offset};
+        if (size_t{h.csum_start} + h.csum_offset + 2 > packet.size()) {
+            ++counters_.bad_offload;
+            return;
+        }
+    }
+    on_packet_(packet, partial);
+}
+
+bool TunIo::send(std::span<const uint8_t> packet,
+                 std::optional<ghost::tun::PartialChecksum> partial) {
     if (closed_) return false;
+    VnetHeader h = header_for(partial);
+    size_t total = kVnetHeaderLen + packet.size();
     if (!writing_ && queue_.empty()) {
         // A TUN write hands the packet to the kernel's input path and rarely blocks:
         // write now, and queue only when the device pushes back.
-        ssize_t n = ::write(fd_.native_handle(), packet.data(), packet.size());
-        if (n == static_cast<ssize_t>(packet.size())) {
+        iovec iov[2] = {{&h, kVnetHeaderLen}, {const_cast<uint8_t*>(packet.data()), packet.size()}};
+        ssize_t n = ::writev(fd_.native_handle(), iov, 2);
+        if (n == static_cast<ssize_t>(total)) {
             ++counters_.packets_out;
             return true;
         }
@@ -71,7 +129,9 @@ bool TunIo::send(std::span<const uint8_t> packet) {
         ++counters_.queue_full;
         return false;
     }
-    queue_.emplace_back(packet.begin(), packet.end());
+    auto& q = queue_.emplace_back(total);
+    std::memcpy(q.data(), &h, kVnetHeaderLen);
+    std::memcpy(q.data() + kVnetHeaderLen, packet.data(), packet.size());
     write_next();
     return true;
 }

@@ -188,6 +188,10 @@ PY
 [[ $out == "0 "* ]] || fail "1000 concurrent flows: $out echoed wrong"
 txdrop=$(ip -n "$C" -s -j link show ghost0 | jq '.[0].stats64.tx.dropped')
 pass "1,000 concurrent flows through TUN, each echoed (${out#0 }; ghost0 tx drops: $txdrop)"
+st=$(tun_status split)
+[[ $(jq .checksum_offload <<<"$st") == true && $(jq .dropped.bad_offload_header <<<"$st") == 0 ]] ||
+    fail "checksum offload not in use, or offload headers dropped: $st"
+pass "the device hands over partial checksums (checksum_offload), none dropped"
 
 gctl down split >/dev/null
 same_as_before "down of the split tunnel"

@@ -132,5 +132,74 @@ TEST(Checksum, RewriteLeavesAbsentIpv4UdpChecksumAbsent) {
     EXPECT_EQ(internet_checksum(std::span(pkt.data(), 20)), 0);
 }
 
+/// What the kernel hands over with checksum offload: the L4 field holds the pseudo-header
+/// sum only (not complemented), for the device to finish.
+std::vector<uint8_t> as_partial(std::vector<uint8_t> pkt, PartialChecksum* partial) {
+    PacketView v;
+    EXPECT_EQ(parse_packet(pkt, &v), ParseError::none);
+    *partial = {static_cast<uint16_t>(v.l4_offset), static_cast<uint16_t>(l4_checksum_offset(v))};
+    size_t field = v.l4_offset + partial->offset;
+    store_be16(&pkt[field], 0);
+    uint32_t pseudo = 0;
+    size_t alen = v.v6 ? 16 : 4;
+    pseudo = checksum_add(std::span(v.src.bytes.data(), alen), pseudo);
+    pseudo = checksum_add(std::span(v.dst.bytes.data(), alen), pseudo);
+    pseudo += v.protocol + static_cast<uint32_t>(v.l4_len);
+    store_be16(&pkt[field], static_cast<uint16_t>(~checksum_finish(pseudo)));
+    return pkt;
+}
+
+TEST(Checksum, PartialChecksumStaysPartialThroughARewriteAndFinishesValid) {
+    std::mt19937 rng(11);
+    for (int round = 0; round < 2000; ++round) {
+        bool v6 = round % 2 == 1;
+        std::vector<uint8_t> payload(rng() % 300);
+        for (auto& b : payload) b = static_cast<uint8_t>(rng());
+        auto rand_ip = [&] {
+            net::IpAddress a;
+            a.v6 = v6;
+            for (size_t i = 0; i < (v6 ? 16u : 4u); ++i) a.bytes[i] = static_cast<uint8_t>(rng());
+            return a;
+        };
+        SocketAddr s{rand_ip(), static_cast<uint16_t>(rng())};
+        SocketAddr d{rand_ip(), static_cast<uint16_t>(rng())};
+        auto full = round % 4 < 2 ? build_tcp_segment(s, d, kTcpAck, rng(), rng(), payload)
+                                  : build_udp_datagram(s, d, payload);
+        PartialChecksum partial;
+        auto pkt = as_partial(full, &partial);
+        PacketView v;
+        ASSERT_EQ(parse_packet(pkt, &v), ParseError::none);
+        ASSERT_TRUE(is_own_l4_checksum(v, partial));
+        // Finishing it as a device would gives the packet's real checksum.
+        auto finished = pkt;
+        ASSERT_TRUE(finish_partial_checksum(finished, partial));
+        expect_checksums_valid(finished);
+
+        SocketAddr ns{rand_ip(), static_cast<uint16_t>(rng())};
+        SocketAddr nd{rand_ip(), static_cast<uint16_t>(rng())};
+        rewrite_endpoints(pkt, v, ns, nd, true);
+        PacketView after;
+        ASSERT_EQ(parse_packet(pkt, &after), ParseError::none);
+        EXPECT_EQ(after.source(), ns);
+        EXPECT_EQ(after.destination(), nd);
+        // Still partial: the field is the new pseudo-header sum, and finishing it is valid.
+        auto expected = as_partial(pkt, &partial);
+        uint16_t got = load_be16(&pkt[v.l4_offset + partial.offset]);
+        uint16_t want = load_be16(&expected[v.l4_offset + partial.offset]);
+        EXPECT_TRUE(got == want || (got ^ want) == 0xffff) << std::hex << got << " vs " << want;
+        ASSERT_TRUE(finish_partial_checksum(pkt, partial));
+        expect_checksums_valid(pkt);
+    }
+}
+
+TEST(Checksum, PartialChecksumOutsideThePacketIsNotFinished) {
+    auto pkt = build_udp_datagram({ip("10.0.0.1"), 1000}, {ip("10.0.0.2"), 53},
+                                  std::vector<uint8_t>{1, 2, 3});
+    auto before = pkt;
+    EXPECT_FALSE(finish_partial_checksum(pkt, {20, static_cast<uint16_t>(pkt.size() - 21)}));
+    EXPECT_FALSE(finish_partial_checksum(pkt, {60000, 6}));
+    EXPECT_EQ(pkt, before);
+}
+
 }  // namespace
 }  // namespace ghost::tun

@@ -270,6 +270,60 @@ TEST_F(NatTranslatorTest, ResetClosesAndNewSynGetsANewPort) {
     EXPECT_EQ(nat.flows().size(), 1u);
 }
 
+/// The kernel's form of `pkt` under checksum offload: the TCP field holds the
+/// pseudo-header sum only.
+std::vector<uint8_t> with_partial_sum(std::vector<uint8_t> pkt, PartialChecksum* partial) {
+    PacketView v;
+    EXPECT_EQ(parse_packet(pkt, &v), ParseError::none);
+    *partial = {static_cast<uint16_t>(v.l4_offset), static_cast<uint16_t>(l4_checksum_offset(v))};
+    size_t alen = v.v6 ? 16 : 4;
+    uint32_t sum = checksum_add(std::span(v.src.bytes.data(), alen));
+    sum = checksum_add(std::span(v.dst.bytes.data(), alen), sum);
+    sum += v.protocol + static_cast<uint32_t>(v.l4_len);
+    store_be16(&pkt[v.l4_offset + partial->offset], static_cast<uint16_t>(~checksum_finish(sum)));
+    return pkt;
+}
+
+TEST_F(NatTranslatorTest, OffloadedChecksumStaysPartialAndFinishesValid) {
+    NatTranslator nat(config());
+    for (bool v6 : {false, true}) {
+        SocketAddr app = v6 ? kApp6 : kApp;
+        SocketAddr dst = v6 ? kDst6 : kDst;
+        PartialChecksum partial;
+        auto pkt = with_partial_sum(
+            build_tcp_segment(app, dst, kTcpSyn, 100, 0, std::vector<uint8_t>(33, 9)), &partial);
+        std::vector<uint8_t> reply;
+        NatResult r = nat.process(pkt, now_, &reply, partial);
+        ASSERT_EQ(r.verdict, Verdict::forward);
+        ASSERT_TRUE(r.partial);
+        EXPECT_EQ(*r.partial, partial);
+        pkt.resize(r.length);
+        ASSERT_TRUE(finish_partial_checksum(pkt, *r.partial));
+        auto out = view(pkt);  // checks the finished checksums
+        EXPECT_EQ(out.destination(), listener(v6));
+    }
+}
+
+TEST_F(NatTranslatorTest, OffloadHeaderPointingElsewhereIsFinishedFirstOrDropped) {
+    NatTranslator nat(config());
+    PartialChecksum partial;
+    auto pkt = with_partial_sum(build_tcp_segment(kApp, kDst, kTcpSyn, 100, 0), &partial);
+    // The same field, described from two bytes earlier: not the packet's own checksum.
+    auto odd = pkt;
+    std::vector<uint8_t> reply;
+    NatResult r = nat.process(odd, now_, &reply, PartialChecksum{18, 18});
+    EXPECT_EQ(r.verdict, Verdict::forward);
+    EXPECT_FALSE(r.partial);  // finished before the rewrite
+
+    auto bad = pkt;
+    r = nat.process(bad, now_, &reply, PartialChecksum{20, 60000});
+    EXPECT_EQ(r.verdict, Verdict::drop);
+    EXPECT_EQ(nat.counters().other_dropped, 1u);
+    // The flow the first packet made is still there and working.
+    auto again = view(run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 100, 0), Verdict::forward));
+    EXPECT_EQ(again.destination(), listener());
+}
+
 TEST_F(NatTranslatorTest, IdleAndUnansweredFlowsExpire) {
     NatTranslator nat(config());
     run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward);
