@@ -10,7 +10,7 @@
 #                                                                         fd20::2/64
 #
 # Checks: split tunnel (only the listed prefix is tunnelled: the target sees the server as
-# the source and a capture on vC shows only SSH for it); byte-exact download and upload;
+# the source and a capture on vC shows only SSH for it); byte-exact 1 GiB download and upload;
 # a refused port gets a reset promptly; 1,000 concurrent flows; full tunnel (a capture on
 # vC shows only the SSH session while curl, ping and IPv6 run); the kill switch during a
 # reconnect; DNS through the tunnel (dnsmasq in T); and that down, SIGTERM of ghostd, and
@@ -19,7 +19,7 @@
 . "$(dirname "$0")/lib.sh"
 
 [[ -c /dev/net/tun ]] || fail "/dev/net/tun missing"
-MB=${GHOST_TEST_MB:-64}
+MB=${GHOST_TEST_MB:-1024}  # the 1 GiB byte-exact transfer both ways
 N=$((RANDOM % 200 + 20))
 SRV=10.$N.1.2 TGT=10.$N.2.2 DIRECT=10.$N.2.3
 
