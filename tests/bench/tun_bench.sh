@@ -13,9 +13,15 @@
 # TCP connect rate and p50/p99 latency to the target's first byte (sequential and 50
 # parallel). Ratios: ghost TUN / ssh -D and ghost TUN / sshuttle.
 #
+# Throughput on a shared 2-core machine swings by 20 % from one 5-second run to the
+# next, so ghost and ssh -D take turns for BENCH_ROUNDS rounds of the four iperf3 runs
+# and each figure is the median of its rounds (sshuttle, two orders of magnitude
+# slower, runs one round).
+#
 # Needs root, sshuttle, proxychains4, iptables. Env: GHOSTD, GHOSTCTL (or
-# GHOST_BUILD_DIR), BENCH_SECONDS (5), CONNECTS (1000), SEQ_CONNECTS (300), KEEP_TMP=1,
-# LINK_RATE (tc rate of the client-server link, e.g. 1gbit; default unshaped).
+# GHOST_BUILD_DIR), BENCH_SECONDS (5), BENCH_ROUNDS (3), CONNECTS (1000), SEQ_CONNECTS
+# (300), KEEP_TMP=1, LINK_RATE (tc rate of the client-server link, e.g. 1gbit; default
+# unshaped).
 . "$(dirname "$0")/bench_lib.sh"
 for tool in sshuttle proxychains4 iptables iperf3; do
     command -v "$tool" >/dev/null || fail "$tool missing (apt-get install sshuttle proxychains4 iptables iperf3)"
@@ -35,24 +41,31 @@ bench_sshd "MaxStartups 100" "MaxSessions 100"
 echo "$SERVER $(cut -d' ' -f1,2 "$T/sshd/host.pub")" >"$T/known_hosts"
 SSH="ssh -F /dev/null -c $CIPHER -i $T/id -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=$T/known_hosts"
 
-# iperf WHO [iperf3 args...]: Gbit/s into R[iperf_<dir><P>.WHO]; PREFIX runs before iperf3
+ROUNDS=${BENCH_ROUNDS:-3}
+declare -A RUNS  # RUNS[metric.who] = the figures of every round
+
+# iperf WHO KEY [iperf3 args...]: Gbit/s appended to RUNS[KEY.WHO]; PREFIX runs before iperf3
 iperf() {
     local who=$1 key=$2
     shift 2
-    local json
+    local json g
     json=$(in_c ${PREFIX:-} iperf3 -c "$TARGET" -p 5201 -t "$SECS" -J "$@") ||
         fail "iperf3 $key through $who: $(jq -r .error <<<"$json" 2>/dev/null)"
-    R[$key.$who]=$(jq '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' <<<"$json")
-    log "iperf3 $key $who: ${R[$key.$who]} Gbit/s"
+    g=$(jq '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' <<<"$json")
+    RUNS[$key.$who]+=" $g"
+    log "iperf3 $key $who: $g Gbit/s"
 }
-measure() {  # measure WHO PROXY_FOR_CONNECTS
+iperf_round() {  # iperf_round WHO
     iperf "$1" up1
     iperf "$1" down1 -R
     iperf "$1" up8 -P 8
     iperf "$1" down8 -R -P 8
+}
+connects() {  # connects WHO PROXY_FOR_CONNECTS
     bench_connects "$1" "$2" 1 seq "$SEQ_CONNECTS"
     bench_connects "$1" "$2" 50 par "$CONNECTS"
 }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 
 # ---------------------------------------------------------------- ghost TUN
 ghost_dirs
@@ -63,10 +76,13 @@ cat >"$GHOST_ETC/profiles/tun.json" <<EOF
   "tun": { "routes": ["$NET.2.0/24"], "dns": ["$TARGET"] } }
 EOF
 GHOSTD_NS=$C start_ghostd
-gctl up tun >/dev/null || fail "TUN profile did not come up: $(gctl status tun 2>&1)"
-log "warm-up ghost"
-in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null
-measure ghost direct
+ghost_up() {
+    gctl up tun >/dev/null || fail "TUN profile did not come up: $(gctl status tun 2>&1)"
+    in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null  # warm-up
+}
+ghost_up
+iperf_round ghost
+connects ghost direct
 # DNS queries/s through the tunnel (UDP to 198.18.0.2, DNS over TCP channels behind it)
 DNSQ=${DNS_QUERIES:-5000}
 json=$(in_c python3 - "$DNSQ" <<'PY'
@@ -101,10 +117,17 @@ R[dns_p50.ghost]=$(jq .p50_ms <<<"$json")
 gctl down tun >/dev/null
 
 # ---------------------------------------------------------------- OpenSSH -D
-in_c $SSH -N -D 127.0.0.1:2080 "$(id -un)@$SERVER" >>"$T/ssh.log" 2>&1 &
-SSH_PID=$!
-track_pid $SSH_PID
-wait_for 10 "ssh -D" in_c bash -c "exec 3<>/dev/tcp/127.0.0.1/2080"
+ssh_d_up() {
+    in_c $SSH -N -D 127.0.0.1:2080 "$(id -un)@$SERVER" >>"$T/ssh.log" 2>&1 &
+    SSH_PID=$!
+    track_pid $SSH_PID
+    wait_for 10 "ssh -D" in_c bash -c "exec 3<>/dev/tcp/127.0.0.1/2080"
+    in_c $LOAD connect 127.0.0.1:2080 "$TARGET:7000" 20 5 >/dev/null  # warm-up
+}
+ssh_d_down() {
+    kill "$SSH_PID"
+    wait "$SSH_PID" 2>/dev/null || true
+}
 cat >"$T/proxychains.conf" <<EOF
 strict_chain
 quiet_mode
@@ -113,11 +136,22 @@ tcp_connect_time_out 8000
 [ProxyList]
 socks5 127.0.0.1 2080
 EOF
-log "warm-up ssh -D"
-in_c $LOAD connect 127.0.0.1:2080 "$TARGET:7000" 20 5 >/dev/null
-PREFIX="proxychains4 -q -f $T/proxychains.conf" measure openssh 127.0.0.1:2080
-kill "$SSH_PID"
-wait "$SSH_PID" 2>/dev/null || true
+PROXYCHAINS="proxychains4 -q -f $T/proxychains.conf"
+ssh_d_up
+PREFIX=$PROXYCHAINS iperf_round openssh
+connects openssh 127.0.0.1:2080
+ssh_d_down
+
+# ---------------------------------------------------------------- further rounds, taking turns
+for ((round = 2; round <= ROUNDS; round++)); do
+    log "round $round of $ROUNDS"
+    ghost_up
+    iperf_round ghost
+    gctl down tun >/dev/null
+    ssh_d_up
+    PREFIX=$PROXYCHAINS iperf_round openssh
+    ssh_d_down
+done
 
 # ---------------------------------------------------------------- sshuttle
 in_c sshuttle --method nat -r "$(id -un)@$SERVER" -e "$SSH" "$NET.2.0/24" >>"$T/sshuttle.log" 2>&1 &
@@ -128,11 +162,13 @@ _sshuttle_ready() { in_c $LOAD connect direct "$TARGET:7000" 1 1 | has '"ok": 1'
 wait_for 30 "sshuttle" _sshuttle_ready
 log "warm-up sshuttle"
 in_c $LOAD connect direct "$TARGET:7000" 20 5 >/dev/null
-measure sshuttle direct
+iperf_round sshuttle
+connects sshuttle direct
 kill "$SSHUTTLE_PID"
 wait "$SSHUTTLE_PID" 2>/dev/null || true
 
 # ---------------------------------------------------------------- table
+for key in "${!RUNS[@]}"; do R[$key]=$(median <<<"${RUNS[$key]}"); done
 row() {
     local g=${R[$2.ghost]:-n/a} o=${R[$2.openssh]:-n/a} s=${R[$2.sshuttle]:-n/a}
     printf '%-36s %9s %9s %9s %9s %9s\n' "$1" "$g" "$o" "$s" "$(bench_ratio "$g" "$o")" "$(bench_ratio "$g" "$s")"
@@ -140,7 +176,7 @@ row() {
 {
     echo
     echo "ghost TUN vs ssh -D (+proxychains4) vs sshuttle ($CIPHER; $(nproc) cores; link ${LINK_RATE:-unshaped};" \
-        "iperf3 ${SECS}s;" \
+        "iperf3 ${SECS}s, median of $ROUNDS rounds (sshuttle 1);" \
         "$SEQ_CONNECTS/$CONNECTS connects)"
     printf '%-36s %9s %9s %9s %9s %9s\n' metric ghost-tun ssh-D sshuttle tun/ssh-D tun/sshtl
     row "upload 1 stream (Gbit/s)" up1
@@ -157,4 +193,8 @@ row() {
     row "connect failures, 50 parallel" cfail_par
     row "DNS queries/s (50 in flight)" dns_qps
     row "DNS p50 ms" dns_p50
+    echo "every round (Gbit/s), ghost TUN | ssh -D:"
+    for key in up1 down1 up8 down8; do
+        printf '  %-6s%s |%s\n' "$key" "${RUNS[$key.ghost]}" "${RUNS[$key.openssh]}"
+    done
 } | tee "$T/table.txt"

@@ -91,27 +91,36 @@ void expect_checksums_valid(const std::vector<uint8_t>& pkt) {
         << std::hex << "stored " << stored << " scratch " << scratch;
 }
 
+/// Random endpoints of one family.
+SocketAddr random_endpoint(std::mt19937& rng, bool v6) {
+    net::IpAddress a;
+    a.v6 = v6;
+    for (size_t i = 0; i < (v6 ? 16u : 4u); ++i) a.bytes[i] = static_cast<uint8_t>(rng());
+    return {a, static_cast<uint16_t>(rng())};
+}
+
+/// Round `round` of a randomized test: IPv6 on odd rounds, TCP on rounds 0 and 1 mod 4 and
+/// UDP otherwise, random endpoints and up to `max_payload - 1` random payload bytes.
+std::vector<uint8_t> random_packet(std::mt19937& rng, int round, size_t max_payload) {
+    bool v6 = round % 2 == 1;
+    std::vector<uint8_t> payload(rng() % max_payload);
+    for (auto& b : payload) b = static_cast<uint8_t>(rng());
+    SocketAddr s = random_endpoint(rng, v6);
+    SocketAddr d = random_endpoint(rng, v6);
+    return round % 4 < 2 ? build_tcp_segment(s, d, kTcpAck | kTcpPsh, rng(), rng(), payload)
+                         : build_udp_datagram(s, d, payload);
+}
+
 TEST(Checksum, RewriteKeepsTcpAndIpv4ChecksumsValid) {
     std::mt19937 rng(42);
     for (int round = 0; round < 2000; ++round) {
         bool v6 = round % 2 == 1;
-        std::vector<uint8_t> payload(rng() % 200);
-        for (auto& b : payload) b = static_cast<uint8_t>(rng());
-        auto rand_ip = [&] {
-            net::IpAddress a;
-            a.v6 = v6;
-            for (size_t i = 0; i < (v6 ? 16u : 4u); ++i) a.bytes[i] = static_cast<uint8_t>(rng());
-            return a;
-        };
-        SocketAddr s{rand_ip(), static_cast<uint16_t>(rng())};
-        SocketAddr d{rand_ip(), static_cast<uint16_t>(rng())};
-        auto pkt = round % 4 < 2 ? build_tcp_segment(s, d, kTcpAck | kTcpPsh, rng(), rng(), payload)
-                                 : build_udp_datagram(s, d, payload);
+        auto pkt = random_packet(rng, round, 200);
         expect_checksums_valid(pkt);
         PacketView v;
         ASSERT_EQ(parse_packet(pkt, &v), ParseError::none);
-        SocketAddr ns{rand_ip(), static_cast<uint16_t>(rng())};
-        SocketAddr nd{rand_ip(), static_cast<uint16_t>(rng())};
+        SocketAddr ns = random_endpoint(rng, v6);
+        SocketAddr nd = random_endpoint(rng, v6);
         rewrite_endpoints(pkt, v, ns, nd);
         PacketView after;
         ASSERT_EQ(parse_packet(pkt, &after), ParseError::none);
@@ -153,18 +162,7 @@ TEST(Checksum, PartialChecksumStaysPartialThroughARewriteAndFinishesValid) {
     std::mt19937 rng(11);
     for (int round = 0; round < 2000; ++round) {
         bool v6 = round % 2 == 1;
-        std::vector<uint8_t> payload(rng() % 300);
-        for (auto& b : payload) b = static_cast<uint8_t>(rng());
-        auto rand_ip = [&] {
-            net::IpAddress a;
-            a.v6 = v6;
-            for (size_t i = 0; i < (v6 ? 16u : 4u); ++i) a.bytes[i] = static_cast<uint8_t>(rng());
-            return a;
-        };
-        SocketAddr s{rand_ip(), static_cast<uint16_t>(rng())};
-        SocketAddr d{rand_ip(), static_cast<uint16_t>(rng())};
-        auto full = round % 4 < 2 ? build_tcp_segment(s, d, kTcpAck, rng(), rng(), payload)
-                                  : build_udp_datagram(s, d, payload);
+        auto full = random_packet(rng, round, 300);
         PartialChecksum partial;
         auto pkt = as_partial(full, &partial);
         PacketView v;
@@ -175,8 +173,8 @@ TEST(Checksum, PartialChecksumStaysPartialThroughARewriteAndFinishesValid) {
         ASSERT_TRUE(finish_partial_checksum(finished, partial));
         expect_checksums_valid(finished);
 
-        SocketAddr ns{rand_ip(), static_cast<uint16_t>(rng())};
-        SocketAddr nd{rand_ip(), static_cast<uint16_t>(rng())};
+        SocketAddr ns = random_endpoint(rng, v6);
+        SocketAddr nd = random_endpoint(rng, v6);
         rewrite_endpoints(pkt, v, ns, nd, true);
         PacketView after;
         ASSERT_EQ(parse_packet(pkt, &after), ParseError::none);
