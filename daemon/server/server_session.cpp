@@ -40,7 +40,9 @@ ServerSession::ServerSession(asio::io_context& io, std::shared_ptr<ServerShared>
     log_ = shared_->log.with_peer(conn_.peer);
 }
 
-ServerSession::~ServerSession() { teardown(); }
+ServerSession::~ServerSession() {
+    teardown();
+}
 
 // ---------------------------------------------------------------- handshake
 
@@ -178,13 +180,17 @@ void ServerSession::deny_auth(const std::string& fp, const std::string& reason) 
     denied_fp_ = fp;
     log_.notice("authentication refused for key ", fp, ": ", reason);
     if (shared_->event)
-        shared_->event({{"type", "session.auth_failed"}, {"profile", shared_->profile.name},
-                        {"peer", conn_.peer}, {"key_fingerprint", fp}, {"reason", reason}});
+        shared_->event({{"type", "session.auth_failed"},
+                        {"profile", shared_->profile.name},
+                        {"peer", conn_.peer},
+                        {"key_fingerprint", fp},
+                        {"reason", reason}});
 }
 
 void ServerSession::become_up() {
     just_authed_ = false;
-    ssh::read_ahead_attach(fd_, session_);  // every read from here on goes through pump()/after_io()
+    ssh::read_ahead_attach(fd_,
+                           session_);  // every read from here on goes through pump()/after_io()
     phase_ = Phase::up;
     grace_.cancel();
     slot_.release();
@@ -192,9 +198,12 @@ void ServerSession::become_up() {
     log_.info("session ", info_->id, " authenticated with key '", entry_->name, "' (",
               info_->key_fingerprint, ")");
     if (shared_->event)
-        shared_->event({{"type", "session.connected"}, {"profile", shared_->profile.name},
-                        {"session", info_->id}, {"peer", conn_.peer},
-                        {"key_name", entry_->name}, {"key_fingerprint", info_->key_fingerprint}});
+        shared_->event({{"type", "session.connected"},
+                        {"profile", shared_->profile.name},
+                        {"session", info_->id},
+                        {"peer", conn_.peer},
+                        {"key_name", entry_->name},
+                        {"key_fingerprint", info_->key_fingerprint}});
     if (shared_->profile.limits.idle_timeout_s > 0) sweep_idle();
 }
 
@@ -209,8 +218,10 @@ void ServerSession::arm_read() {
                           if (!self) return;
                           self->read_armed_ = false;
                           if (ec) return;
-                          if (self->phase_ == Phase::kex) self->step_kex();
-                          else self->pump();
+                          if (self->phase_ == Phase::kex)
+                              self->step_kex();
+                          else
+                              self->pump();
                       });
 }
 
@@ -223,8 +234,10 @@ void ServerSession::arm_write() {
                           if (!self) return;
                           self->write_armed_ = false;
                           if (ec) return;
-                          if (self->phase_ == Phase::kex) self->step_kex();
-                          else self->pump();
+                          if (self->phase_ == Phase::kex)
+                              self->step_kex();
+                          else
+                              self->pump();
                       });
 }
 
@@ -248,6 +261,7 @@ bool ServerSession::check_alive() {
 }
 
 void ServerSession::after_pump(bool more) {
+    corked_.flush();
     if (!check_alive()) return;
     if (just_authed_ && phase_ == Phase::auth) become_up();
     if (counter_in_.in_packets != last_in_packets_) {
@@ -258,6 +272,7 @@ void ServerSession::after_pump(bool more) {
     service_session_channels();
     refill_budget();
     service_stalled();
+    corked_.flush();  // what servicing channels delivered
     if (phase_ == Phase::closed || !check_alive()) return;
     // Servicing channels may have made libssh read: what it left buffered needs a pump,
     // not a wait for the kernel.
@@ -276,6 +291,7 @@ void ServerSession::after_pump(bool more) {
 }
 
 void ServerSession::after_io() {
+    corked_.flush();
     if (phase_ != Phase::up && phase_ != Phase::auth) return;
     if (!check_alive()) return;
     refill_budget();
@@ -367,12 +383,17 @@ void ServerSession::recheck_key() {
 void ServerSession::close(const std::string& reason) {
     if (phase_ == Phase::closed) return;
     bool was_up = phase_ == Phase::up;
-    if (was_up) log_.info("session ", info_->id, " closed: ", reason);
-    else log_.notice("connection closed before authentication: ", reason);
+    if (was_up)
+        log_.info("session ", info_->id, " closed: ", reason);
+    else
+        log_.notice("connection closed before authentication: ", reason);
     teardown();
     if (shared_->event && was_up)
-        shared_->event({{"type", "session.disconnected"}, {"profile", shared_->profile.name},
-                        {"session", info_->id}, {"peer", conn_.peer}, {"reason", reason},
+        shared_->event({{"type", "session.disconnected"},
+                        {"profile", shared_->profile.name},
+                        {"session", info_->id},
+                        {"peer", conn_.peer},
+                        {"reason", reason},
                         {"bytes_in", info_->bytes_in.load()},
                         {"bytes_out", info_->bytes_out.load()}});
     // Drop our own reference from a fresh handler, not under our own member call.

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <asio.hpp>
 
@@ -17,7 +18,7 @@ class ChannelBridge;
 
 /// Implemented by ClientSession and ServerSession; used only on the session's worker.
 class BridgeHost {
-public:
+  public:
     /// The worker's io_context (bridges post and wait on it).
     virtual asio::io_context& io() = 0;
     virtual const log::Logger& logger() const = 0;
@@ -36,7 +37,24 @@ public:
     virtual void release_bridge(const std::shared_ptr<ChannelBridge>& b) = 0;
     /// Re-arms readiness waits after any libssh call made outside the pump.
     virtual void after_io() = 0;
+    /// More SSH input is already read and waiting in the session: data a bridge sends
+    /// now may wait in its socket for what follows (MSG_MORE).
+    virtual bool input_pending() const = 0;
+    /// `b` sent with MSG_MORE: the session pushes its socket (CorkList::flush) once the
+    /// pump or libssh call that delivered the data is over.
+    virtual void add_corked(const std::shared_ptr<ChannelBridge>& b) = 0;
     virtual ~BridgeHost() = default;
+};
+
+/// The bridges whose sockets hold data sent with MSG_MORE, until the session flushes them.
+class CorkList {
+  public:
+    void add(std::shared_ptr<ChannelBridge> b) { bridges_.push_back(std::move(b)); }
+    /// Pushes every socket on the list and empties it.
+    void flush();
+
+  private:
+    std::vector<std::shared_ptr<ChannelBridge>> bridges_;
 };
 
 }  // namespace ghost::daemon::ssh
