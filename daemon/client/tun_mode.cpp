@@ -25,9 +25,7 @@ void reset(asio::ip::tcp::socket& s) {
 TunMode::TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log)
     : opener_(opener), cfg_(std::move(cfg)), log_(std::move(log)), snapshot_timer_(opener.io()) {}
 
-TunMode::~TunMode() {
-    stop();
-}
+TunMode::~TunMode() { stop(); }
 
 bool TunMode::start(std::string* why) {
     if (running_) return true;
@@ -43,10 +41,8 @@ bool TunMode::start(std::string* why) {
     std::weak_ptr<TunMode> weak = weak_from_this();
     engine_ = std::make_shared<tun::NatEngine>(
         opener_.io(), ec_cfg, [weak](asio::ip::tcp::socket s, tun::AcceptedFlow f) {
-            if (auto self = weak.lock())
-                self->on_accept(std::move(s), f);
-            else
-                reset(s);
+            if (auto self = weak.lock()) self->on_accept(std::move(s), f);
+            else reset(s);
         });
     if (!cfg_.dns.empty()) {
         dns_ = std::make_shared<DnsForwarder>(opener_, cfg_.dns, log_);
@@ -238,8 +234,8 @@ void TunMode::snapshot() {
                                       {"other", c->other_dropped},
                                       {"stray_listener", c->stray_listener}};
             for (size_t i = 1; i < c->malformed.size(); ++i) {
-                dropped[std::string(ghost::tun::to_string(
-                    static_cast<ghost::tun::ParseError>(i)))] = c->malformed[i];
+                dropped[std::string(ghost::tun::to_string(static_cast<ghost::tun::ParseError>(i)))] =
+                    c->malformed[i];
             }
             j["dropped"] = dropped;
             j["flows_created"] = c->flows_created;

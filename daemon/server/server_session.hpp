@@ -31,7 +31,7 @@ class RemoteForward;
 /// Create with make_shared on a worker's io_context; use only there.
 class ServerSession final : public ssh::BridgeHost,
                             public std::enable_shared_from_this<ServerSession> {
-  public:
+public:
     ServerSession(asio::io_context& io, std::shared_ptr<ServerShared> shared, Accepted conn,
                   StartupSlot slot);
     ~ServerSession();
@@ -61,7 +61,7 @@ class ServerSession final : public ssh::BridgeHost,
     /// A remote-forward listener accepted a connection: open a forwarded-tcpip channel.
     void open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket socket);
 
-  private:
+private:
     enum class Phase { kex, auth, up, closed };
     /// A forwarded-tcpip channel waiting for the client's OPEN_CONFIRMATION.
     struct PendingReverse {
@@ -111,21 +111,21 @@ class ServerSession final : public ssh::BridgeHost,
     log::Logger log_;
     Phase phase_ = Phase::kex;
     std::shared_ptr<ServerSession> self_;  // keeps the session alive until close()
-    bool reserved_ = false;                // holds one of limits.max_sessions
-    bool just_authed_ = false;             // set in the auth callback, handled after the pump
+    bool reserved_ = false;     // holds one of limits.max_sessions
+    bool just_authed_ = false;  // set in the auth callback, handled after the pump
 
     ssh_session session_ = nullptr;
     ssh_event event_ = nullptr;
     int fd_ = -1;  // owned by libssh once accepted
-    struct ssh_server_callbacks_struct server_cb_ {};
+    struct ssh_server_callbacks_struct server_cb_{};
     asio::posix::stream_descriptor watch_;
     bool read_armed_ = false;
     bool write_armed_ = false;
     bool pump_posted_ = false;
     asio::steady_timer grace_;
     asio::steady_timer idle_;
-    struct ssh_counter_struct counter_in_ {};
-    struct ssh_counter_struct counter_out_ {};
+    struct ssh_counter_struct counter_in_{};
+    struct ssh_counter_struct counter_out_{};
     uint64_t last_in_packets_ = 0;
 
     std::vector<uint8_t> key_blob_;

@@ -45,8 +45,8 @@ struct ClientSessionConfig {
     std::chrono::milliseconds open_timeout{15000};
     uint32_t keepalive_interval_s = 5;
     uint32_t keepalive_count = 3;
-    size_t max_channels = 16384;  // open + opening
-    size_t max_opening = 512;     // CHANNEL_OPENs in flight
+    size_t max_channels = 16384;     // open + opening
+    size_t max_opening = 512;        // CHANNEL_OPENs in flight
 };
 
 /// Counters shared with the control thread.
@@ -70,12 +70,14 @@ struct SessionEvents {
     std::function<void(SessionEnd)> ended;  // once, unless close() was called first
     /// Target for an incoming forwarded-tcpip channel (bound address/port as the server
     /// reports them); nullopt rejects it.
-    std::function<std::optional<net::Endpoint>(const std::string& addr, int port)> remote_target;
+    std::function<std::optional<net::Endpoint>(const std::string& addr, int port)>
+        remote_target;
 };
 
 /// One SSH client connection. Create with make_shared; use only on io().
-class ClientSession final : public BridgeHost, public std::enable_shared_from_this<ClientSession> {
-  public:
+class ClientSession final : public BridgeHost,
+                            public std::enable_shared_from_this<ClientSession> {
+public:
     using ForwardCallback = std::function<void(bool ok, int bound_port, std::string message)>;
 
     ClientSession(asio::io_context& io, ClientSessionConfig cfg, log::Logger logger,
@@ -112,7 +114,7 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
     bool input_pending() const override;
     void add_corked(const std::shared_ptr<ChannelBridge>& b) override;
 
-  private:
+private:
     enum class Phase { idle, connecting, authenticating, up, closed };
     struct PendingOpen;
     struct PendingForward {
@@ -154,16 +156,16 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
 
     ssh_session session_ = nullptr;
     ssh_event event_ = nullptr;
-    transport::UniqueFd fd_;                // owned by us until libssh closes it
-    bool fd_given_ = false;                 // handed to libssh with SSH_OPTIONS_FD
+    transport::UniqueFd fd_;  // owned by us until libssh closes it
+    bool fd_given_ = false;   // handed to libssh with SSH_OPTIONS_FD
     asio::posix::stream_descriptor watch_;  // dup of fd_, readiness only
     bool read_armed_ = false;
     bool write_armed_ = false;
     bool pump_posted_ = false;
     asio::steady_timer deadline_;
     asio::steady_timer keepalive_;
-    struct ssh_counter_struct counter_in_ {};
-    struct ssh_counter_struct counter_out_ {};
+    struct ssh_counter_struct counter_in_{};
+    struct ssh_counter_struct counter_out_{};
     uint64_t last_in_packets_ = 0;
     uint64_t quickack_in_bytes_ = 0;  // in_bytes when the last pump looked at ACK mode
     std::string host_fp_;
