@@ -309,11 +309,18 @@ TEST_F(NatTranslatorTest, OffloadHeaderPointingElsewhereIsFinishedFirstOrDropped
     PartialChecksum partial;
     auto pkt = with_partial_sum(build_tcp_segment(kApp, kDst, kTcpSyn, 100, 0), &partial);
     // The same field, described from two bytes earlier: not the packet's own checksum.
+    const PartialChecksum elsewhere{18, 18};
     auto odd = pkt;
     std::vector<uint8_t> reply;
-    NatResult r = nat.process(odd, now_, &reply, PartialChecksum{18, 18});
+    NatResult r = nat.process(odd, now_, &reply, elsewhere);
     EXPECT_EQ(r.verdict, Verdict::forward);
-    EXPECT_FALSE(r.partial);  // finished before the rewrite
+    EXPECT_FALSE(r.partial);
+    // Exactly as if the device had finished it as described and handed it over complete.
+    NatTranslator twin(config());
+    auto finished = pkt;
+    ASSERT_TRUE(finish_partial_checksum(finished, elsewhere));
+    EXPECT_EQ(twin.process(finished, now_, &reply).verdict, Verdict::forward);
+    EXPECT_EQ(odd, finished);
 
     auto bad = pkt;
     r = nat.process(bad, now_, &reply, PartialChecksum{20, 60000});
