@@ -418,6 +418,18 @@ void ClientCore::fail_waiters(const std::string& why) {
 // ---------------------------------------------------------------- status
 
 nlohmann::json ClientCore::status_json() const {
+    nlohmann::json out = status_locked();
+    // Outside mutex_: the TUN part waits briefly for the worker, which may want mutex_.
+    std::shared_ptr<TunMode> tun;
+    {
+        std::lock_guard lock(mutex_);
+        tun = tun_;
+    }
+    if (tun) out["tun"] = tun->status();
+    return out;
+}
+
+nlohmann::json ClientCore::status_locked() const {
     std::lock_guard lock(mutex_);
     nlohmann::json fw = nlohmann::json::array();
     for (const auto& l : forwards_) fw.push_back(l->status());
@@ -451,7 +463,6 @@ nlohmann::json ClientCore::status_json() const {
             {"remote_forwards", std::move(rfw)},
             {"reconnect", std::move(reconnect)},
             {"last_error", last_error_}};
-    if (tun_) out["tun"] = tun_->status();
     if (!transport_info_.empty()) out["tls"] = transport_info_;
     return out;
 }

@@ -1,11 +1,14 @@
 #include "daemon/client/tun_mode.hpp"
 
+#include <future>
+
 #include "common/tun/packet.hpp"
 
 namespace ghost::daemon::client {
 namespace {
 
 constexpr auto kSnapshotInterval = std::chrono::seconds(1);
+constexpr auto kFreshWait = std::chrono::milliseconds(200);  // status() from another thread
 
 nlohmann::json cidrs(const std::vector<net::Cidr>& v) {
     auto out = nlohmann::json::array();
@@ -253,7 +256,20 @@ void TunMode::snapshot() {
     snapshot_ = std::move(j);
 }
 
-nlohmann::json TunMode::status() const {
+nlohmann::json TunMode::status() {
+    if (!opener_.io().get_executor().running_in_this_thread()) {
+        auto done = std::make_shared<std::promise<void>>();
+        auto fresh = done->get_future();
+        asio::post(opener_.io(), [weak = weak_from_this(), done] {
+            if (auto self = weak.lock(); self && self->running_) self->snapshot();
+            done->set_value();
+        });
+        // A worker that does not get to it in time (or has stopped) leaves the last
+        // snapshot; the handler still runs later and only the promise sees it.
+        fresh.wait_for(kFreshWait);
+    } else if (running_) {
+        snapshot();
+    }
     std::lock_guard lock(mutex_);
     return snapshot_;
 }

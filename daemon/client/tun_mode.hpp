@@ -46,8 +46,10 @@ public:
     void session_down();
     void session_up();
 
-    /// Device, addresses, routes, flow counts and drop reasons. Any thread.
-    nlohmann::json status() const;
+    /// Device, addresses, routes, flow counts and drop reasons. Any thread: from another
+    /// thread it asks the worker for current figures and waits up to 200 ms for them,
+    /// else returns the last periodic snapshot (at most a second old).
+    nlohmann::json status();
 
 private:
     void on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow);
