@@ -6,6 +6,13 @@
 #   curl ──socks5──▶ client "demo" 127.0.0.1:$SOCKS ──ssh──▶ server "edge" 127.0.0.1:$EDGE ──▶ web 127.0.0.1:$WEB
 #   curl ──────────▶ client "demo" 127.0.0.1:$FWD  ──┘ (-L forward)
 #   curl ──socks5──▶ ssh -N -D 127.0.0.1:$SSHD_SOCKS ──ssh──▶ server "edge"
+#
+# Then TUN mode, in three network namespaces of its own (nothing on the host changes): a
+# laptop reaches an office web server with no proxy settings, through the office gateway.
+#
+#   ns laptop                           ns gateway                        ns wiki
+#   curl ─▶ ghost0 (route 10.77.2.0/24)  server "gateway" 10.77.1.1:22 ─▶ web 10.77.2.10:80
+#   ghostd, client "office" 10.77.1.2 ══ veth ══ 10.77.1.1   10.77.2.1 ══ veth ══ 10.77.2.10
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +26,12 @@ GHOSTCTL=$PWD/$BUILD/ctl/ghostctl
 
 D=$(mktemp -d /tmp/ghost-demo.XXXXXX)
 PIDS=()
+NETNS=()
 cleanup() {
     set +e
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
+    for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
     [[ -n ${KEEP:-} ]] && echo "kept $D" || rm -rf "$D"
     echo "== cleaned up"
 }
@@ -148,6 +157,73 @@ run curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$STEALTH_SOCKS" "http://
 "$GHOSTCTL" --json status hidden | python3 -c 'import json,sys; print("tls:", json.load(sys.stdin)["tls"])'
 echo "and what anyone else sees on that port (an nginx 404 site):"
 run curl -sk --max-time 10 "https://127.0.0.1:$STEALTH/"
+
+step "TUN mode: an office network reachable with no proxy settings (namespaces laptop, gateway, wiki)"
+LAPTOP=ghost-demo-laptop-$$ GATEWAY=ghost-demo-gateway-$$ WIKI=ghost-demo-wiki-$$
+for ns in "$LAPTOP" "$GATEWAY" "$WIKI"; do ip netns add "$ns"; NETNS+=("$ns"); ip -n "$ns" link set lo up; done
+ip link add demo-l$$ netns "$LAPTOP" type veth peer name demo-g$$ netns "$GATEWAY"
+ip link add demo-o$$ netns "$GATEWAY" type veth peer name demo-w$$ netns "$WIKI"
+ip -n "$LAPTOP" addr add 10.77.1.2/24 dev demo-l$$
+ip -n "$GATEWAY" addr add 10.77.1.1/24 dev demo-g$$
+ip -n "$GATEWAY" addr add 10.77.2.1/24 dev demo-o$$
+ip -n "$WIKI" addr add 10.77.2.10/24 dev demo-w$$
+for l in "$LAPTOP:demo-l$$" "$GATEWAY:demo-g$$" "$GATEWAY:demo-o$$" "$WIKI:demo-w$$"; do
+    ip -n "${l%%:*}" link set "${l#*:}" up
+done
+mkdir -p "$D/wiki"
+echo "hello from the office wiki (10.77.2.10)" >"$D/wiki/index.html"
+ip netns exec "$WIKI" python3 -m http.server 80 --bind 10.77.2.10 --directory "$D/wiki" >"$D/wiki.log" 2>&1 &
+PIDS+=($!)
+# one ghostd per namespace, each with its own directories and control socket; no system
+# bus for them (systemd-resolved, if the host runs it, belongs to the host's namespace)
+ns_ghostd() {  # ns_ghostd NS NAME
+    mkdir -p "$D/$2/etc/profiles" "$D/$2/run" "$D/$2/state"
+    DBUS_SYSTEM_BUS_ADDRESS=unix:path=$D/no-bus ip netns exec "$1" "$GHOSTD" --foreground \
+        --config-dir "$D/$2/etc" --runtime-dir "$D/$2/run" --state-dir "$D/$2/state" >"$D/$2.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do [[ -S $D/$2/run/ghostd.sock ]] && break; sleep 0.1; done
+}
+cat >"$D/gw.json" <<JSON
+{ "role": "server", "listen": [ { "address": "10.77.1.1:22" } ], "authorized_keys": "$D/authorized_keys" }
+JSON
+mkdir -p "$D/gw/etc/profiles" && cp "$D/gw.json" "$D/gw/etc/profiles/gateway.json"
+ns_ghostd "$GATEWAY" gw
+gw() { run "$GHOSTCTL" --socket "$D/gw/run/ghostd.sock" "$@"; }
+laptop() { run "$GHOSTCTL" --socket "$D/laptop/run/ghostd.sock" "$@"; }
+gw up gateway
+GFP=$("$GHOSTCTL" --socket "$D/gw/run/ghostd.sock" --json status gateway |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["host_key"]["fingerprint"])')
+ns_ghostd "$LAPTOP" laptop
+cat >"$D/laptop/etc/profiles/office.json" <<JSON
+{
+  // the gateway's SSH server; the office subnet is routed through a TUN device
+  "server": "10.77.1.1:22",
+  "ssh": { "user": "demo", "identity_file": "$D/client_key", "host_key": "$GFP" },
+  "tun": { "routes": ["10.77.2.0/24"] }
+}
+JSON
+cat "$D/laptop/etc/profiles/office.json"
+ip -n "$LAPTOP" -4 route show table all >"$D/routes.before"
+ip -n "$LAPTOP" rule show >>"$D/routes.before"
+echo "the laptop before: no route to the office"
+run ip -n "$LAPTOP" route
+run ip netns exec "$LAPTOP" curl -sS --max-time 2 "http://10.77.2.10/" || true
+laptop reload >/dev/null
+laptop up office
+run ip -n "$LAPTOP" route
+run ip netns exec "$LAPTOP" curl -sS --max-time 10 "http://10.77.2.10/"
+laptop status office
+gw sessions gateway
+laptop down office
+ip -n "$LAPTOP" -4 route show table all >"$D/routes.after"
+ip -n "$LAPTOP" rule show >>"$D/routes.after"
+if diff -u "$D/routes.before" "$D/routes.after"; then
+    echo "after down: the laptop's routes and rules are exactly as before"
+else
+    echo "after down: routes or rules differ (above)" >&2
+    exit 1
+fi
+gw down gateway
 
 step "down"
 run "$GHOSTCTL" down hidden
