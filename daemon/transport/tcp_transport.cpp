@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "daemon/transport/tls_transport.hpp"
 
@@ -23,6 +24,8 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
     StreamOptions opts;
     Callback cb;
     bool timed_out = false;
+    std::vector<asio::ip::tcp::endpoint> endpoints;  // resolved, tried in order
+    size_t next = 0;
 
     void start() {
         auto self = shared_from_this();
@@ -42,16 +45,31 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
 
     void on_resolved(asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
         if (ec) return finish_error(ec, "cannot resolve " + server.host);
+        endpoints.assign(results.begin(), results.end());
+        try_next(asio::error::host_not_found);
+    }
+
+    /// Connects to the next resolved address. Each socket is opened and marked here, before
+    /// connect: in a full tunnel an unmarked SYN would be routed into the tunnel itself.
+    void try_next(asio::error_code last) {
+        if (timed_out || next >= endpoints.size()) {
+            return finish_error(last, "cannot connect to " + server.str());
+        }
+        const asio::ip::tcp::endpoint ep = endpoints[next++];
+        asio::error_code ec;
+        socket.close(ec);
+        socket.open(ep.protocol(), ec);
+        if (ec) return try_next(ec);
+        std::string why;
+        if (!mark_socket(socket.native_handle(), opts.fwmark, &why)) {
+            return finish(ConnectResult{{}, why + " on connection to " + server.str(), {}});
+        }
         auto self = shared_from_this();
-        // The condition stops the range connect from opening the next address after
-        // the deadline closed the socket.
-        auto keep_trying = [self](const asio::error_code&, const asio::ip::tcp::endpoint&) {
-            return !self->timed_out;
-        };
-        asio::async_connect(socket, results, keep_trying,
-                            [self](asio::error_code ec2, const asio::ip::tcp::endpoint& ep) {
-                                self->on_connected(ec2, ep);
-                            });
+        socket.async_connect(ep, [self, ep](asio::error_code ec2) {
+            if (!ec2) return self->on_connected(ec2, ep);
+            if (self->timed_out || !self->cb) return self->finish_error(ec2, "");
+            self->try_next(ec2);
+        });
     }
 
     void on_connected(asio::error_code ec, const asio::ip::tcp::endpoint& ep) {
@@ -131,10 +149,15 @@ bool tune_tcp_socket(int fd, const StreamOptions& opts, std::string* why) {
         !set(IPPROTO_TCP, TCP_USER_TIMEOUT, interval * count * 1000, "TCP_USER_TIMEOUT")) {
         return false;
     }
-    if (opts.fwmark != 0 && !set(SOL_SOCKET, SO_MARK, static_cast<int>(opts.fwmark), "SO_MARK")) {
-        return false;
-    }
     return true;
+}
+
+bool mark_socket(int fd, uint32_t fwmark, std::string* why) {
+    if (fwmark == 0) return true;
+    int value = static_cast<int>(fwmark);
+    if (::setsockopt(fd, SOL_SOCKET, SO_MARK, &value, sizeof value) == 0) return true;
+    *why = std::string("setsockopt(SO_MARK): ") + std::strerror(errno);
+    return false;
 }
 
 std::unique_ptr<Transport> make_transport(asio::io_context& io, const config::Profile& profile,

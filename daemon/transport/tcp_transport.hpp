@@ -1,7 +1,8 @@
 #pragma once
-/// Plain TCP transport: async resolve + connect with a deadline, then socket tuning
-/// (TCP_NODELAY, keepalive, TCP_USER_TIMEOUT, optional SO_MARK).
+/// Plain TCP transport: async resolve + connect with a deadline (SO_MARK, when set, before
+/// connect), then socket tuning (TCP_NODELAY, keepalive, TCP_USER_TIMEOUT).
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -27,7 +28,11 @@ private:
     std::shared_ptr<Attempt> attempt_;
 };
 
-/// Applies keepalive / user-timeout / mark to a connected TCP socket fd; false + *why on error.
+/// Applies keepalive and user timeout to a connected TCP socket fd; false + *why on error.
 bool tune_tcp_socket(int fd, const StreamOptions& opts, std::string* why);
+
+/// Sets SO_MARK (nothing when fwmark is 0) on a socket that is not connected yet, so that
+/// its first packet already carries the mark; false + *why on error.
+bool mark_socket(int fd, uint32_t fwmark, std::string* why);
 
 }  // namespace ghost::daemon::transport

@@ -3,11 +3,13 @@
 # direct-tcpip channels; routes, rules and the device are removed exactly.
 #
 #   ns C (client)                       ns S (server, forwards)            ns T (target)
-#   ghostd, TUN ghost0                  sshd $SRV:22                       http.server :8080
+#   ghostd, TUN ghost0                  sshd $SRV:22 (10.N.9.1 on lo)      http.server :8080
 #   curl / socat / python               ip_forward=1                       socat sink :9001, echo :9000
 #   vC 10.N.1.1/24 ══════════ veth ════ vS 10.N.1.2/24                     10.N.2.2 (tunnelled in split)
 #   default via 10.N.1.2                wS 10.N.2.1/24, fd20::1/64 ═══════ wT 10.N.2.3 (direct in split)
 #                                                                         fd20::2/64
+# The SSH server is off-link for C, reached through its default route as servers usually
+# are: in full tunnel only the mark on ghostd's socket keeps the session out of the tunnel.
 #
 # Checks: split tunnel (only the listed prefix is tunnelled: the target sees the server as
 # the source and a capture on vC shows only SSH for it); byte-exact 1 GiB download and upload;
@@ -21,21 +23,22 @@
 [[ -c /dev/net/tun ]] || fail "/dev/net/tun missing"
 MB=${GHOST_TEST_MB:-1024}  # the 1 GiB byte-exact transfer both ways
 N=$((RANDOM % 200 + 20))
-SRV=10.$N.1.2 TGT=10.$N.2.2 DIRECT=10.$N.2.3
+GW=10.$N.1.2 SRV=10.$N.9.1 TGT=10.$N.2.2 DIRECT=10.$N.2.3
 
 C=$(netns_create c) S=$(netns_create s) TN=$(netns_create t)
 VC=vc$RUN_ID VS=vs$RUN_ID WS=ws$RUN_ID WT=wt$RUN_ID
 ip link add "$VC" netns "$C" type veth peer name "$VS" netns "$S"
 ip link add "$WS" netns "$S" type veth peer name "$WT" netns "$TN"
 ip -n "$C" addr add 10.$N.1.1/24 dev "$VC"
-ip -n "$S" addr add "$SRV/24" dev "$VS"
+ip -n "$S" addr add "$GW/24" dev "$VS"
+ip -n "$S" addr add "$SRV/32" dev lo
 ip -n "$S" addr add 10.$N.2.1/24 dev "$WS"
 ip -n "$S" -6 addr add fd20::1/64 dev "$WS" nodad
 ip -n "$TN" addr add "$TGT/24" dev "$WT"
 ip -n "$TN" addr add "$DIRECT/24" dev "$WT"
 ip -n "$TN" -6 addr add fd20::2/64 dev "$WT" nodad
 for l in "$C:$VC" "$S:$VS" "$S:$WS" "$TN:$WT"; do ip -n "${l%%:*}" link set "${l#*:}" up; done
-ip -n "$C" route add default via "$SRV"
+ip -n "$C" route add default via "$GW"
 ip -n "$TN" route add default via 10.$N.2.1
 ip netns exec "$S" sysctl -qw net.ipv4.ip_forward=1
 
@@ -244,7 +247,7 @@ gctl down split >/dev/null
 same_as_before "down after the SYN flood"
 
 # routes that cover the SSH server itself: refused before anything is touched
-profile loop "{ \"routes\": [\"10.$N.1.0/24\"] }"
+profile loop "{ \"routes\": [\"10.$N.9.0/24\"] }"
 gctl reload >/dev/null
 out=$(gctl up loop 2>&1) && fail "a split tunnel over the server's own address came up: $out"
 [[ $out == *"contains the SSH server's address $SRV"*"tun.exclude"* ]] || fail "unclear loop error: $out"
