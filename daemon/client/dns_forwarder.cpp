@@ -78,9 +78,7 @@ struct DnsForwarder::Conn {
 DnsForwarder::DnsForwarder(proxy::ChannelOpener& opener, std::vector<net::Endpoint> resolvers,
                            log::Logger log)
     : opener_(opener), resolvers_(std::move(resolvers)), log_(std::move(log)),
-      sweep_timer_(opener.io()) {
-    sweep();
-}
+      sweep_timer_(opener.io()) {}
 
 DnsForwarder::~DnsForwarder() { stop(); }
 
@@ -101,6 +99,10 @@ void DnsForwarder::query(std::vector<uint8_t> message, Answer answer) {
     frame.insert(frame.end(), message.begin(), message.end());
     c->pending.emplace(id, std::move(p));
     ++in_flight_;
+    if (!sweeping_) {  // the deadline sweep runs while queries are in flight
+        sweeping_ = true;
+        sweep();
+    }
     c->out.push_back(std::move(frame));
     if (c->state == Conn::State::open) write_next(c);
 }
@@ -228,26 +230,34 @@ void DnsForwarder::close_connection(const std::shared_ptr<Conn>& c, const std::s
 void DnsForwarder::sweep() {
     sweep_timer_.expires_after(std::chrono::seconds(1));
     std::weak_ptr<DnsForwarder> weak = weak_from_this();
-    sweep_timer_.async_wait([this, weak](asio::error_code ec) {
-        if (ec) return;
+    sweep_timer_.async_wait([weak](asio::error_code ec) {
         auto self = weak.lock();
-        if (!self || stopped_) return;
-        auto now = std::chrono::steady_clock::now();
-        auto conns = conns_;
-        for (auto& c : conns) {
-            for (auto it = c->pending.begin(); it != c->pending.end();) {
-                if (it->second.deadline > now) {
-                    ++it;
-                    continue;
-                }
-                Pending p = std::move(it->second);
-                it = c->pending.erase(it);
-                --in_flight_;
-                fail(p, Why::timeout);
-            }
+        if (!self) return;
+        if (ec || self->stopped_) {
+            self->sweeping_ = false;
+            return;
         }
-        sweep();
+        self->expire_queries();
+        if (self->in_flight_ > 0) return self->sweep();
+        self->sweeping_ = false;
     });
+}
+
+void DnsForwarder::expire_queries() {
+    auto now = std::chrono::steady_clock::now();
+    auto conns = conns_;
+    for (auto& c : conns) {
+        for (auto it = c->pending.begin(); it != c->pending.end();) {
+            if (it->second.deadline > now) {
+                ++it;
+                continue;
+            }
+            Pending p = std::move(it->second);
+            it = c->pending.erase(it);
+            --in_flight_;
+            fail(p, Why::timeout);
+        }
+    }
 }
 
 void DnsForwarder::stop() {

@@ -77,7 +77,8 @@ private:
     void close_connection(const std::shared_ptr<Conn>& c, const std::string& why);
     enum class Why { overload, timeout, lost };  // which counter a SERVFAIL adds to
     void fail(Pending& p, Why why);
-    void sweep();
+    void sweep();           // arms the 1 s deadline check (while queries are in flight)
+    void expire_queries();  // SERVFAIL for every query past its deadline
 
     proxy::ChannelOpener& opener_;
     std::vector<net::Endpoint> resolvers_;
@@ -87,6 +88,7 @@ private:
     size_t next_resolver_ = 0;
     size_t in_flight_ = 0;
     bool stopped_ = false;
+    bool sweeping_ = false;  // sweep_timer_ armed
     uint64_t queries_ = 0, answered_ = 0, servfail_ = 0, timeouts_ = 0, overload_ = 0,
              channels_opened_ = 0, channel_failures_ = 0;
     std::string last_error_;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <memory>
+#include <optional>
 #include <vector>
 
 namespace ghost::daemon::client {
@@ -53,6 +56,73 @@ TEST(DnsTruncated, KeepsHeaderAndQuestionWithTc) {
     EXPECT_EQ(t[2] & 0x80, 0x80);  // still a response
     EXPECT_LE(t.size(), kMaxUdpDnsAnswer);
     EXPECT_TRUE(dns_truncated({1, 2}).empty());
+}
+
+// A session whose channels open at once to a resolver that never answers: the channel
+// keeps the local socket it is given and never writes to it.
+class SilentResolverOpener : public proxy::ChannelOpener {
+public:
+    struct Silent : proxy::ChannelHandle::Impl {
+        explicit Silent(SilentResolverOpener& o) : owner(o) {}
+        void attach(asio::ip::tcp::socket socket, std::string) override {
+            owner.kept.push_back(std::move(socket));
+        }
+        void abandon() override {}
+        SilentResolverOpener& owner;
+    };
+    asio::io_context& io() override { return io_; }
+    void open(proxy::OpenRequest, OpenCallback cb) override {
+        ++opened;
+        asio::post(io_, [this, cb = std::move(cb)] {
+            cb(proxy::OpenOutcome::success(), proxy::ChannelHandle(std::make_shared<Silent>(*this)));
+        });
+    }
+    asio::io_context io_;
+    std::vector<asio::ip::tcp::socket> kept;
+    int opened = 0;
+};
+
+bool is_servfail(const std::vector<uint8_t>& a) { return a.size() >= 12 && (a[3] & 0x0f) == 2; }
+
+// Unanswered queries get SERVFAIL at their deadline and give their in-flight slot back;
+// while the limit is reached, more queries get SERVFAIL at once.
+TEST(DnsForwarder, UnansweredQueriesTimeOutAndFreeTheirSlots) {
+    SilentResolverOpener opener;
+    auto fwd = std::make_shared<DnsForwarder>(opener, std::vector<net::Endpoint>{{"10.0.0.53", 53}},
+                                              log::Logger("dns-test"));
+    size_t answered = 0, servfails = 0;
+    auto count = [&](std::vector<uint8_t> a) {
+        ++answered;
+        servfails += is_servfail(a) ? 1 : 0;
+    };
+    for (size_t i = 0; i < DnsForwarder::kMaxInFlight; ++i) fwd->query(query(), count);
+    opener.io_.run_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(answered, 0u);
+    EXPECT_EQ(fwd->status()["in_flight"], DnsForwarder::kMaxInFlight);
+
+    fwd->query(query(), count);  // over the limit: SERVFAIL now
+    EXPECT_EQ(answered, 1u);
+    EXPECT_EQ(servfails, 1u);
+    EXPECT_EQ(fwd->status()["overload"], 1);
+
+    auto start = std::chrono::steady_clock::now();
+    while (answered < DnsForwarder::kMaxInFlight + 1 &&
+           std::chrono::steady_clock::now() - start < DnsForwarder::kQueryTimeout + std::chrono::seconds(3)) {
+        opener.io_.run_one_for(std::chrono::milliseconds(200));
+    }
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(answered, DnsForwarder::kMaxInFlight + 1);
+    EXPECT_EQ(servfails, DnsForwarder::kMaxInFlight + 1);
+    EXPECT_GE(took, DnsForwarder::kQueryTimeout - std::chrono::milliseconds(500));
+    auto st = fwd->status();
+    EXPECT_EQ(st["timeouts"], DnsForwarder::kMaxInFlight);
+    EXPECT_EQ(st["in_flight"], 0);
+
+    fwd->query(query(), count);  // the slots are free again
+    EXPECT_EQ(fwd->status()["in_flight"], 1);
+    EXPECT_EQ(fwd->status()["overload"], 1);
+    fwd->stop();  // a stopped forwarder answers what it still holds
+    EXPECT_EQ(answered, DnsForwarder::kMaxInFlight + 2);
 }
 
 }  // namespace
