@@ -40,6 +40,8 @@ ClientCore::ClientCore(RunnerContext ctx)
       io_(ctx_.workers.next()),
       stats_(std::make_shared<ssh::SessionStats>()),
       retry_timer_(io_),
+      server_resolver_(io_),
+      resolve_timer_(io_),
       waiter_timer_(io_) {
     user_ = ctx_.profile.ssh.user;
     for (const auto& rf : ctx_.profile.remote_forward) remote_forwards_.push_back({rf, 0, "pending", {}});
@@ -62,19 +64,22 @@ void ClientCore::start() {
     if (std::string loop = tun_loop(ctx_.profile, ctx_.profile.server->host); !loop.empty()) {
         return fail(loop);
     }
-    if (ctx_.profile.tun) {
-        auto tun = std::make_shared<TunMode>(*this, *ctx_.profile.tun, ctx_.log);
-        {
-            std::lock_guard lock(mutex_);
-            tun_ = tun;
-        }
-        if (!tun->start(&why)) return fail(why);
-    }
+    // A full tunnel to a server name starts once the name is resolved (connect_attempt).
+    if (ctx_.profile.tun && !needs_server_address() && !start_tun(&why)) return fail(why);
     route_watch_ = std::make_shared<RouteWatch>(io_, [w = weak_from_this()] {
         if (auto self = w.lock()) self->on_route_change();
     });
     if (!route_watch_->start(&why)) ctx_.log.warning("no default-route watch: ", why);
     connect_attempt();
+}
+
+bool ClientCore::start_tun(std::string* why) {
+    auto tun = std::make_shared<TunMode>(*this, *ctx_.profile.tun, ctx_.log);
+    {
+        std::lock_guard lock(mutex_);
+        tun_ = tun;
+    }
+    return tun->start(why);
 }
 
 bool ClientCore::bind_listeners(std::string* why) {
@@ -98,6 +103,8 @@ bool ClientCore::bind_listeners(std::string* why) {
 void ClientCore::stop() {
     phase_ = Phase::stopped;
     retry_timer_.cancel();
+    resolve_timer_.cancel();
+    server_resolver_.cancel();
     waiter_timer_.cancel();
     if (transport_) transport_->cancel();
     if (session_) session_->close();
@@ -119,6 +126,8 @@ void ClientCore::fail(const std::string& reason) {
     ctx_.log.error(reason);
     ctx_.report(ProfileState::failed, reason);
     retry_timer_.cancel();
+    resolve_timer_.cancel();
+    server_resolver_.cancel();
     if (session_) session_->close();
     session_.reset();
     for (auto& l : forwards_) l->close();
@@ -138,12 +147,65 @@ void ClientCore::connect_attempt() {
         snapshot_retry_pending_ = false;
     }
     report(ProfileState::connecting, "connecting to " + ctx_.profile.server->str());
+    if (needs_server_address()) return resolve_server();
+    open_transport();
+}
+
+bool ClientCore::needs_server_address() const {
+    return ctx_.profile.tun && ctx_.profile.tun->full && server_addresses_.empty() &&
+           !net::IpAddress::parse(ctx_.profile.server->host);
+}
+
+void ClientCore::resolve_server() {
+    const auto& server = *ctx_.profile.server;
+    auto w = weak_from_this();
+    resolve_timer_.expires_after(std::chrono::seconds(ctx_.profile.ssh.connect_timeout_s));
+    resolve_timer_.async_wait([w](asio::error_code ec) {
+        if (auto self = w.lock(); self && !ec) self->server_resolver_.cancel();
+    });
+    server_resolver_.async_resolve(
+        server.host, std::to_string(server.port),
+        [w](asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
+            auto self = w.lock();
+            if (!self || self->phase_ != Phase::connecting) return;
+            self->resolve_timer_.cancel();
+            const auto& host = self->ctx_.profile.server->host;
+            if (ec) {
+                std::string what = ec == asio::error::operation_aborted
+                                       ? "no answer within ssh.connect_timeout"
+                                       : ec.message();
+                return self->on_session_end(
+                    {"cannot resolve " + host + " (needed before the full tunnel takes the "
+                     "default route): " + what,
+                     false});
+            }
+            for (const auto& r : results) {
+                auto a = r.endpoint().address();
+                if (std::find(self->server_addresses_.begin(), self->server_addresses_.end(), a) ==
+                    self->server_addresses_.end()) {
+                    self->server_addresses_.push_back(a);
+                }
+            }
+            self->ctx_.log.info("full tunnel: ", host, " resolved once, to ",
+                                self->server_addresses_.front().to_string(),
+                                self->server_addresses_.size() > 1 ? " and others" : "");
+            std::string why;
+            if (!self->tun_ && !self->start_tun(&why)) return self->fail(why);
+            self->open_transport();
+        });
+}
+
+void ClientCore::open_transport() {
     transport::StreamOptions opts;
     opts.connect_timeout = std::chrono::seconds(ctx_.profile.ssh.connect_timeout_s);
     opts.keepalive_interval_s = ctx_.profile.keepalive.interval_s;
     opts.keepalive_count = ctx_.profile.keepalive.count;
-    // Full tunnel: the session's own socket must not be routed into the tunnel.
-    if (ctx_.profile.tun && ctx_.profile.tun->full) opts.fwmark = kTunFwmark;
+    // Full tunnel: the session's own socket must not be routed into the tunnel, and its
+    // server's name is not looked up again (that lookup would go into the tunnel).
+    if (ctx_.profile.tun && ctx_.profile.tun->full) {
+        opts.fwmark = kTunFwmark;
+        opts.addresses = server_addresses_;
+    }
     std::string why;
     transport_ = transport::make_transport(io_, ctx_.profile, opts, &why);
     if (!transport_) return fail(why);

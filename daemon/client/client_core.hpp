@@ -61,7 +61,13 @@ private:
     };
 
     bool bind_listeners(std::string* why);
+    bool start_tun(std::string* why);
+    /// Full tunnel to a server given by name: the name must be resolved before the tunnel
+    /// takes the default route, since later lookups would go into the tunnel itself.
+    bool needs_server_address() const;
+    void resolve_server();
     void connect_attempt();
+    void open_transport();
     void on_transport(transport::ConnectResult r);
     ssh::ClientSessionConfig session_config(const ssh::Identity& id) const;
     void on_session_up();
@@ -89,6 +95,9 @@ private:
     std::shared_ptr<RouteWatch> route_watch_;
     std::shared_ptr<TunMode> tun_;  // set on the worker under mutex_ (status reads it)
     asio::steady_timer retry_timer_;
+    asio::ip::tcp::resolver server_resolver_;  // full tunnel: the server's name, once
+    asio::steady_timer resolve_timer_;          // its deadline (ssh.connect_timeout)
+    std::vector<asio::ip::address> server_addresses_;  // what the name resolved to
     asio::steady_timer waiter_timer_;
     std::deque<Waiter> waiters_;
     unsigned attempt_ = 0;

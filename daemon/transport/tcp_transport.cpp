@@ -37,6 +37,13 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
             asio::error_code ignored;
             self->socket.close(ignored);
         });
+        if (!opts.addresses.empty()) {  // resolved earlier (full tunnel)
+            for (const auto& a : opts.addresses) endpoints.emplace_back(a, server.port);
+            asio::post(socket.get_executor(), [self] {
+                if (self->cb) self->try_next(asio::error::host_not_found);
+            });
+            return;
+        }
         resolver.async_resolve(server.host, std::to_string(server.port),
                                [self](asio::error_code ec, asio::ip::tcp::resolver::results_type r) {
                                    self->on_resolved(ec, std::move(r));

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <asio.hpp>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,9 @@ struct StreamOptions {
     uint32_t keepalive_interval_s = 5;  // TCP keepalive idle/interval
     uint32_t keepalive_count = 3;       // dead after interval*count (TCP_USER_TIMEOUT)
     uint32_t fwmark = 0;                // SO_MARK for full-tunnel routing; 0 = none
+    /// When not empty: connect to these (in order) instead of resolving the server's
+    /// name; names, SNI and certificate checks still use the name.
+    std::vector<asio::ip::address> addresses;
 };
 
 /// Outcome of Transport::connect: a connected stream fd, or a human reason.

@@ -52,7 +52,8 @@ ip netns exec "$TN" socat TCP6-LISTEN:9000,ipv6only=0,fork,reuseaddr,backlog=204
 track_pid $!
 in_t_listening() { ip netns exec "$TN" ss -Hltn "sport = :$1" | has .; }
 ip netns exec "$TN" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces \
-    --listen-address="$TGT" --port 53 --local=/ghost.test/ --address=/www.ghost.test/"$TGT" --log-queries \
+    --listen-address="$TGT" --port 53 --local=/ghost.test/ --address=/www.ghost.test/"$TGT" \
+    --address=/ssh.ghost.test/"$SRV" --log-queries \
     --log-facility=- --pid-file= >"$T/dnsmasq.log" 2>&1 &
 track_pid $!
 wait_for 10 "http server" in_t_listening 8080
@@ -68,10 +69,15 @@ snapshot >"$T/before"
 
 # No system bus here: systemd-resolved is "not running" for ghostd, whatever the host has.
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/no-system-bus
+# C's resolver is the dnsmasq in T (ip netns exec mounts /etc/netns/NS/resolv.conf): the
+# full tunnel reaches its server by name, which must be resolved before the tunnel is up.
+mkdir -p "/etc/netns/$C"
+on_cleanup rm -rf "/etc/netns/$C"
+echo "nameserver $TGT" >"/etc/netns/$C/resolv.conf"
 GHOSTD_NS=$C start_ghostd
 in_c() { ip netns exec "$C" "$@"; }
-profile() {  # profile NAME TUN_JSON
-    write_profile "$1" "{ \"server\": \"$SRV:22\",
+profile() {  # profile NAME TUN_JSON [SERVER]
+    write_profile "$1" "{ \"server\": \"${3:-$SRV}:22\",
       \"ssh\": { \"user\": \"$(id -un)\", \"identity_file\": \"$T/id\", \"host_key\": \"$SSHD_FP\" },
       \"reconnect\": { \"initial_delay\": 1, \"max_delay\": 2, \"pending_wait\": 2 },
       \"tun\": $2 }"
@@ -267,9 +273,11 @@ same_as_before "down after the overlap check"
 pass "overlapping second TUN profile refused ($(tail -1 <<<"$out" | cut -c1-90)); first one unaffected"
 
 # ---------------------------------------------------------------- full tunnel
-profile full "{ \"full\": true, \"dns\": [\"$TGT\"] }"
+profile full "{ \"full\": true, \"dns\": [\"$TGT\"] }" ssh.ghost.test
 gctl reload >/dev/null
 gctl up full >/dev/null || fail "up full: $(gctl status full 2>&1)"
+grep -q "query\[A\] ssh.ghost.test from 10\.$N\.1\.1" "$T/dnsmasq.log" ||
+    fail "the server's name was not resolved directly before the full tunnel: $(grep ssh.ghost "$T/dnsmasq.log")"
 ip -n "$C" rule | has "not from all fwmark 0x67686f lookup 6776943" || fail "no fwmark rule: $(ip -n "$C" rule)"
 capture full
 got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
@@ -285,7 +293,7 @@ others=$(grep -v "$SRV\.22 \|> $SRV\.22:" "$T/full.txt" | grep -v "ARP\|ICMP6, n
 [[ -z $others ]] || fail "traffic outside the SSH session in full tunnel: $(head -5 <<<"$others")"
 grep -q "> $SRV\.22" "$T/full.txt" || fail "no SSH traffic during the full-tunnel curl"
 grep -Eq "^(::ffff:)?10\.$N\.2\.1 .*GET /index.html" "$T/http.log" || fail "no tunnelled request at the target"
-pass "full tunnel: capture on $VC shows only the SSH session while curl (v4, v6), ping, dig and UDP run"
+pass "full tunnel to a server given by name (resolved before the tunnel took the default route): capture on $VC shows only the SSH session while curl (v4, v6), ping, dig and UDP run"
 
 # kill switch: sshd gone -> nothing leaves vC but reconnect attempts; back -> traffic resumes
 capture killswitch
