@@ -2,14 +2,26 @@
 
 #include "common/tun/reply.hpp"
 
+#include <cstdio>
+#include <string>
+
 namespace ghost::tun {
 
-NatAddresses NatAddresses::defaults(uint16_t port) {
+NatAddresses NatAddresses::defaults(uint16_t port) { return for_slot(0, port); }
+
+NatAddresses NatAddresses::for_slot(unsigned slot, uint16_t port) {
+    unsigned base = 4 * (slot % kSlots);
+    auto v4 = [&](unsigned host) { return *net::IpAddress::parse("198.18.0." + std::to_string(base + host)); };
+    auto v6 = [&](unsigned host) {
+        char text[48];
+        std::snprintf(text, sizeof text, "fdc7:6768:6f73:7400::%x", base + host);
+        return *net::IpAddress::parse(text);
+    };
     NatAddresses a;
-    a.listener_v4 = *net::IpAddress::parse("198.18.0.1");
-    a.peer_v4 = *net::IpAddress::parse("198.18.0.2");
-    a.listener_v6 = *net::IpAddress::parse("fdc7:6768:6f73:7400::1");
-    a.peer_v6 = *net::IpAddress::parse("fdc7:6768:6f73:7400::2");
+    a.listener_v4 = v4(1);
+    a.peer_v4 = v4(2);
+    a.listener_v6 = v6(1);
+    a.peer_v6 = v6(2);
     a.listener_port = port;
     return a;
 }
@@ -71,7 +83,8 @@ NatResult NatTranslator::process(std::span<uint8_t> packet, Clock::time_point no
         ++counters_.ipv6_blocked;
         return refuse(packet, v, reply);
     }
-    if (v.is_udp() && v.dport == 53 && config_.intercept_dns && v.payload_len > 0) {
+    if (v.is_udp() && v.dport == 53 && config_.intercept_dns && v.payload_len > 0 &&
+        (config_.intercept_all_dns || v.dst == peer_ip(v.v6))) {
         ++counters_.dns_intercepted;
         return {Verdict::dns, v.total_len, std::nullopt};
     }

@@ -29,6 +29,11 @@ struct NatAddresses {
 
     /// 198.18.0.1/.2 and fdc7:6768:6f73:7400::1/::2 with port `port`.
     static NatAddresses defaults(uint16_t port);
+    /// The addresses of TUN device number `slot` (< kSlots) of one ghostd: slot k has
+    /// 198.18.0.(4k+1)/.(4k+2) and fdc7:6768:6f73:7400::(4k+1)/::(4k+2), so that devices
+    /// up at the same time never share a subnet. Slot 0 is defaults().
+    static NatAddresses for_slot(unsigned slot, uint16_t port);
+    static constexpr unsigned kSlots = 16;
 };
 
 /// NAT configuration.
@@ -36,7 +41,8 @@ struct NatConfig {
     NatAddresses addresses;
     FlowTableConfig flows;
     bool ipv6 = true;  // false: IPv6 is blocked (RST / ICMPv6 unreachable), never forwarded
-    bool intercept_dns = false;  // UDP to port 53 -> Verdict::dns (answered by ghostd)
+    bool intercept_dns = false;  // UDP to port 53 of the peer address -> Verdict::dns
+    bool intercept_all_dns = false;  // with intercept_dns: UDP to port 53 of any address
 };
 
 /// What to do with a packet after process().

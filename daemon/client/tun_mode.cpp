@@ -1,6 +1,8 @@
 #include "daemon/client/tun_mode.hpp"
 
+#include <array>
 #include <future>
+#include <optional>
 
 #include "common/tun/packet.hpp"
 
@@ -9,6 +11,35 @@ namespace {
 
 constexpr auto kSnapshotInterval = std::chrono::seconds(1);
 constexpr auto kFreshWait = std::chrono::milliseconds(200);  // status() from another thread
+
+/// Which NatAddresses slots the TUN profiles up in this ghostd hold: two devices up at
+/// once must not share their subnet, or one's replies would be routed into the other.
+class AddressSlots {
+public:
+    std::optional<unsigned> take() {
+        std::lock_guard lock(mutex_);
+        for (unsigned i = 0; i < used_.size(); ++i) {
+            if (!used_[i]) {
+                used_[i] = true;
+                return i;
+            }
+        }
+        return std::nullopt;
+    }
+    void give_back(unsigned slot) {
+        std::lock_guard lock(mutex_);
+        if (slot < used_.size()) used_[slot] = false;
+    }
+
+private:
+    std::mutex mutex_;
+    std::array<bool, ghost::tun::NatAddresses::kSlots> used_{};
+};
+
+AddressSlots& address_slots() {
+    static AddressSlots slots;
+    return slots;
+}
 
 nlohmann::json cidrs(const std::vector<net::Cidr>& v) {
     auto out = nlohmann::json::array();
@@ -36,11 +67,23 @@ bool TunMode::start(std::string* why) {
         *why = "cannot open netlink for TUN mode: " + ec.message();
         return false;
     }
+    if (!slot_) {
+        slot_ = address_slots().take();
+        if (!slot_) {
+            *why = "cannot bring up TUN device " + cfg_.name + ": " +
+                   std::to_string(ghost::tun::NatAddresses::kSlots) +
+                   " TUN profiles are up already (the most one ghostd runs at once)";
+            return false;
+        }
+        addresses_ = ghost::tun::NatAddresses::for_slot(*slot_, 0);
+    }
     tun::NatEngineConfig ec_cfg;
     ec_cfg.device = cfg_.name;
     ec_cfg.mtu = cfg_.mtu;
+    ec_cfg.nat.addresses = addresses_;
     ec_cfg.nat.ipv6 = cfg_.ipv6;
     ec_cfg.nat.intercept_dns = !cfg_.dns.empty();
+    ec_cfg.nat.intercept_all_dns = cfg_.full;
     std::weak_ptr<TunMode> weak = weak_from_this();
     engine_ = std::make_shared<tun::NatEngine>(
         opener_.io(), ec_cfg, [weak](asio::ip::tcp::socket s, tun::AcceptedFlow f) {
@@ -65,6 +108,7 @@ bool TunMode::start(std::string* why) {
         if (dns_) dns_->stop();
         dns_.reset();
         engine_.reset();
+        release_slot();
         return false;
     }
     routing_cfg_.ifindex = engine_->ifindex();
@@ -91,9 +135,9 @@ bool TunMode::start(std::string* why) {
 
 bool TunMode::configure_system_dns(std::string* why) {
     if (cfg_.dns.empty() || cfg_.dns_mode == "none") return true;
-    // Queries to the NAT's peer address (198.18.0.2 / ...::2) enter ghost0 and are answered
-    // by the forwarder; in full tunnel every UDP/53 packet is.
-    auto a = tun::NatEngineConfig{}.nat.addresses;
+    // Queries to the NAT's peer address (198.18.0.2 / ...::2 for the first TUN profile)
+    // enter the device and are answered by the forwarder; in full tunnel every UDP/53 is.
+    const auto& a = addresses_;
     std::vector<net::IpAddress> servers{a.peer_v4};
     if (cfg_.ipv6) servers.push_back(a.peer_v6);
     resolved_ = std::make_unique<ResolvedLink>();
@@ -141,6 +185,12 @@ void TunMode::stop() {
     engine_.reset();
     routing_.reset();
     dns_.reset();
+    release_slot();
+}
+
+void TunMode::release_slot() {
+    if (slot_) address_slots().give_back(*slot_);
+    slot_.reset();
 }
 
 void TunMode::session_down() {
@@ -204,7 +254,7 @@ void TunMode::snapshot() {
                         {"flows_tunnelled", tunnelled_},
                         {"flows_refused", open_failed_}};
     if (!cfg_.dns.empty()) {
-        auto a = tun::NatEngineConfig{}.nat.addresses;
+        const auto& a = addresses_;
         nlohmann::json d = dns_ ? dns_->status() : nlohmann::json::object();
         d["address"] = nlohmann::json::array({a.peer_v4.str()});
         if (cfg_.ipv6) d["address"].push_back(a.peer_v6.str());
@@ -218,7 +268,7 @@ void TunMode::snapshot() {
         j["ifindex"] = engine_->ifindex();
         j["mtu"] = cfg_.mtu;
         j["checksum_offload"] = engine_->checksum_offload();
-        auto a = tun::NatEngineConfig{}.nat.addresses;
+        const auto& a = addresses_;
         auto addrs = nlohmann::json::array({a.listener_v4.str() + "/30"});
         if (cfg_.ipv6) addrs.push_back(a.listener_v6.str() + "/126");
         j["addresses"] = addrs;

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <asio.hpp>
@@ -57,6 +58,7 @@ private:
     bool configure_system_dns(std::string* why);
     void snapshot();
     void schedule_snapshot();
+    void release_slot();
 
     proxy::ChannelOpener& opener_;
     config::TunConfig cfg_;
@@ -75,6 +77,8 @@ private:
     uint64_t tunnelled_ = 0;     // flows bridged to a channel
     uint64_t open_failed_ = 0;   // flows reset because the channel did not open
     bool routes_applied_ = false;
+    std::optional<unsigned> slot_;        // NatAddresses slot held while started
+    ghost::tun::NatAddresses addresses_;  // the device's subnet (from slot_)
 
     mutable std::mutex mutex_;   // guards snapshot_
     nlohmann::json snapshot_ = nlohmann::json::object();

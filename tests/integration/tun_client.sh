@@ -268,6 +268,29 @@ out=$(gctl up split2 2>&1) && fail "overlapping TUN profile came up: $out"
 [[ $out == *"overlaps $TGT/32 of profile 'split'"* ]] || fail "unclear overlap error: $out"
 got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
 [[ $got == "hello from the target" ]] || fail "first TUN profile broken by the refused second: '$got'"
+
+# a second TUN profile with disjoint routes runs beside the first, on a subnet of its own
+profile split3 "{ \"name\": \"ghost1\", \"routes\": [\"$DIRECT/32\"], \"dns\": [\"$TGT\"] }"
+gctl reload >/dev/null
+gctl up split3 >/dev/null || fail "second, disjoint TUN profile: $(gctl status split3 2>&1)"
+st3=$(tun_status split3)
+[[ $(jq -r '.addresses[0]' <<<"$st3") == 198.18.0.5/30 && $(jq -r '.dns.address[0]' <<<"$st3") == 198.18.0.6 ]] ||
+    fail "second TUN profile should have 198.18.0.5/30 and DNS 198.18.0.6: $st3"
+ip -n "$C" route get "$DIRECT" | has "dev ghost1" || fail "$DIRECT not via ghost1: $(ip -n "$C" route get "$DIRECT")"
+for dst in "$TGT" "$DIRECT"; do
+    got=$(in_c curl -sS --max-time 10 "http://$dst:8080/index.html")
+    [[ $got == "hello from the target" ]] || fail "curl to $dst with two TUN profiles up: '$got'"
+done
+got=$(in_c dig +short +time=5 +tries=1 @198.18.0.6 www.ghost.test)
+[[ $got == "$TGT" ]] || fail "DNS of the second TUN profile: '$got'"
+# split tunnel: UDP/53 to a routed address is refused like other UDP, not answered by tun.dns
+got=$(in_c dig +short +time=2 +tries=1 @"$DIRECT" www.ghost.test 2>&1) && fail "UDP/53 to a routed address answered: $got"
+(($(tun_status split3 | jq '.flows_tunnelled') >= 1 && $(tun_status split | jq '.flows_tunnelled') >= 2)) ||
+    fail "each profile should count its own flows: $(tun_status split3)"
+gctl down split3 >/dev/null
+got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "first TUN profile after the second went down: '$got'"
+pass "two TUN profiles with disjoint routes at once: ghost0 198.18.0.1/30 and ghost1 198.18.0.5/30, curl and DNS through each; UDP/53 to a routed address refused"
 gctl down split >/dev/null
 same_as_before "down after the overlap check"
 pass "overlapping second TUN profile refused ($(tail -1 <<<"$out" | cut -c1-90)); first one unaffected"

@@ -196,12 +196,28 @@ TEST_F(NatTranslatorTest, DnsIsInterceptedOnlyWhenEnabled) {
     run(off, build_udp_datagram(kApp, {kDst.ip, 53}, query), Verdict::reply);  // port unreachable
     EXPECT_EQ(off.counters().dns_intercepted, 0u);
 
+    // Split tunnel: only queries to the tunnel's DNS address (the NAT's peer address); one
+    // to a routed address is refused like other UDP, not answered by another server.
     NatConfig c = config();
     c.intercept_dns = true;
+    NatTranslator split(c);
+    run(split, build_udp_datagram(kApp, {kDst.ip, 53}, query), Verdict::reply);
+    EXPECT_EQ(split.counters().dns_intercepted, 0u);
+    EXPECT_EQ(split.counters().udp_refused, 1u);
+    std::vector<uint8_t> reply;
+    auto pkt4 = build_udp_datagram(kApp, {c.addresses.peer_v4, 53}, query);
+    auto r = split.process(pkt4, Clock::now(), &reply);
+    EXPECT_EQ(r.verdict, Verdict::dns);
+    auto pkt6 = build_udp_datagram(kApp6, {c.addresses.peer_v6, 53}, query);
+    r = split.process(pkt6, Clock::now(), &reply);
+    EXPECT_EQ(r.verdict, Verdict::dns);
+    EXPECT_EQ(split.counters().dns_intercepted, 2u);
+
+    // Full tunnel: port 53 of any address.
+    c.intercept_all_dns = true;
     NatTranslator nat(c);
     auto pkt = build_udp_datagram(kApp, {kDst.ip, 53}, query);
-    std::vector<uint8_t> reply;
-    auto r = nat.process(pkt, Clock::now(), &reply);
+    r = nat.process(pkt, Clock::now(), &reply);
     EXPECT_EQ(r.verdict, Verdict::dns);
     EXPECT_EQ(nat.counters().dns_intercepted, 1u);
     EXPECT_EQ(nat.counters().udp_refused, 0u);
@@ -209,10 +225,20 @@ TEST_F(NatTranslatorTest, DnsIsInterceptedOnlyWhenEnabled) {
     run(nat, build_udp_datagram(kApp, {kDst.ip, 5353}, query), Verdict::reply);
     run(nat, build_udp_datagram(kApp, {kDst.ip, 53}, std::vector<uint8_t>{}), Verdict::reply);
     EXPECT_EQ(nat.counters().udp_refused, 2u);
-    // IPv6 as well, to the NAT's own peer address (the tunnel's DNS address).
-    auto pkt6 = build_udp_datagram(kApp6, {c.addresses.peer_v6, 53}, query);
-    r = nat.process(pkt6, Clock::now(), &reply);
-    EXPECT_EQ(r.verdict, Verdict::dns);
+}
+
+TEST(NatAddresses, SlotsNeverShareASubnet) {
+    auto a0 = NatAddresses::for_slot(0, 7);
+    EXPECT_EQ(a0.listener_v4.str(), NatAddresses::defaults(7).listener_v4.str());
+    EXPECT_EQ(a0.peer_v6.str(), "fdc7:6768:6f73:7400::2");
+    auto a1 = NatAddresses::for_slot(1, 7);
+    EXPECT_EQ(a1.listener_v4.str(), "198.18.0.5");
+    EXPECT_EQ(a1.peer_v4.str(), "198.18.0.6");
+    EXPECT_EQ(a1.listener_v6.str(), "fdc7:6768:6f73:7400::5");
+    EXPECT_EQ(a1.peer_v6.str(), "fdc7:6768:6f73:7400::6");
+    auto last = NatAddresses::for_slot(NatAddresses::kSlots - 1, 7);
+    EXPECT_EQ(last.peer_v4.str(), "198.18.0.62");
+    EXPECT_EQ(last.listener_port, 7);
 }
 
 TEST_F(NatTranslatorTest, DisabledIpv6IsBlockedNotForwarded) {
