@@ -75,6 +75,9 @@ void ClientCore::start() {
 
 bool ClientCore::start_tun(std::string* why) {
     auto tun = std::make_shared<TunMode>(*this, *ctx_.profile.tun, ctx_.log);
+    tun->set_failure_handler([w = weak_from_this()](const std::string& error) {
+        if (auto self = w.lock()) self->fail(error);
+    });
     {
         std::lock_guard lock(mutex_);
         tun_ = tun;

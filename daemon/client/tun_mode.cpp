@@ -90,6 +90,16 @@ bool TunMode::start(std::string* why) {
             if (auto self = weak.lock()) self->on_accept(std::move(s), f);
             else reset(s);
         });
+    engine_->set_failure_handler([weak](const std::string& error) {
+        auto self = weak.lock();
+        if (!self || !self->running_) return;
+        // Not from inside the engine's read handler: the owner stops everything.
+        asio::post(self->opener_.io(), [weak, error] {
+            auto s = weak.lock();
+            if (!s || !s->running_) return;
+            if (auto report = std::move(s->on_failure_)) report(error);
+        });
+    });
     if (!cfg_.dns.empty()) {
         dns_ = std::make_shared<DnsForwarder>(opener_, cfg_.dns, log_);
         engine_->set_dns_handler([weak](const ghost::tun::SocketAddr& from,

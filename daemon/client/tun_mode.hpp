@@ -8,6 +8,7 @@
 /// Lives on the opener's worker io_context (start/stop/session events there);
 /// status() is thread-safe.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,6 +48,10 @@ public:
     void session_down();
     void session_up();
 
+    /// `h` runs (on the worker, once) if the device stops working after start, e.g.
+    /// because someone deleted it; set before start().
+    void set_failure_handler(std::function<void(const std::string&)> h) { on_failure_ = std::move(h); }
+
     /// Device, addresses, routes, flow counts and drop reasons. Any thread: from another
     /// thread it asks the worker for current figures and waits up to 200 ms for them,
     /// else returns the last periodic snapshot (at most a second old).
@@ -77,6 +82,7 @@ private:
     uint64_t tunnelled_ = 0;     // flows bridged to a channel
     uint64_t open_failed_ = 0;   // flows reset because the channel did not open
     bool routes_applied_ = false;
+    std::function<void(const std::string&)> on_failure_;
     std::optional<unsigned> slot_;        // NatAddresses slot held while started
     ghost::tun::NatAddresses addresses_;  // the device's subnet (from slot_)
 

@@ -106,9 +106,17 @@ std::error_code NatEngine::start(Netlink& nl, std::string* why) {
     tun_io_ = std::make_shared<TunIo>(io_, std::move(dev.fd), config_.write_queue);
     running_ = true;
     std::weak_ptr<NatEngine> weak = weak_from_this();
-    tun_io_->start([weak](std::span<uint8_t> pkt, std::optional<ghost::tun::PartialChecksum> p) {
-        if (auto self = weak.lock()) self->on_packet(pkt, p);
-    });
+    tun_io_->start(
+        [weak](std::span<uint8_t> pkt, std::optional<ghost::tun::PartialChecksum> p) {
+            if (auto self = weak.lock()) self->on_packet(pkt, p);
+        },
+        [weak](const std::string& error) {
+            auto self = weak.lock();
+            if (!self || !self->running_) return;
+            if (auto report = std::move(self->on_failure_)) {
+                report("TUN device " + self->device_name_ + ": " + error);
+            }
+        });
     accept(listener_v4_);
     if (config_.nat.ipv6) accept(listener_v6_);
     sweep();

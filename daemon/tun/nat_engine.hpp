@@ -73,6 +73,9 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
 
     /// Intercepted UDP/53 queries go to `h` (set before start; needs nat.intercept_dns).
     void set_dns_handler(DnsHandler h) { on_dns_ = std::move(h); }
+    /// `h` runs once (on the io_context) if the device stops working after start, e.g.
+    /// because it was deleted: "TUN device ghost0: read from the TUN device failed: ...".
+    void set_failure_handler(std::function<void(const std::string&)> h) { on_failure_ = std::move(h); }
     /// Writes a UDP datagram from -> to into the TUN (a DNS answer). False if not queued.
     bool send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
                   std::span<const uint8_t> payload);
@@ -100,6 +103,7 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     NatEngineConfig config_;
     AcceptHandler on_accept_;
     DnsHandler on_dns_;
+    std::function<void(const std::string&)> on_failure_;
     std::string device_name_;
     int ifindex_ = 0;
     bool checksum_offload_ = false;

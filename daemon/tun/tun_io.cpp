@@ -46,8 +46,9 @@ TunIo::TunIo(asio::io_context& io, transport::UniqueFd fd, size_t max_queue)
       max_queue_(max_queue == 0 ? 1 : max_queue),
       buffer_(kVnetHeaderLen + kMaxPacket) {}
 
-void TunIo::start(Handler on_packet) {
+void TunIo::start(Handler on_packet, ErrorHandler on_error) {
     on_packet_ = std::move(on_packet);
+    on_error_ = std::move(on_error);
     read();
 }
 
@@ -60,9 +61,11 @@ void TunIo::read() {
                             if (self->closed_ || ec == asio::error::operation_aborted) return;
                             if (ec) {
                                 // Not "would block" (asio retries that): the device is gone or
-                                // broken, and retrying at once would spin. The owner notices via
-                                // counters and stops.
+                                // broken, and retrying at once would spin. The owner is told.
                                 ++self->counters_.io_errors;
+                                if (auto report = std::move(self->on_error_)) {
+                                    report("read from the TUN device failed: " + ec.message());
+                                }
                                 return;
                             }
                             self->deliver(n);

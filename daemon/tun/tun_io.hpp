@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <string>
 #include <memory>
 #include <optional>
 #include <span>
@@ -38,8 +39,12 @@ class TunIo : public std::enable_shared_from_this<TunIo> {
 
     TunIo(asio::io_context& io, transport::UniqueFd fd, size_t max_queue);
 
+    /// Called once when reading the device fails (it was deleted, or broke): the read
+    /// loop has stopped; the text names the error.
+    using ErrorHandler = std::function<void(const std::string&)>;
+
     /// Starts the read loop.
-    void start(Handler on_packet);
+    void start(Handler on_packet, ErrorHandler on_error = {});
     /// Writes `packet` (or queues a copy); false (counted) when the queue is full or
     /// closed. `partial`: its checksum is left for the kernel to finish or skip.
     bool send(std::span<const uint8_t> packet,
@@ -58,6 +63,7 @@ class TunIo : public std::enable_shared_from_this<TunIo> {
     asio::posix::stream_descriptor fd_;
     size_t max_queue_;
     Handler on_packet_;
+    ErrorHandler on_error_;
     std::vector<uint8_t> buffer_;
     std::deque<std::vector<uint8_t>> queue_;
     bool reading_ = false;

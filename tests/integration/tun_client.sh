@@ -293,6 +293,16 @@ got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
 pass "two TUN profiles with disjoint routes at once: ghost0 198.18.0.1/30 and ghost1 198.18.0.5/30, curl and DNS through each; UDP/53 to a routed address refused"
 gctl down split >/dev/null
 same_as_before "down after the overlap check"
+
+# the device deleted from outside: the profile fails with the reason and removes the rest
+gctl up split >/dev/null || fail "split up for the device deletion"
+ip -n "$C" link del ghost0
+wait_state split failed 10
+err=$(gctl --json status split | jq -r .last_error)
+[[ $err == "TUN device ghost0: read from the TUN device failed"* ]] || fail "unclear error for a deleted device: $err"
+gctl down split >/dev/null
+same_as_before "a deleted TUN device"
+pass "TUN device deleted from outside: profile failed ($err), nothing left behind"
 pass "overlapping second TUN profile refused ($(tail -1 <<<"$out" | cut -c1-90)); first one unaffected"
 
 # ---------------------------------------------------------------- full tunnel
