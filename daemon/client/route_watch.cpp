@@ -53,7 +53,11 @@ void RouteWatch::on_readable() {
     bool changed = false;
     for (;;) {
         ssize_t n = ::recv(socket_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
-        if (n <= 0) break;  // EAGAIN, or ENOBUFS after an overflow (treated as "changed")
+        if (n < 0 && errno == ENOBUFS) {  // notifications were lost: one may have been ours
+            changed = true;
+            continue;
+        }
+        if (n <= 0) break;  // EAGAIN: all read
         auto len = static_cast<unsigned>(n);
         for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len);
              h = NLMSG_NEXT(h, len)) {
