@@ -15,8 +15,9 @@
 # the source and a capture on vC shows only SSH for it); byte-exact 1 GiB download and upload;
 # a refused port gets a reset promptly; 1,000 concurrent flows; full tunnel (a capture on
 # vC shows only the SSH session while curl, ping and IPv6 run); the kill switch during a
-# reconnect; DNS through the tunnel (dnsmasq in T); and that down, SIGTERM of ghostd, and
-# SIGKILL followed by a restart, leave rules, routes of all
+# reconnect; IPv6 refused in a full tunnel with ipv6 off; two TUN profiles side by side; a
+# device deleted under a running profile; DNS through the tunnel (dnsmasq in T); and that
+# down, SIGTERM of ghostd, and SIGKILL followed by a restart, leave rules, routes of all
 # tables, addresses and links exactly as before.
 . "$(dirname "$0")/lib.sh"
 
@@ -268,6 +269,7 @@ out=$(gctl up split2 2>&1) && fail "overlapping TUN profile came up: $out"
 [[ $out == *"overlaps $TGT/32 of profile 'split'"* ]] || fail "unclear overlap error: $out"
 got=$(in_c curl -sS --max-time 10 "http://$TGT:8080/index.html")
 [[ $got == "hello from the target" ]] || fail "first TUN profile broken by the refused second: '$got'"
+pass "overlapping second TUN profile refused ($(tail -1 <<<"$out" | cut -c1-90)); first one unaffected"
 
 # a second TUN profile with disjoint routes runs beside the first, on a subnet of its own
 profile split3 "{ \"name\": \"ghost1\", \"routes\": [\"$DIRECT/32\"], \"dns\": [\"$TGT\"] }"
@@ -303,7 +305,6 @@ err=$(gctl --json status split | jq -r .last_error)
 gctl down split >/dev/null
 same_as_before "a deleted TUN device"
 pass "TUN device deleted from outside: profile failed ($err), nothing left behind"
-pass "overlapping second TUN profile refused ($(tail -1 <<<"$out" | cut -c1-90)); first one unaffected"
 
 # ---------------------------------------------------------------- full tunnel
 profile full "{ \"full\": true, \"dns\": [\"$TGT\"] }" ssh.ghost.test
@@ -351,6 +352,22 @@ out=$(gctl up strict 2>&1) && fail "up with dns_mode resolved succeeded without 
 [[ $out == *'tun.dns_mode is "resolved" but systemd-resolved:'* ]] || fail "unclear resolved error: $out"
 same_as_before "a failed up (dns_mode resolved)"
 pass "dns_mode resolved without systemd-resolved: $(tail -1 <<<"$out" | cut -c1-120)"
+
+# full tunnel with ipv6 off: IPv6 is refused inside the tunnel (RST), never sent around it
+profile full4 "{ \"full\": true, \"ipv6\": false }"
+gctl reload >/dev/null
+gctl up full4 >/dev/null || fail "up full4: $(gctl status full4 2>&1)"
+capture full4
+out=$(in_c curl -sS --max-time 5 "http://[fd20::2]:8080/index.html" 2>&1) && fail "IPv6 passed a tunnel with ipv6 off: $out"
+got=$(in_c curl -sS --max-time 10 "http://$DIRECT:8080/index.html")
+[[ $got == "hello from the target" ]] || fail "IPv4 in the full tunnel with ipv6 off: '$got'"
+stop_capture full4
+others=$(grep -v "$SRV\.22 \|> $SRV\.22:" "$T/full4.txt" | grep -v "ARP\|ICMP6, neighbor\|ICMP6, router\|ICMP6, multicast" || true)
+[[ -z $others ]] || fail "traffic outside the SSH session with ipv6 off: $(head -5 <<<"$others")"
+(($(tun_status full4 | jq .dropped.ipv6_blocked) >= 1)) || fail "IPv6 not counted as blocked: $(tun_status full4)"
+gctl down full4 >/dev/null
+same_as_before "down of the full tunnel with ipv6 off"
+pass "full tunnel with ipv6 off: IPv6 refused in the tunnel ($out), IPv4 carried, nothing else on $VC"
 gctl up full >/dev/null || fail "full tunnel up again"
 
 # SIGTERM (systemctl stop): every profile goes down and the namespace is exactly as before
