@@ -25,8 +25,12 @@ size_t FlowTupleHash::operator()(const FlowTuple& t) const {
 FlowTable::FlowTable(FlowTableConfig config) : config_(config), cursor_(config.port_min) {
     if (config_.port_max < config_.port_min) std::swap(config_.port_min, config_.port_max);
     cursor_ = config_.port_min;
-    size_t range = size_t{config_.port_max} - config_.port_min + 1;
-    config_.max_flows = std::min(config_.max_flows, range);
+    auto in_range = [this](uint16_t p) { return p >= config_.port_min && p <= config_.port_max; };
+    size_t usable = size_t{config_.port_max} - config_.port_min + 1;
+    if (in_range(0)) --usable;
+    if (config_.reserved_port != 0 && in_range(config_.reserved_port)) --usable;
+    // Full must mean no free port left, or create() would fail without evicting.
+    config_.max_flows = std::min(config_.max_flows, usable);
     by_port_.reserve(std::min<size_t>(config_.max_flows, 4096));
     by_tuple_.reserve(std::min<size_t>(config_.max_flows, 4096));
 }
@@ -38,12 +42,35 @@ Flow* FlowTable::find(const FlowTuple& tuple) {
 
 Flow* FlowTable::find_port(uint16_t n) {
     auto it = by_port_.find(n);
-    return it == by_port_.end() ? nullptr : &it->second;
+    return it == by_port_.end() ? nullptr : &it->second.flow;
 }
 
 const Flow* FlowTable::find_port(uint16_t n) const {
     auto it = by_port_.find(n);
-    return it == by_port_.end() ? nullptr : &it->second;
+    return it == by_port_.end() ? nullptr : &it->second.flow;
+}
+
+FlowTable::Entry* FlowTable::entry_of(const Flow& flow) {
+    auto it = by_port_.find(flow.port);
+    return it == by_port_.end() || &it->second.flow != &flow ? nullptr : &it->second;
+}
+
+void FlowTable::link(Entry& e, Queue q) {
+    List& l = list(q);
+    e.queue = q;
+    e.prev = l.tail;
+    e.next = nullptr;
+    (l.tail != nullptr ? l.tail->next : l.head) = &e;
+    l.tail = &e;
+}
+
+void FlowTable::unlink(Entry& e) {
+    if (e.queue == Queue::none) return;
+    List& l = list(e.queue);
+    (e.prev != nullptr ? e.prev->next : l.head) = e.next;
+    (e.next != nullptr ? e.next->prev : l.tail) = e.prev;
+    e.queue = Queue::none;
+    e.prev = e.next = nullptr;
 }
 
 bool FlowTable::allocate_port(uint16_t* out) {
@@ -58,47 +85,61 @@ bool FlowTable::allocate_port(uint16_t* out) {
     return false;
 }
 
-bool FlowTable::evict_one() {
-    constexpr int kProbes = 512;  // ports looked at per attempt
-    for (int i = 0; i < kProbes; ++i) {
-        // Walk the port range round-robin, like allocation, so the oldest flows come first.
-        if (evict_cursor_ < config_.port_min || evict_cursor_ > config_.port_max)
-            evict_cursor_ = config_.port_min;
-        uint16_t n = evict_cursor_;
-        evict_cursor_ = n == config_.port_max ? config_.port_min : static_cast<uint16_t>(n + 1);
-        auto it = by_port_.find(n);
-        if (it == by_port_.end()) continue;
-        const Flow& f = it->second;
-        if (f.state == FlowState::closed || (f.state == FlowState::syn_sent && !f.accepted)) {
-            erase(n);
-            ++evicted_;
-            return true;
-        }
-    }
-    return false;
+bool FlowTable::evict_one(Clock::time_point now) {
+    // The longest closed flow, else the oldest one never accepted once it had its grace to
+    // get through the handshake and accept(); the queues are in that order, so only their
+    // heads are looked at.
+    Entry* victim = closed_.head;
+    if (victim == nullptr && unaccepted_.head != nullptr &&
+        now - unaccepted_.head->flow.created >= config_.accept_grace)
+        victim = unaccepted_.head;
+    if (victim == nullptr) return false;
+    erase(victim->flow.port);
+    ++evicted_;
+    return true;
 }
 
 Flow* FlowTable::create(const FlowTuple& tuple, Clock::time_point now) {
     uint16_t n = 0;
     if (by_tuple_.count(tuple) != 0) return nullptr;
-    if (by_port_.size() >= config_.max_flows && !evict_one()) return nullptr;
+    if (by_port_.size() >= config_.max_flows && !evict_one(now)) return nullptr;
     if (!allocate_port(&n)) return nullptr;
-    Flow& flow = by_port_[n];
+    Entry& e = by_port_[n];
+    Flow& flow = e.flow;
     flow.tuple = tuple;
     flow.port = n;
+    flow.created = now;
     flow.last_seen = now;
+    link(e, Queue::unaccepted);
     by_tuple_.emplace(tuple, n);
     return &flow;
+}
+
+void FlowTable::mark_accepted(Flow& flow) {
+    flow.accepted = true;
+    Entry* e = entry_of(flow);
+    if (e != nullptr && e->queue == Queue::unaccepted) unlink(*e);
+}
+
+void FlowTable::on_closed(Flow& flow) {
+    Entry* e = entry_of(flow);
+    if (e == nullptr) return;
+    unlink(*e);
+    link(*e, Queue::closed);
 }
 
 void FlowTable::erase(uint16_t n) {
     auto it = by_port_.find(n);
     if (it == by_port_.end()) return;
-    by_tuple_.erase(it->second.tuple);
+    unlink(it->second);
+    by_tuple_.erase(it->second.flow.tuple);
     by_port_.erase(it);
 }
 
 std::chrono::seconds FlowTable::timeout_of(const Flow& flow) const {
+    // Until the engine accepts it, a flow is no more than its SYN, whatever the listener
+    // answered.
+    if (!flow.accepted && flow.state != FlowState::closed) return config_.syn_timeout;
     switch (flow.state) {
         case FlowState::syn_sent:
             return config_.syn_timeout;
@@ -115,8 +156,9 @@ std::chrono::seconds FlowTable::timeout_of(const Flow& flow) const {
 size_t FlowTable::expire(Clock::time_point now) {
     size_t removed = 0;
     for (auto it = by_port_.begin(); it != by_port_.end();) {
-        if (now - it->second.last_seen >= timeout_of(it->second)) {
-            by_tuple_.erase(it->second.tuple);
+        if (now - it->second.flow.last_seen >= timeout_of(it->second.flow)) {
+            unlink(it->second);
+            by_tuple_.erase(it->second.flow.tuple);
             it = by_port_.erase(it);
             ++removed;
         } else {
@@ -131,7 +173,7 @@ void FlowTable::observe(Flow& flow, uint8_t tcp_flags, bool from_app, Clock::tim
     if (flow.state == FlowState::closed) return;
     if ((tcp_flags & kTcpRst) != 0) {
         flow.state = FlowState::closed;
-        return;
+        return on_closed(flow);
     }
     if (!from_app && flow.state == FlowState::syn_sent && (tcp_flags & kTcpSyn) != 0)
         flow.state = FlowState::established;
@@ -140,6 +182,7 @@ void FlowTable::observe(Flow& flow, uint8_t tcp_flags, bool from_app, Clock::tim
         flow.state = FlowState::closed;
     else if (flow.fin_from_app || flow.fin_from_listener)
         flow.state = FlowState::half_closed;
+    if (flow.state == FlowState::closed) on_closed(flow);
 }
 
 }  // namespace ghost::tun

@@ -40,7 +40,8 @@ struct Flow {
     FlowState state = FlowState::syn_sent;
     bool fin_from_app = false;
     bool fin_from_listener = false;
-    bool accepted = false;  // the listener accepted it and asked for its destination
+    bool accepted = false;  // the engine accepted it (set by FlowTable::mark_accepted)
+    Clock::time_point created{};
     Clock::time_point last_seen{};
 };
 
@@ -50,10 +51,13 @@ struct FlowTableConfig {
     uint16_t port_min = 1024;  // range n is drawn from
     uint16_t port_max = 65535;
     uint16_t reserved_port = 0;  // never handed out (the listener's own port)
-    std::chrono::seconds syn_timeout{60};
+    std::chrono::seconds syn_timeout{60};  // also any flow the engine has not accepted
     std::chrono::seconds idle_timeout{7200};
     std::chrono::seconds half_closed_timeout{600};
     std::chrono::seconds closed_grace{30};
+    // A full table evicts a flow the engine has not accepted this long after its SYN: the
+    // kernel's listener answers every SYN, so only accept() tells a real connection.
+    std::chrono::seconds accept_grace{1};
 };
 
 /// Bounded map n <-> flow. Ports are handed out round-robin so a port is reused as late
@@ -61,6 +65,8 @@ struct FlowTableConfig {
 class FlowTable {
   public:
     explicit FlowTable(FlowTableConfig config);
+    FlowTable(const FlowTable&) = delete;  // its queues point into its own map
+    FlowTable& operator=(const FlowTable&) = delete;
 
     /// The flow for the application's 4-tuple, or nullptr.
     Flow* find(const FlowTuple& tuple);
@@ -69,10 +75,14 @@ class FlowTable {
     const Flow* find_port(uint16_t n) const;
 
     /// Creates a flow for `tuple` (which must not exist). When the table is full, a flow
-    /// that is dead or never got past its SYN (closed, or syn_sent and not accepted) makes
-    /// room, so a flood of SYNs cannot lock new connections out until it expires; nullptr
-    /// when there is no such flow nearby or no port in the range is free.
+    /// that is closed, or else the oldest one not accepted within accept_grace, makes room
+    /// (found in constant time), so a flood of SYNs cannot lock new connections out until
+    /// it expires; nullptr when there is no such flow or no port in the range is free.
     Flow* create(const FlowTuple& tuple, Clock::time_point now);
+
+    /// Marks a flow of this table accepted by the engine: it is never evicted from now on
+    /// and times out by its TCP state instead of syn_timeout.
+    void mark_accepted(Flow& flow);
 
     /// Flows evicted by create() to make room.
     uint64_t evicted() const { return evicted_; }
@@ -84,21 +94,41 @@ class FlowTable {
     size_t expire(Clock::time_point now);
 
     /// Updates a flow's state for a segment with `tcp_flags`, from the app or the listener.
-    static void observe(Flow& flow, uint8_t tcp_flags, bool from_app, Clock::time_point now);
+    void observe(Flow& flow, uint8_t tcp_flags, bool from_app, Clock::time_point now);
 
     size_t size() const { return by_port_.size(); }
     const FlowTableConfig& config() const { return config_; }
 
   private:
+    // Eviction candidates wait in two queues, oldest first: flows not accepted yet (in
+    // order of creation) and closed flows (in order of closing).
+    enum class Queue : uint8_t { none, unaccepted, closed };
+    struct Entry {
+        Flow flow;
+        Queue queue = Queue::none;
+        Entry* prev = nullptr;  // neighbours in its queue (map nodes never move)
+        Entry* next = nullptr;
+    };
+    struct List {
+        Entry* head = nullptr;
+        Entry* tail = nullptr;
+    };
+
     bool allocate_port(uint16_t* out);
     std::chrono::seconds timeout_of(const Flow& flow) const;
+    Entry* entry_of(const Flow& flow);
+    List& list(Queue q) { return q == Queue::closed ? closed_ : unaccepted_; }
+    void link(Entry& e, Queue q);
+    void unlink(Entry& e);
+    void on_closed(Flow& flow);
+    bool evict_one(Clock::time_point now);
 
     FlowTableConfig config_;
     uint16_t cursor_;
-    uint16_t evict_cursor_ = 0;
     uint64_t evicted_ = 0;
-    bool evict_one();
-    std::unordered_map<uint16_t, Flow> by_port_;
+    List unaccepted_;
+    List closed_;
+    std::unordered_map<uint16_t, Entry> by_port_;
     std::unordered_map<FlowTuple, uint16_t, FlowTupleHash> by_tuple_;
 };
 

@@ -125,7 +125,7 @@ NatResult NatTranslator::handle_tcp(std::span<uint8_t> packet, const PacketView&
         }
         ++counters_.flows_created;
     }
-    FlowTable::observe(*flow, v.tcp_flags, true, now);
+    flows_.observe(*flow, v.tcp_flags, true, now);
     rewrite_endpoints(packet, v, {peer_ip(v.v6), flow->port},
                       {listener_ip(v.v6), config_.addresses.listener_port}, partial);
     ++counters_.to_listener;
@@ -139,7 +139,7 @@ NatResult NatTranslator::from_listener(std::span<uint8_t> packet, const PacketVi
         ++counters_.stray_listener;
         return {};
     }
-    FlowTable::observe(*flow, v.tcp_flags, false, now);
+    flows_.observe(*flow, v.tcp_flags, false, now);
     rewrite_endpoints(packet, v, flow->tuple.dst, flow->tuple.src, partial);
     ++counters_.from_listener;
     return {Verdict::forward, v.total_len, std::nullopt};
@@ -148,7 +148,7 @@ NatResult NatTranslator::from_listener(std::span<uint8_t> packet, const PacketVi
 std::optional<FlowTuple> NatTranslator::lookup_accepted(uint16_t peer_port, bool v6) {
     Flow* flow = flows_.find_port(peer_port);
     if (flow == nullptr || flow->tuple.src.ip.v6 != v6) return std::nullopt;
-    flow->accepted = true;
+    flows_.mark_accepted(*flow);
     return flow->tuple;
 }
 

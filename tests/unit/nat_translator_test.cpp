@@ -127,10 +127,12 @@ TEST_F(NatTranslatorTest, FullTableRefusesWithReset) {
     for (uint16_t p = 1; p <= 2; ++p) {
         auto out =
             view(run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward));
-        // The listener answers: an established flow is never evicted for a newcomer.
         run(nat, build_tcp_segment(listener(), {peer(), out.sport}, kTcpSyn | kTcpAck, 1, 2),
             Verdict::forward);
+        EXPECT_TRUE(nat.lookup_accepted(out.sport, false));
     }
+    // However old, a flow ghostd accepted is never evicted for a newcomer.
+    now_ += seconds(10);
     auto rst =
         view(run(nat, build_tcp_segment({kApp.ip, 3}, kDst, kTcpSyn, 77, 0), Verdict::reply));
     EXPECT_EQ(rst.tcp_flags, kTcpRst | kTcpAck);
@@ -145,11 +147,60 @@ TEST_F(NatTranslatorTest, FullTableEvictsFlowsStuckAtTheirSyn) {
     NatTranslator nat(config(2));
     for (uint16_t p = 1; p <= 2; ++p)
         run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward);
-    // A SYN flood's flows never get past their SYN: a new connection takes one's place.
-    run(nat, build_tcp_segment({kApp.ip, 3}, kDst, kTcpSyn, 1, 0), Verdict::forward);
-    EXPECT_EQ(nat.counters().table_full, 0u);
+    // A flow keeps its place for the accept grace, the time a real connection needs to get
+    // through the handshake and accept().
+    run(nat, build_tcp_segment({kApp.ip, 3}, kDst, kTcpSyn, 1, 0), Verdict::reply);
+    EXPECT_EQ(nat.counters().table_full, 1u);
+    // A SYN flood's flows never get further: after it a new connection takes one's place.
+    now_ += nat.flows().config().accept_grace;
+    run(nat, build_tcp_segment({kApp.ip, 4}, kDst, kTcpSyn, 1, 0), Verdict::forward);
+    EXPECT_EQ(nat.counters().table_full, 1u);
     EXPECT_EQ(nat.flows().size(), 2u);
     EXPECT_EQ(nat.flows().evicted(), 1u);
+}
+
+TEST_F(NatTranslatorTest, SynFloodTheListenerAnswersMakesRoomButAcceptedFlowsStay) {
+    // 700 real connections, then a flood of 300 SYNs from ports that never complete the
+    // handshake. The kernel's listener answers every SYN (with syncookies if it must), so
+    // each flood flow sees its SYN-ACK pass; ghostd accepts none of them.
+    NatTranslator nat(config(1000));
+    auto connect = [&](uint16_t sport, bool accept) {
+        SocketAddr app{kApp.ip, sport};
+        uint16_t n =
+            view(run(nat, build_tcp_segment(app, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+        run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 9, 2),
+            Verdict::forward);
+        if (accept) {
+            run(nat, build_tcp_segment(app, kDst, kTcpAck, 2, 10), Verdict::forward);
+            EXPECT_TRUE(nat.lookup_accepted(n, false));
+        }
+        return n;
+    };
+    std::vector<uint16_t> real;
+    for (uint16_t p = 1; p <= 700; ++p) real.push_back(connect(p, true));
+    for (uint16_t p = 701; p <= 1000; ++p) connect(p, false);
+    ASSERT_EQ(nat.flows().size(), 1000u);
+    for (uint16_t n : real) EXPECT_EQ(nat.flows().find_port(n)->state, FlowState::established);
+
+    // Within the grace the flood's flows may still be connections on their way to accept().
+    run(nat, build_tcp_segment({kApp.ip, 2000}, kDst, kTcpSyn, 1, 0), Verdict::reply);
+    EXPECT_EQ(nat.counters().table_full, 1u);
+
+    // After it every new connection takes a flood flow's place; the real ones (more than
+    // 512 ports of them, ahead of the flood in the port range) are never the ones to go.
+    now_ += seconds(1);
+    for (uint16_t p = 2001; p <= 2300; ++p) connect(p, false);
+    EXPECT_EQ(nat.flows().evicted(), 300u);
+    EXPECT_EQ(nat.counters().table_full, 1u);
+    EXPECT_EQ(nat.flows().size(), 1000u);
+    for (uint16_t n : real) {
+        ASSERT_NE(nat.flows().find_port(n), nullptr);
+        EXPECT_TRUE(nat.flows().find_port(n)->accepted);
+    }
+    // Now the table holds accepted flows and newcomers within their grace: refused.
+    run(nat, build_tcp_segment({kApp.ip, 2400}, kDst, kTcpSyn, 1, 0), Verdict::reply);
+    EXPECT_EQ(nat.counters().table_full, 2u);
+    EXPECT_EQ(nat.flows().evicted(), 300u);
 }
 
 TEST_F(NatTranslatorTest, SegmentWithoutFlowIsReset) {
@@ -360,14 +411,55 @@ TEST_F(NatTranslatorTest, OffloadHeaderPointingElsewhereIsFinishedFirstOrDropped
 TEST_F(NatTranslatorTest, IdleAndUnansweredFlowsExpire) {
     NatTranslator nat(config());
     run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward);
-    uint16_t n =
-        view(run(nat, build_tcp_segment({kApp.ip, 2}, kDst, kTcpSyn, 1, 0), Verdict::forward))
-            .sport;
-    run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 1, 2), Verdict::forward);
+    uint16_t answered[2];
+    for (uint16_t p : {2, 3}) {
+        uint16_t n =
+            view(run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward))
+                .sport;
+        run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 1, 2),
+            Verdict::forward);
+        answered[p - 2] = n;
+    }
+    ASSERT_TRUE(nat.lookup_accepted(answered[0], false));
     now_ += seconds(60);
-    EXPECT_EQ(nat.expire(now_), 1u);  // the unanswered SYN
+    // The unanswered SYN, and the answered flow ghostd never accepted.
+    EXPECT_EQ(nat.expire(now_), 2u);
+    EXPECT_EQ(nat.flows().find_port(answered[1]), nullptr);
     now_ += seconds(7200);
     EXPECT_EQ(nat.expire(now_), 1u);  // the idle established flow
+}
+
+TEST(FlowTable, ClosedFlowsMakeRoomFirstThenTheOldestUnaccepted) {
+    FlowTableConfig c;
+    c.max_flows = 3;
+    FlowTable t(c);
+    auto tuple = [](uint16_t p) {
+        return FlowTuple{{*net::IpAddress::parse("10.0.0.1"), p},
+                         {*net::IpAddress::parse("10.0.0.2"), 80}};
+    };
+    auto now = Clock::now();
+    uint16_t stuck = t.create(tuple(1), now)->port;
+    Flow* done = t.create(tuple(2), now);
+    t.mark_accepted(*done);
+    t.observe(*done, kTcpRst, true, now);
+    Flow* open = t.create(tuple(3), now);
+    t.mark_accepted(*open);
+    uint16_t done_port = done->port, open_port = open->port;
+    now += seconds(2);
+    // The closed flow goes first, then the one never accepted, never the open accepted one.
+    ASSERT_NE(t.create(tuple(4), now), nullptr);
+    EXPECT_EQ(t.find_port(done_port), nullptr);
+    EXPECT_NE(t.find_port(stuck), nullptr);
+    ASSERT_NE(t.create(tuple(5), now), nullptr);
+    EXPECT_EQ(t.find_port(stuck), nullptr);
+    EXPECT_EQ(t.create(tuple(6), now), nullptr);  // tuples 4 and 5 are within their grace
+    EXPECT_NE(t.find_port(open_port), nullptr);
+    EXPECT_EQ(t.evicted(), 2u);
+    now += seconds(1);
+    ASSERT_NE(t.create(tuple(6), now), nullptr);
+    EXPECT_EQ(t.find(tuple(4)), nullptr);
+    EXPECT_NE(t.find_port(open_port), nullptr);
+    EXPECT_EQ(t.size(), 3u);
 }
 
 TEST(FlowTable, PortsAreRoundRobinAndSkipTheReservedPort) {
