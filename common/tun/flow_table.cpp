@@ -133,7 +133,13 @@ void FlowTable::erase(uint16_t n) {
     if (it == by_port_.end()) return;
     unlink(it->second);
     by_tuple_.erase(it->second.flow.tuple);
+    Flow gone = it->second.flow;
     by_port_.erase(it);
+    ended(gone);
+}
+
+void FlowTable::ended(const Flow& gone) {
+    if (gone.accepted && on_accepted_end_) on_accepted_end_(gone);
 }
 
 std::chrono::seconds FlowTable::timeout_of(const Flow& flow) const {
@@ -159,8 +165,10 @@ size_t FlowTable::expire(Clock::time_point now) {
         if (now - it->second.flow.last_seen >= timeout_of(it->second.flow)) {
             unlink(it->second);
             by_tuple_.erase(it->second.flow.tuple);
+            Flow gone = it->second.flow;
             it = by_port_.erase(it);
             ++removed;
+            ended(gone);
         } else {
             ++it;
         }

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
+#include <utility>
 
 #include "common/tun/packet.hpp"
 
@@ -64,6 +66,10 @@ struct FlowTableConfig {
 /// as possible (the listener's side of an old flow may still sit in TIME_WAIT).
 class FlowTable {
   public:
+    /// Told of each accepted flow as it leaves the table (expired, evicted or erased), with
+    /// the flow as it was; runs once the flow is gone and must not change the table.
+    using EndHandler = std::function<void(const Flow&)>;
+
     explicit FlowTable(FlowTableConfig config);
     FlowTable(const FlowTable&) = delete;  // its queues point into its own map
     FlowTable& operator=(const FlowTable&) = delete;
@@ -93,6 +99,9 @@ class FlowTable {
     /// Removes flows whose timeout for their state has passed; returns how many.
     size_t expire(Clock::time_point now);
 
+    /// Sets who is told when an accepted flow leaves (the owner of its socket).
+    void on_accepted_end(EndHandler h) { on_accepted_end_ = std::move(h); }
+
     /// Updates a flow's state for a segment with `tcp_flags`, from the app or the listener.
     void observe(Flow& flow, uint8_t tcp_flags, bool from_app, Clock::time_point now);
 
@@ -121,6 +130,7 @@ class FlowTable {
     void link(Entry& e, Queue q);
     void unlink(Entry& e);
     void on_closed(Flow& flow);
+    void ended(const Flow& gone);
     bool evict_one(Clock::time_point now);
 
     FlowTableConfig config_;
@@ -130,6 +140,7 @@ class FlowTable {
     List closed_;
     std::unordered_map<uint16_t, Entry> by_port_;
     std::unordered_map<FlowTuple, uint16_t, FlowTupleHash> by_tuple_;
+    EndHandler on_accepted_end_;
 };
 
 }  // namespace ghost::tun

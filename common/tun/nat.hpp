@@ -99,6 +99,9 @@ class NatTranslator {
     /// Drops expired flows; returns how many.
     size_t expire(Clock::time_point now);
 
+    /// Tells `h` of each accepted flow as it leaves the table (see FlowTable::EndHandler).
+    void on_accepted_end(FlowTable::EndHandler h) { flows_.on_accepted_end(std::move(h)); }
+
     const NatCounters& counters() const { return counters_; }
     const FlowTable& flows() const { return flows_; }
     const NatConfig& config() const { return config_; }

@@ -54,6 +54,13 @@ void reset(asio::ip::tcp::socket& s) {
     s.close(ec);
 }
 
+// An accepted connection: its socket until the channel is open, then its bridge.
+struct Connection {
+    explicit Connection(asio::ip::tcp::socket s) : socket(std::move(s)) {}
+    asio::ip::tcp::socket socket;
+    std::weak_ptr<proxy::ChannelHandle::Impl> bridge;
+};
+
 }  // namespace
 
 TunMode::TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log)
@@ -87,8 +94,9 @@ bool TunMode::start(std::string* why) {
     std::weak_ptr<TunMode> weak = weak_from_this();
     engine_ = std::make_shared<tun::NatEngine>(
         opener_.io(), ec_cfg, [weak](asio::ip::tcp::socket s, tun::AcceptedFlow f) {
-            if (auto self = weak.lock()) self->on_accept(std::move(s), f);
-            else reset(s);
+            if (auto self = weak.lock()) return self->on_accept(std::move(s), f);
+            reset(s);
+            return tun::FlowCloser{};
         });
     engine_->set_failure_handler([weak](const std::string& error) {
         auto self = weak.lock();
@@ -219,26 +227,34 @@ void TunMode::session_up() {
     snapshot();
 }
 
-void TunMode::on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow) {
+tun::FlowCloser TunMode::on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow) {
     proxy::OpenRequest req;
     req.host = flow.destination.address().to_string();
     req.port = flow.destination.port();
     req.origin_host = flow.source.address().to_string();
     req.origin_port = flow.source.port();
-    auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+    auto conn = std::make_shared<Connection>(std::move(socket));
     std::weak_ptr<TunMode> weak = weak_from_this();
-    opener_.open(std::move(req), [weak, sock](proxy::OpenOutcome o, proxy::ChannelHandle ch) {
+    opener_.open(std::move(req), [weak, conn](proxy::OpenOutcome o, proxy::ChannelHandle ch) {
         auto self = weak.lock();
         if (!o.ok() || !self || !self->running_) {
             if (self) {
                 ++self->open_failed_;
                 self->log_.debug("TUN flow refused: ", o.message);
             }
-            return reset(*sock);
+            return reset(conn->socket);
         }
+        if (!conn->socket.is_open()) return;  // ended meanwhile; dropping `ch` closes it
         ++self->tunnelled_;
-        ch.attach(std::move(*sock));
+        conn->bridge = ch.attach(std::move(conn->socket));
     });
+    // The engine calls this if the flow's NAT record expires first.
+    return [conn] {
+        if (auto bridge = conn->bridge.lock())
+            bridge->terminate("its TUN flow record expired");
+        else
+            reset(conn->socket);
+    };
 }
 
 void TunMode::schedule_snapshot() {
@@ -304,6 +320,7 @@ void TunMode::snapshot() {
             j["flows_created"] = c->flows_created;
             j["flows_expired"] = c->flows_expired;
             j["flows_evicted"] = engine_->flows_evicted();
+            j["flows_expired_open"] = engine_->counters().expired_open;
         }
         if (const auto* io = engine_->io_counters()) {
             j["packets_in"] = io->packets_in;

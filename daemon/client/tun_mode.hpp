@@ -58,7 +58,7 @@ public:
     nlohmann::json status();
 
 private:
-    void on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow);
+    tun::FlowCloser on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow);
     bool apply_routes(std::string* why);
     bool configure_system_dns(std::string* why);
     void snapshot();

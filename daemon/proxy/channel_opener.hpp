@@ -87,6 +87,8 @@ public:
         virtual void attach(asio::ip::tcp::socket socket, std::string early_data) = 0;
         /// Closes a channel nobody will attach.
         virtual void abandon() = 0;
+        /// Ends an attached flow now: resets the local socket and closes the channel.
+        virtual void terminate(const std::string& why) = 0;
     };
 
     ChannelHandle() = default;
@@ -107,9 +109,12 @@ public:
     explicit operator bool() const { return impl_ != nullptr; }
 
     /// Hands the local socket (on io()'s executor) to the engine; bridging starts now.
-    /// The handle is empty afterwards. Must be called on the opener's thread.
-    void attach(asio::ip::tcp::socket socket, std::string early_data = {}) {
+    /// The handle is empty afterwards. Must be called on the opener's thread. Returns the
+    /// bridged flow, to end it early with Impl::terminate; it expires once the flow is over.
+    std::weak_ptr<Impl> attach(asio::ip::tcp::socket socket, std::string early_data = {}) {
+        std::weak_ptr<Impl> flow = impl_;
         if (auto impl = std::move(impl_)) impl->attach(std::move(socket), std::move(early_data));
+        return flow;
     }
 
     /// Closes the channel without bridging (same as dropping the handle).

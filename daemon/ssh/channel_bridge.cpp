@@ -59,6 +59,13 @@ void ChannelBridge::abandon() {
     if (!attached_) finish("abandoned before attach");
 }
 
+void ChannelBridge::terminate(const std::string& why) {
+    if (finished_) return;
+    asio::error_code ec;
+    if (attached_) socket_.set_option(asio::socket_base::linger(true, 0), ec);  // RST on close
+    finish(why);
+}
+
 // ---------------------------------------------------------------- ssh -> local
 
 int ChannelBridge::on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,

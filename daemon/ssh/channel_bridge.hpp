@@ -41,6 +41,7 @@ public:
     // ChannelHandle::Impl
     void attach(asio::ip::tcp::socket socket, std::string early_data) override;
     void abandon() override;
+    void terminate(const std::string& why) override;
 
     /// Installs the libssh callbacks (call once the bridge is owned by a shared_ptr).
     void install_callbacks();

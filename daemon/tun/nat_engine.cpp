@@ -103,6 +103,7 @@ std::error_code NatEngine::start(Netlink& nl, std::string* why) {
         return ec;
     }
     nat_.emplace(config_.nat);
+    nat_->on_accepted_end([this](const ghost::tun::Flow& flow) { flow_ended(flow); });
     tun_io_ = std::make_shared<TunIo>(io_, std::move(dev.fd), config_.write_queue);
     running_ = true;
     std::weak_ptr<NatEngine> weak = weak_from_this();
@@ -169,7 +170,24 @@ void NatEngine::on_accepted(asio::ip::tcp::socket socket) {
         return;
     }
     ++counters_.accepted;
-    on_accept_(std::move(socket), AcceptedFlow{to_asio(flow->src), to_asio(flow->dst)});
+    uint16_t n = peer.port();
+    FlowCloser close =
+        on_accept_(std::move(socket), AcceptedFlow{to_asio(flow->src), to_asio(flow->dst)});
+    if (close && nat_->flows().find_port(n) != nullptr) closers_[n] = std::move(close);
+}
+
+void NatEngine::flow_ended(const ghost::tun::Flow& flow) {
+    auto it = closers_.find(flow.port);
+    if (it == closers_.end()) return;
+    FlowCloser close = std::move(it->second);
+    closers_.erase(it);
+    // After FIN both ways or a RST the connection is over; its socket finishes by itself
+    // once the channel has what it received. Any other flow outlived its record (idle or
+    // half-closed too long): none of its packets passes any more, so its socket and
+    // channel would stay open until the far end spoke.
+    if (flow.state == ghost::tun::FlowState::closed) return;
+    ++counters_.expired_open;
+    close();
 }
 
 void NatEngine::sweep() {

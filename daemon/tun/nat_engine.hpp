@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 
 #include <asio.hpp>
 
@@ -42,8 +43,14 @@ struct AcceptedFlow {
     asio::ip::tcp::endpoint destination;
 };
 
-/// Receives each accepted socket (on the engine's io_context) with its original flow.
-using AcceptHandler = std::function<void(asio::ip::tcp::socket, AcceptedFlow)>;
+/// Ends one accepted connection: resets its socket and closes whatever it is bridged to.
+/// Runs on the engine's io_context, from its flow expiry; must not call into the engine.
+using FlowCloser = std::function<void()>;
+
+/// Receives each accepted socket (on the engine's io_context) with its original flow, and
+/// returns how to end that connection should its flow record expire while it is still
+/// open (empty: nothing to end). The engine keeps it until the record goes.
+using AcceptHandler = std::function<FlowCloser(asio::ip::tcp::socket, AcceptedFlow)>;
 
 /// Receives each intercepted UDP/53 query: who asked, whom it was sent to, the DNS message.
 /// Answer with NatEngine::send_udp(to, from, answer).
@@ -56,6 +63,7 @@ struct NatEngineCounters {
     uint64_t accepted = 0;
     uint64_t accepted_unknown = 0;  // accepted a peer port with no flow: closed
     uint64_t accept_errors = 0;
+    uint64_t expired_open = 0;  // connections ended because their flow record expired
 };
 
 /// Owns the TUN device and listeners of one profile. Create with std::make_shared.
@@ -96,6 +104,7 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     std::error_code bind_listeners(std::string* why);
     void accept(asio::ip::tcp::acceptor& acceptor);
     void on_accepted(asio::ip::tcp::socket socket);
+    void flow_ended(const ghost::tun::Flow& flow);
     void on_packet(std::span<uint8_t> packet, std::optional<ghost::tun::PartialChecksum> partial);
     void sweep();
 
@@ -114,6 +123,9 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     asio::steady_timer sweep_timer_;
     std::vector<uint8_t> reply_;
     NatEngineCounters counters_;
+    // How to end each accepted connection, by its port n; only while flow n is in the
+    // table, so never more entries than flows.
+    std::unordered_map<uint16_t, FlowCloser> closers_;
     bool running_ = false;
 };
 

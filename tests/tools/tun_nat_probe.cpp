@@ -67,8 +67,8 @@ class Pipe : public std::enable_shared_from_this<Pipe> {
     std::array<char, 65536> buf_{};
 };
 
-void connect_directly(asio::io_context& io, const Options& opt, tcp::socket accepted,
-                      gt::AcceptedFlow flow) {
+gt::FlowCloser connect_directly(asio::io_context& io, const Options& opt, tcp::socket accepted,
+                                gt::AcceptedFlow flow) {
     auto app = std::make_shared<tcp::socket>(std::move(accepted));
     auto out = std::make_shared<tcp::socket>(io);
     std::error_code ec;
@@ -95,6 +95,15 @@ void connect_directly(asio::io_context& io, const Options& opt, tcp::socket acce
         std::make_shared<Pipe>(app, out)->run();
         std::make_shared<Pipe>(out, app)->run();
     });
+    // Should the flow record expire first: reset the application's side, close ours.
+    return [app = std::weak_ptr<tcp::socket>(app), out = std::weak_ptr<tcp::socket>(out)] {
+        std::error_code ignored;
+        if (auto a = app.lock()) {
+            a->set_option(asio::socket_base::linger(true, 0), ignored);
+            a->close(ignored);
+        }
+        if (auto o = out.lock()) o->close(ignored);
+    };
 }
 
 bool parse_cidr(const char* text, std::vector<ghost::net::Cidr>* out) {
@@ -190,7 +199,7 @@ int main(int argc, char** argv) {
     cfg.nat.ipv6 = opt.ipv6;
     auto engine =
         std::make_shared<gt::NatEngine>(io, cfg, [&io, &opt](tcp::socket s, gt::AcceptedFlow f) {
-            connect_directly(io, opt, std::move(s), f);
+            return connect_directly(io, opt, std::move(s), f);
         });
     std::string why;
     if (engine->start(nl, &why)) {

@@ -68,6 +68,7 @@ public:
             owner.kept.push_back(std::move(socket));
         }
         void abandon() override {}
+        void terminate(const std::string&) override {}
         SilentResolverOpener& owner;
     };
     asio::io_context& io() override { return io_; }

@@ -347,6 +347,64 @@ TEST_F(NatTranslatorTest, ResetClosesAndNewSynGetsANewPort) {
     EXPECT_EQ(nat.flows().size(), 1u);
 }
 
+TEST_F(NatTranslatorTest, AcceptedFlowsAreReportedAsTheyLeaveTheTable) {
+    NatTranslator nat(config());
+    std::vector<Flow> ended;
+    nat.on_accepted_end([&](const Flow& f) { ended.push_back(f); });
+    auto connect = [&](SocketAddr app, bool accept) {
+        uint16_t n =
+            view(run(nat, build_tcp_segment(app, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+        run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 9, 2),
+            Verdict::forward);
+        if (accept) {
+            EXPECT_TRUE(nat.lookup_accepted(n, false));
+        }
+        return n;
+    };
+    SocketAddr app_idle{kApp.ip, 1}, app_half{kApp.ip, 2}, app_done{kApp.ip, 3},
+        app_reset{kApp.ip, 5};
+    uint16_t idle = connect(app_idle, true);
+    uint16_t half = connect(app_half, true);
+    run(nat, build_tcp_segment(app_half, kDst, kTcpFin | kTcpAck, 2, 10), Verdict::forward);
+    uint16_t done = connect(app_done, true);
+    run(nat, build_tcp_segment(app_done, kDst, kTcpFin | kTcpAck, 2, 10), Verdict::forward);
+    run(nat, build_tcp_segment(listener(), {peer(), done}, kTcpFin | kTcpAck, 10, 3),
+        Verdict::forward);
+    connect({kApp.ip, 4}, false);  // never accepted: nobody to tell
+    uint16_t reset = connect(app_reset, true);
+    run(nat, build_tcp_segment(app_reset, kDst, kTcpRst, 2, 0), Verdict::forward);
+
+    // The application reuses its port: the closed flow makes way and is reported.
+    run(nat, build_tcp_segment(app_reset, kDst, kTcpSyn, 100, 0), Verdict::forward);
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].port, reset);
+    EXPECT_EQ(ended[0].state, FlowState::closed);
+
+    now_ += seconds(30);  // the closed grace
+    EXPECT_EQ(nat.expire(now_), 1u);
+    ASSERT_EQ(ended.size(), 2u);
+    EXPECT_EQ(ended[1].port, done);
+    EXPECT_EQ(ended[1].state, FlowState::closed);
+
+    now_ += seconds(30);  // the SYN timeout: the unaccepted flow and the new SYN go unreported
+    EXPECT_EQ(nat.expire(now_), 2u);
+    EXPECT_EQ(ended.size(), 2u);
+
+    now_ += seconds(600 - 60);  // half-closed for 10 min
+    EXPECT_EQ(nat.expire(now_), 1u);
+    ASSERT_EQ(ended.size(), 3u);
+    EXPECT_EQ(ended[2].port, half);
+    EXPECT_EQ(ended[2].state, FlowState::half_closed);
+    EXPECT_EQ(ended[2].tuple.src, app_half);
+
+    now_ += seconds(7200 - 600);  // idle for 2 h
+    EXPECT_EQ(nat.expire(now_), 1u);
+    ASSERT_EQ(ended.size(), 4u);
+    EXPECT_EQ(ended[3].port, idle);
+    EXPECT_EQ(ended[3].state, FlowState::established);
+    EXPECT_EQ(nat.flows().size(), 0u);
+}
+
 /// The kernel's form of `pkt` under checksum offload: the TCP field holds the
 /// pseudo-header sum only.
 std::vector<uint8_t> with_partial_sum(std::vector<uint8_t> pkt, PartialChecksum* partial) {
