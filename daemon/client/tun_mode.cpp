@@ -299,6 +299,8 @@ void TunMode::snapshot() {
         if (cfg_.ipv6) addrs.push_back(a.listener_v6.str() + "/126");
         j["addresses"] = addrs;
         j["flows"] = engine_->flow_count();
+        j["accept_errors"] = engine_->counters().accept_errors;
+        j["accept_backoffs"] = engine_->counters().accept_backoffs;
         if (routing_) {
             j["route_count"] = routing_->route_count();
             j["rule_count"] = routing_->rule_count();

@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <cerrno>
+
 #include "common/tun/reply.hpp"
 #include "daemon/tun/tun_device.hpp"
 
@@ -31,6 +33,29 @@ net::Cidr with_prefix(const net::IpAddress& ip, uint8_t prefix) {
     return c;
 }
 
+// accept() errors of the connection being accepted (reset before we took it, or an error
+// pending on it, see accept(2)): the next one may well succeed at once.
+bool connection_error(const std::error_code& ec) {
+    if (ec.category() != asio::error::get_system_category()) return false;
+    switch (ec.value()) {
+        case ECONNABORTED:
+        case EPROTO:
+        case EPERM:
+        case EINTR:
+        case EAGAIN:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+            return true;
+        default:
+            return false;
+    }
+}
+
 }  // namespace
 
 NatEngine::NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler on_accept)
@@ -39,6 +64,8 @@ NatEngine::NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler
       on_accept_(std::move(on_accept)),
       listener_v4_(io),
       listener_v6_(io),
+      accept_retry_v4_(io),
+      accept_retry_v6_(io),
       sweep_timer_(io) {}
 
 NatEngine::~NatEngine() {
@@ -118,8 +145,8 @@ std::error_code NatEngine::start(Netlink& nl, std::string* why) {
                 report("TUN device " + self->device_name_ + ": " + error);
             }
         });
-    accept(listener_v4_);
-    if (config_.nat.ipv6) accept(listener_v6_);
+    accept(listener_v4_, accept_retry_v4_);
+    if (config_.nat.ipv6) accept(listener_v6_, accept_retry_v6_);
     sweep();
     return {};
 }
@@ -146,16 +173,29 @@ bool NatEngine::send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::S
     return tun_io_->send(ghost::tun::build_udp_datagram(from, to, payload));
 }
 
-void NatEngine::accept(asio::ip::tcp::acceptor& acceptor) {
+void NatEngine::accept(asio::ip::tcp::acceptor& acceptor, asio::steady_timer& retry) {
     std::weak_ptr<NatEngine> weak = weak_from_this();
-    acceptor.async_accept([weak, &acceptor](std::error_code ec, asio::ip::tcp::socket sock) {
+    acceptor.async_accept(
+        [weak, &acceptor, &retry](std::error_code ec, asio::ip::tcp::socket sock) {
+            auto self = weak.lock();
+            if (!self || !self->running_ || ec == asio::error::operation_aborted) return;
+            if (ec) ++self->counters_.accept_errors;
+            if (ec && !connection_error(ec)) return self->accept_later(acceptor, retry);
+            if (!ec) self->on_accepted(std::move(sock));
+            self->accept(acceptor, retry);
+        });
+}
+
+void NatEngine::accept_later(asio::ip::tcp::acceptor& acceptor, asio::steady_timer& retry) {
+    // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): accepting again now
+    // would fail again at once, a busy loop on the worker. The connections wait in the
+    // listen queue meanwhile.
+    ++counters_.accept_backoffs;
+    retry.expires_after(config_.accept_backoff);
+    std::weak_ptr<NatEngine> weak = weak_from_this();
+    retry.async_wait([weak, &acceptor, &retry](std::error_code ec) {
         auto self = weak.lock();
-        if (!self || !self->running_ || ec == asio::error::operation_aborted) return;
-        if (ec)
-            ++self->counters_.accept_errors;
-        else
-            self->on_accepted(std::move(sock));
-        self->accept(acceptor);
+        if (self && !ec && self->running_) self->accept(acceptor, retry);
     });
 }
 
@@ -205,6 +245,8 @@ void NatEngine::stop() {
     running_ = false;
     std::error_code ignored;
     sweep_timer_.cancel();
+    accept_retry_v4_.cancel();
+    accept_retry_v6_.cancel();
     listener_v4_.close(ignored);
     listener_v6_.close(ignored);
     if (tun_io_) tun_io_->close();

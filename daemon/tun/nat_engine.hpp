@@ -35,6 +35,9 @@ struct NatEngineConfig {
     // drops under bursts of many new flows).
     uint32_t txqlen = 4096;
     std::chrono::milliseconds sweep_interval{1000};  // flow expiry timer
+    // Pause before accepting again after an error that is not the connection's own (out of
+    // descriptors or memory), which the next accept() would only repeat.
+    std::chrono::milliseconds accept_backoff{100};
 };
 
 /// A connection the listener accepted: who the application was and where it wanted to go.
@@ -63,6 +66,7 @@ struct NatEngineCounters {
     uint64_t accepted = 0;
     uint64_t accepted_unknown = 0;  // accepted a peer port with no flow: closed
     uint64_t accept_errors = 0;
+    uint64_t accept_backoffs = 0;  // errors after which accepting paused (accept_backoff)
     uint64_t expired_open = 0;  // connections ended because their flow record expired
 };
 
@@ -102,7 +106,8 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
   private:
     std::error_code configure_link(Netlink& nl, int ifindex, std::string* why);
     std::error_code bind_listeners(std::string* why);
-    void accept(asio::ip::tcp::acceptor& acceptor);
+    void accept(asio::ip::tcp::acceptor& acceptor, asio::steady_timer& retry);
+    void accept_later(asio::ip::tcp::acceptor& acceptor, asio::steady_timer& retry);
     void on_accepted(asio::ip::tcp::socket socket);
     void flow_ended(const ghost::tun::Flow& flow);
     void on_packet(std::span<uint8_t> packet, std::optional<ghost::tun::PartialChecksum> partial);
@@ -120,6 +125,8 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     std::shared_ptr<TunIo> tun_io_;
     asio::ip::tcp::acceptor listener_v4_;
     asio::ip::tcp::acceptor listener_v6_;
+    asio::steady_timer accept_retry_v4_;
+    asio::steady_timer accept_retry_v6_;
     asio::steady_timer sweep_timer_;
     std::vector<uint8_t> reply_;
     NatEngineCounters counters_;

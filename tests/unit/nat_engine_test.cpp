@@ -1,8 +1,12 @@
 #include "daemon/tun/nat_engine.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <chrono>
 #include <memory>
@@ -120,6 +124,44 @@ TEST_F(NatEngineTest, ConnectionWhoseFlowRecordExpiresIsEnded) {
     });
     EXPECT_TRUE(run_until([&] { return reset_seen; }, 5s));
     EXPECT_EQ(closed_, 1);
+}
+
+TEST_F(NatEngineTest, AcceptPausesWhileOutOfDescriptors) {
+    start(NatEngineConfig{});
+    tcp::socket app(io_);
+    app.open(tcp::v4());  // before the descriptors run out
+
+    // Use up every descriptor under a lowered limit, so accept() fails with EMFILE.
+    rlimit old{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+    rlimit low = old;
+    low.rlim_cur = std::min<rlim_t>(old.rlim_cur, 512);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<int> held;
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
+    auto release = [&] {
+        for (int fd : held) ::close(fd);
+        held.clear();
+        ::setrlimit(RLIMIT_NOFILE, &old);
+    };
+
+    bool connected = false;
+    app.async_connect({asio::ip::make_address("10.77.0.2"), 8080},
+                      [&](std::error_code ec) { connected = !ec; });
+    // The kernel completes the handshake; accepting it fails and waits 100 ms each time
+    // instead of spinning on the worker.
+    bool paused = run_until([&] { return engine_->counters().accept_backoffs >= 3; }, 2s);
+    auto errors = engine_->counters().accept_errors;
+    release();
+    EXPECT_TRUE(connected);
+    EXPECT_TRUE(paused);
+    EXPECT_LE(errors, 4u);
+    EXPECT_EQ(errors, engine_->counters().accept_backoffs);
+    EXPECT_TRUE(accepted_.empty());
+
+    // With descriptors back the waiting connection is accepted.
+    EXPECT_TRUE(run_until([&] { return accepted_.size() == 1; }, 2s));
+    EXPECT_EQ(engine_->counters().accepted, 1u);
 }
 
 }  // namespace
