@@ -145,9 +145,13 @@ NatResult NatTranslator::from_listener(std::span<uint8_t> packet, const PacketVi
     return {Verdict::forward, v.total_len, std::nullopt};
 }
 
-std::optional<FlowTuple> NatTranslator::lookup_accepted(uint16_t peer_port, bool v6) {
+std::optional<FlowTuple> NatTranslator::lookup_accepted(const net::IpAddress& peer, uint16_t peer_port) {
+    // Only a connection the NAT rewrote comes from the peer address; anything else that
+    // reached the listener (a local process connecting to it) names no flow, and a flow is
+    // handed out once.
+    if (peer != peer_ip(peer.v6)) return std::nullopt;
     Flow* flow = flows_.find_port(peer_port);
-    if (flow == nullptr || flow->tuple.src.ip.v6 != v6) return std::nullopt;
+    if (flow == nullptr || flow->tuple.src.ip.v6 != peer.v6 || flow->accepted) return std::nullopt;
     flows_.mark_accepted(*flow);
     return flow->tuple;
 }

@@ -93,8 +93,9 @@ class NatTranslator {
     NatResult process(std::span<uint8_t> packet, Clock::time_point now, std::vector<uint8_t>* reply,
                       std::optional<PartialChecksum> partial = std::nullopt);
 
-    /// The flow the listener accepted from peer port n (marks it accepted), or nullopt.
-    std::optional<FlowTuple> lookup_accepted(uint16_t peer_port, bool v6);
+    /// The flow the listener accepted from `peer`:n (marks it accepted), or nullopt when
+    /// `peer` is not the NAT's peer address, n names no flow, or it was accepted already.
+    std::optional<FlowTuple> lookup_accepted(const net::IpAddress& peer, uint16_t peer_port);
 
     /// Drops expired flows; returns how many.
     size_t expire(Clock::time_point now);

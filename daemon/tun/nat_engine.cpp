@@ -22,6 +22,19 @@ asio::ip::address to_asio(const net::IpAddress& ip) {
     return asio::ip::address_v4({ip.bytes[0], ip.bytes[1], ip.bytes[2], ip.bytes[3]});
 }
 
+net::IpAddress from_asio(const asio::ip::address& a) {  // the v6 listener is v6-only
+    net::IpAddress ip;
+    ip.v6 = a.is_v6();
+    if (ip.v6) {
+        auto b = a.to_v6().to_bytes();
+        std::copy(b.begin(), b.end(), ip.bytes.begin());
+    } else {
+        auto b = a.to_v4().to_bytes();
+        std::copy(b.begin(), b.end(), ip.bytes.begin());
+    }
+    return ip;
+}
+
 asio::ip::tcp::endpoint to_asio(const ghost::tun::SocketAddr& a) {
     return {to_asio(a.ip), a.port};
 }
@@ -203,7 +216,7 @@ void NatEngine::on_accepted(asio::ip::tcp::socket socket) {
     std::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     std::optional<ghost::tun::FlowTuple> flow;
-    if (!ec) flow = nat_->lookup_accepted(peer.port(), peer.address().is_v6());
+    if (!ec) flow = nat_->lookup_accepted(from_asio(peer.address()), peer.port());
     if (!flow) {
         ++counters_.accepted_unknown;
         socket.close(ec);

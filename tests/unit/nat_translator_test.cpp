@@ -21,6 +21,9 @@ const SocketAddr kApp{ip("198.18.0.1"), 40000};
 const SocketAddr kDst{ip("10.77.0.2"), 8080};
 const SocketAddr kApp6{ip("fdc7:6768:6f73:7400::1"), 40001};
 const SocketAddr kDst6{ip("2001:db8::7"), 443};
+// Where the NAT's rewritten connections come from, as the listener sees them.
+const net::IpAddress kPeer4 = NatAddresses::defaults(kListenPort).peer_v4;
+const net::IpAddress kPeer6 = NatAddresses::defaults(kListenPort).peer_v6;
 
 class NatTranslatorTest : public ::testing::Test {
   protected:
@@ -87,8 +90,11 @@ TEST_F(NatTranslatorTest, SynIsRewrittenTowardTheListenerAndRepliesBack) {
     EXPECT_EQ(data.sport, n);
     EXPECT_EQ(data.payload_len, 10u);
 
-    auto found = nat.lookup_accepted(n, false);
+    // Another address (a local process connecting to the listener) names no flow.
+    EXPECT_FALSE(nat.lookup_accepted(ip("198.18.0.1"), n));
+    auto found = nat.lookup_accepted(kPeer4, n);
     ASSERT_TRUE(found);
+    EXPECT_FALSE(nat.lookup_accepted(kPeer4, n));  // handed out once
     EXPECT_EQ(found->src, kApp);
     EXPECT_EQ(found->dst, kDst);
     EXPECT_TRUE(nat.flows().find_port(n)->accepted);
@@ -103,8 +109,8 @@ TEST_F(NatTranslatorTest, Ipv6FlowsUseTheUlaPair) {
     auto out = view(run(nat, build_tcp_segment(kApp6, kDst6, kTcpSyn, 1, 0), Verdict::forward));
     EXPECT_EQ(out.src, peer(true));
     EXPECT_EQ(out.destination(), listener(true));
-    EXPECT_FALSE(nat.lookup_accepted(out.sport, false));
-    auto found = nat.lookup_accepted(out.sport, true);
+    EXPECT_FALSE(nat.lookup_accepted(kPeer4, out.sport));
+    auto found = nat.lookup_accepted(kPeer6, out.sport);
     ASSERT_TRUE(found);
     EXPECT_EQ(found->dst, kDst6);
     auto back = view(run(
@@ -129,7 +135,7 @@ TEST_F(NatTranslatorTest, FullTableRefusesWithReset) {
             view(run(nat, build_tcp_segment({kApp.ip, p}, kDst, kTcpSyn, 1, 0), Verdict::forward));
         run(nat, build_tcp_segment(listener(), {peer(), out.sport}, kTcpSyn | kTcpAck, 1, 2),
             Verdict::forward);
-        EXPECT_TRUE(nat.lookup_accepted(out.sport, false));
+        EXPECT_TRUE(nat.lookup_accepted(kPeer4, out.sport));
     }
     // However old, a flow ghostd accepted is never evicted for a newcomer.
     now_ += seconds(10);
@@ -172,7 +178,7 @@ TEST_F(NatTranslatorTest, SynFloodTheListenerAnswersMakesRoomButAcceptedFlowsSta
             Verdict::forward);
         if (accept) {
             run(nat, build_tcp_segment(app, kDst, kTcpAck, 2, 10), Verdict::forward);
-            EXPECT_TRUE(nat.lookup_accepted(n, false));
+            EXPECT_TRUE(nat.lookup_accepted(kPeer4, n));
         }
         return n;
     };
@@ -357,7 +363,7 @@ TEST_F(NatTranslatorTest, AcceptedFlowsAreReportedAsTheyLeaveTheTable) {
         run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 9, 2),
             Verdict::forward);
         if (accept) {
-            EXPECT_TRUE(nat.lookup_accepted(n, false));
+            EXPECT_TRUE(nat.lookup_accepted(kPeer4, n));
         }
         return n;
     };
@@ -478,7 +484,7 @@ TEST_F(NatTranslatorTest, IdleAndUnansweredFlowsExpire) {
             Verdict::forward);
         answered[p - 2] = n;
     }
-    ASSERT_TRUE(nat.lookup_accepted(answered[0], false));
+    ASSERT_TRUE(nat.lookup_accepted(kPeer4, answered[0]));
     now_ += seconds(60);
     // The unanswered SYN, and the answered flow ghostd never accepted.
     EXPECT_EQ(nat.expire(now_), 2u);
