@@ -212,6 +212,7 @@ laptop reload >/dev/null
 laptop up office
 run ip -n "$LAPTOP" route
 run ip netns exec "$LAPTOP" curl -sS --max-time 10 "http://10.77.2.10/"
+sleep 0.5  # the TUN figures in status are published every 250 ms
 laptop status office
 gw sessions gateway
 laptop down office

@@ -484,7 +484,6 @@ void ClientCore::fail_waiters(const std::string& why) {
 
 nlohmann::json ClientCore::status_json() const {
     nlohmann::json out = status_locked();
-    // Outside mutex_: the TUN part waits briefly for the worker, which may want mutex_.
     std::shared_ptr<TunMode> tun;
     {
         std::lock_guard lock(mutex_);

@@ -1,7 +1,6 @@
 #include "daemon/client/tun_mode.hpp"
 
 #include <array>
-#include <future>
 #include <optional>
 
 #include "common/tun/packet.hpp"
@@ -9,8 +8,9 @@
 namespace ghost::daemon::client {
 namespace {
 
-constexpr auto kSnapshotInterval = std::chrono::seconds(1);
-constexpr auto kFreshWait = std::chrono::milliseconds(200);  // status() from another thread
+// How often the worker publishes the figures status() returns: the control thread never
+// waits on a worker, so this is how old they can be.
+constexpr auto kSnapshotInterval = std::chrono::milliseconds(250);
 
 /// Which NatAddresses slots the TUN profiles up in this ghostd hold: two devices up at
 /// once must not share their subnet, or one's replies would be routed into the other.
@@ -335,20 +335,7 @@ void TunMode::snapshot() {
     snapshot_ = std::move(j);
 }
 
-nlohmann::json TunMode::status() {
-    if (!opener_.io().get_executor().running_in_this_thread()) {
-        auto done = std::make_shared<std::promise<void>>();
-        auto fresh = done->get_future();
-        asio::post(opener_.io(), [weak = weak_from_this(), done] {
-            if (auto self = weak.lock(); self && self->running_) self->snapshot();
-            done->set_value();
-        });
-        // A worker that does not get to it in time (or has stopped) leaves the last
-        // snapshot; the handler still runs later and only the promise sees it.
-        fresh.wait_for(kFreshWait);
-    } else if (running_) {
-        snapshot();
-    }
+nlohmann::json TunMode::status() const {
     std::lock_guard lock(mutex_);
     return snapshot_;
 }

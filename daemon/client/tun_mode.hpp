@@ -52,10 +52,9 @@ public:
     /// because someone deleted it; set before start().
     void set_failure_handler(std::function<void(const std::string&)> h) { on_failure_ = std::move(h); }
 
-    /// Device, addresses, routes, flow counts and drop reasons. Any thread: from another
-    /// thread it asks the worker for current figures and waits up to 200 ms for them,
-    /// else returns the last periodic snapshot (at most a second old).
-    nlohmann::json status();
+    /// Device, addresses, routes, flow counts and drop reasons, as the worker last
+    /// published them (every 250 ms and at each change of state). Any thread; never waits.
+    nlohmann::json status() const;
 
 private:
     tun::FlowCloser on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow);
