@@ -185,6 +185,14 @@ void FlowTable::observe(Flow& flow, uint8_t tcp_flags, bool from_app, Clock::tim
     }
     if (!from_app && flow.state == FlowState::syn_sent && (tcp_flags & kTcpSyn) != 0)
         flow.state = FlowState::established;
+    if (from_app && !flow.handshake_done && flow.state != FlowState::syn_sent &&
+        (tcp_flags & kTcpAck) != 0 && (tcp_flags & kTcpSyn) == 0) {
+        // The application completed the handshake: the kernel now holds a connection for
+        // accept(), which a late accept (a busy or starved listener) must still find.
+        flow.handshake_done = true;
+        Entry* e = entry_of(flow);
+        if (e != nullptr && e->queue == Queue::unaccepted) unlink(*e);
+    }
     if ((tcp_flags & kTcpFin) != 0) (from_app ? flow.fin_from_app : flow.fin_from_listener) = true;
     if (flow.fin_from_app && flow.fin_from_listener)
         flow.state = FlowState::closed;

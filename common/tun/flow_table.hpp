@@ -43,6 +43,7 @@ struct Flow {
     bool fin_from_app = false;
     bool fin_from_listener = false;
     bool accepted = false;  // the engine accepted it (set by FlowTable::mark_accepted)
+    bool handshake_done = false;  // the application ACKed the listener's SYN-ACK
     Clock::time_point created{};
     Clock::time_point last_seen{};
 };
@@ -81,7 +82,9 @@ class FlowTable {
     const Flow* find_port(uint16_t n) const;
 
     /// Creates a flow for `tuple` (which must not exist). When the table is full, a flow
-    /// that is closed, or else the oldest one not accepted within accept_grace, makes room
+    /// that is closed, or else the oldest one whose handshake the application never
+    /// completed (no ACK of the SYN-ACK) and that was not accepted within accept_grace,
+    /// makes room
     /// (found in constant time), so a flood of SYNs cannot lock new connections out until
     /// it expires; nullptr when there is no such flow or no port in the range is free.
     Flow* create(const FlowTuple& tuple, Clock::time_point now);

@@ -219,6 +219,7 @@ void NatEngine::on_accepted(asio::ip::tcp::socket socket) {
     if (!ec) flow = nat_->lookup_accepted(from_asio(peer.address()), peer.port());
     if (!flow) {
         ++counters_.accepted_unknown;
+        socket.set_option(asio::socket_base::linger(true, 0), ec);  // a reset, not a FIN
         socket.close(ec);
         return;
     }

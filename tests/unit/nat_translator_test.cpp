@@ -209,6 +209,33 @@ TEST_F(NatTranslatorTest, SynFloodTheListenerAnswersMakesRoomButAcceptedFlowsSta
     EXPECT_EQ(nat.flows().evicted(), 300u);
 }
 
+TEST_F(NatTranslatorTest, CompletedHandshakeWaitingForASlowAcceptIsNotEvicted) {
+    // A full table of flows whose handshakes completed while ghostd was slow to accept
+    // (e.g. out of descriptors): the kernel holds each connection for accept(), so none
+    // may make room, however long they wait; a flood flow (SYN-ACK never ACKed) may.
+    NatTranslator nat(config(3));
+    std::vector<uint16_t> waiting;
+    for (uint16_t p = 1; p <= 2; ++p) {
+        SocketAddr app{kApp.ip, p};
+        uint16_t n = view(run(nat, build_tcp_segment(app, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+        run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 9, 2), Verdict::forward);
+        run(nat, build_tcp_segment(app, kDst, kTcpAck, 2, 10), Verdict::forward);
+        waiting.push_back(n);
+    }
+    SocketAddr flood{kApp.ip, 3};
+    uint16_t f = view(run(nat, build_tcp_segment(flood, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+    run(nat, build_tcp_segment(listener(), {peer(), f}, kTcpSyn | kTcpAck, 9, 2), Verdict::forward);
+    now_ += seconds(5);
+    run(nat, build_tcp_segment({kApp.ip, 4}, kDst, kTcpSyn, 1, 0), Verdict::forward);
+    EXPECT_EQ(nat.flows().evicted(), 1u);
+    EXPECT_EQ(nat.flows().find_port(f), nullptr);
+    run(nat, build_tcp_segment({kApp.ip, 5}, kDst, kTcpSyn, 1, 0), Verdict::reply);  // table_full
+    for (uint16_t n : waiting) {
+        ASSERT_NE(nat.flows().find_port(n), nullptr);
+        EXPECT_TRUE(nat.lookup_accepted(kPeer4, n));  // the late accept still finds it
+    }
+}
+
 TEST_F(NatTranslatorTest, SegmentWithoutFlowIsReset) {
     NatTranslator nat(config());
     auto rst = view(run(nat, build_tcp_segment(kApp, kDst, kTcpAck, 1, 555), Verdict::reply));
