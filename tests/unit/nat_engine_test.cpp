@@ -92,7 +92,8 @@ class NatEngineTest : public ::testing::Test {
 
 TEST_F(NatEngineTest, ConnectionWhoseFlowRecordExpiresIsEnded) {
     NatEngineConfig cfg;
-    cfg.nat.flows.idle_timeout = 2s;
+    // The closed flow's grace ends well before the idle one's timeout, even on a slow run.
+    cfg.nat.flows.idle_timeout = 5s;
     cfg.nat.flows.closed_grace = 1s;
     cfg.sweep_interval = 100ms;
     start(cfg);
@@ -108,7 +109,7 @@ TEST_F(NatEngineTest, ConnectionWhoseFlowRecordExpiresIsEnded) {
     EXPECT_EQ(closed_, 0);
 
     // The first stays idle past its timeout: the record goes and the engine ends it.
-    EXPECT_TRUE(run_until([&] { return closed_ == 1; }, 5s));
+    EXPECT_TRUE(run_until([&] { return closed_ == 1; }, 10s));
     EXPECT_EQ(engine_->counters().expired_open, 1u);
     EXPECT_EQ(engine_->flow_count(), 0u);
     EXPECT_FALSE(accepted_[0]->is_open());
@@ -127,6 +128,11 @@ TEST_F(NatEngineTest, ConnectionWhoseFlowRecordExpiresIsEnded) {
 }
 
 TEST_F(NatEngineTest, AcceptPausesWhileOutOfDescriptors) {
+#if defined(__SANITIZE_ADDRESS__)
+    // The sanitizers' own checks open descriptors (a pipe to probe memory): with none
+    // left they report false errors. The normal build runs this test.
+    GTEST_SKIP() << "the sanitizer runtime needs free descriptors";
+#endif
     start(NatEngineConfig{});
     tcp::socket app(io_);
     app.open(tcp::v4());  // before the descriptors run out
