@@ -162,26 +162,31 @@ bool ClientCore::needs_server_address() const {
 void ClientCore::resolve_server() {
     const auto& server = *ctx_.profile.server;
     auto w = weak_from_this();
+    const uint64_t gen = ++resolve_gen_;  // a lookup that outlives its deadline is ignored
+    auto failed = [w, gen](const std::string& what) {
+        auto self = w.lock();
+        if (!self || self->phase_ != Phase::connecting || self->resolve_gen_ != gen) return;
+        ++self->resolve_gen_;
+        self->resolve_timer_.cancel();
+        self->on_session_end({"cannot resolve " + self->ctx_.profile.server->host +
+                                  " (needed before the full tunnel takes the default route): " +
+                                  what,
+                              false});
+    };
+    // The deadline ends the attempt itself: cancelling cannot interrupt a getaddrinfo
+    // that has started, and a black-holed DNS server would hold it for its own timeouts.
     resolve_timer_.expires_after(std::chrono::seconds(ctx_.profile.ssh.connect_timeout_s));
-    resolve_timer_.async_wait([w](asio::error_code ec) {
-        if (auto self = w.lock(); self && !ec) self->server_resolver_.cancel();
+    resolve_timer_.async_wait([failed, s = ctx_.profile.ssh.connect_timeout_s](asio::error_code ec) {
+        if (!ec) failed("no answer within ssh.connect_timeout (" + std::to_string(s) + " s)");
     });
     server_resolver_.async_resolve(
         server.host, std::to_string(server.port),
-        [w](asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
+        [w, gen, failed](asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
             auto self = w.lock();
-            if (!self || self->phase_ != Phase::connecting) return;
+            if (!self || self->phase_ != Phase::connecting || self->resolve_gen_ != gen) return;
+            if (ec) return failed(ec.message());
             self->resolve_timer_.cancel();
             const auto& host = self->ctx_.profile.server->host;
-            if (ec) {
-                std::string what = ec == asio::error::operation_aborted
-                                       ? "no answer within ssh.connect_timeout"
-                                       : ec.message();
-                return self->on_session_end(
-                    {"cannot resolve " + host + " (needed before the full tunnel takes the "
-                     "default route): " + what,
-                     false});
-            }
             for (const auto& r : results) {
                 auto a = r.endpoint().address();
                 if (std::find(self->server_addresses_.begin(), self->server_addresses_.end(), a) ==
@@ -189,6 +194,7 @@ void ClientCore::resolve_server() {
                     self->server_addresses_.push_back(a);
                 }
             }
+            if (self->server_addresses_.empty()) return failed("no addresses");
             self->ctx_.log.info("full tunnel: ", host, " resolved once, to ",
                                 self->server_addresses_.front().to_string(),
                                 self->server_addresses_.size() > 1 ? " and others" : "");

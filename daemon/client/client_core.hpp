@@ -98,6 +98,7 @@ private:
     asio::ip::tcp::resolver server_resolver_;  // full tunnel: the server's name, once
     asio::steady_timer resolve_timer_;          // its deadline (ssh.connect_timeout)
     std::vector<asio::ip::address> server_addresses_;  // what the name resolved to
+    uint64_t resolve_gen_ = 0;                         // the lookup whose answer counts
     asio::steady_timer waiter_timer_;
     std::deque<Waiter> waiters_;
     unsigned attempt_ = 0;
