@@ -72,6 +72,7 @@ snapshot >"$T/before"
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/no-system-bus
 # C's resolver is the dnsmasq in T (ip netns exec mounts /etc/netns/NS/resolv.conf): the
 # full tunnel reaches its server by name, which must be resolved before the tunnel is up.
+[[ -d /etc/netns ]] || on_cleanup rmdir /etc/netns 2>/dev/null  # only if this test made it
 mkdir -p "/etc/netns/$C"
 on_cleanup rm -rf "/etc/netns/$C"
 echo "nameserver $TGT" >"/etc/netns/$C/resolv.conf"
