@@ -489,17 +489,6 @@ void ClientCore::fail_waiters(const std::string& why) {
 // ---------------------------------------------------------------- status
 
 nlohmann::json ClientCore::status_json() const {
-    nlohmann::json out = status_locked();
-    std::shared_ptr<TunMode> tun;
-    {
-        std::lock_guard lock(mutex_);
-        tun = tun_;
-    }
-    if (tun) out["tun"] = tun->status();
-    return out;
-}
-
-nlohmann::json ClientCore::status_locked() const {
     std::lock_guard lock(mutex_);
     nlohmann::json fw = nlohmann::json::array();
     for (const auto& l : forwards_) fw.push_back(l->status());
@@ -533,6 +522,7 @@ nlohmann::json ClientCore::status_locked() const {
             {"remote_forwards", std::move(rfw)},
             {"reconnect", std::move(reconnect)},
             {"last_error", last_error_}};
+    if (tun_) out["tun"] = tun_->status();
     if (!transport_info_.empty()) out["tls"] = transport_info_;
     return out;
 }

@@ -46,7 +46,6 @@ public:
     void open(proxy::OpenRequest req, OpenCallback cb) override;
 
 private:
-    nlohmann::json status_locked() const;  // everything but the TUN part
     enum class Phase { idle, connecting, up, waiting_retry, failed, stopped };
     struct Waiter {
         proxy::OpenRequest req;

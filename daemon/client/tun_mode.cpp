@@ -66,7 +66,9 @@ struct Connection {
 TunMode::TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log)
     : opener_(opener), cfg_(std::move(cfg)), log_(std::move(log)), snapshot_timer_(opener.io()) {}
 
-TunMode::~TunMode() { stop(); }
+TunMode::~TunMode() {
+    stop();
+}
 
 bool TunMode::start(std::string* why) {
     if (running_) return true;
@@ -315,8 +317,8 @@ void TunMode::snapshot() {
                                       {"other", c->other_dropped},
                                       {"stray_listener", c->stray_listener}};
             for (size_t i = 1; i < c->malformed.size(); ++i) {
-                dropped[std::string(ghost::tun::to_string(static_cast<ghost::tun::ParseError>(i)))] =
-                    c->malformed[i];
+                dropped[std::string(ghost::tun::to_string(
+                    static_cast<ghost::tun::ParseError>(i)))] = c->malformed[i];
             }
             j["dropped"] = dropped;
             j["flows_created"] = c->flows_created;

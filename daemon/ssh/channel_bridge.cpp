@@ -291,7 +291,9 @@ size_t ChannelBridge::write_channel(const char* data, size_t len) {
     return static_cast<size_t>(w);
 }
 
-void ChannelBridge::stall() { session_.add_stalled(shared_from_this()); }
+void ChannelBridge::stall() {
+    session_.add_stalled(shared_from_this());
+}
 
 // ---------------------------------------------------------------- teardown
 

@@ -29,7 +29,7 @@ namespace ghost::daemon::ssh {
 /// Bridges an open channel and a local socket; also the ChannelHandle implementation.
 class ChannelBridge : public proxy::ChannelHandle::Impl,
                       public std::enable_shared_from_this<ChannelBridge> {
-public:
+  public:
     /// Bytes kept per direction beyond what the kernel socket buffers hold.
     static constexpr size_t kDownCap = 256 * 1024;
 
@@ -64,7 +64,7 @@ public:
     /// Last time bytes moved either way (idle timeouts).
     std::chrono::steady_clock::time_point last_activity() const { return last_activity_; }
 
-private:
+  private:
     static int on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
                        void* user);
     static void on_eof(ssh_session, ssh_channel, void* user);
@@ -87,7 +87,7 @@ private:
     BridgeHost& session_;
     ssh_channel channel_;
     std::string label_;
-    struct ssh_channel_callbacks_struct callbacks_{};
+    struct ssh_channel_callbacks_struct callbacks_ {};
     bool callbacks_installed_ = false;
     asio::ip::tcp::socket socket_;
     bool attached_ = false;

@@ -30,7 +30,7 @@ struct NatEngineConfig {
     ghost::tun::NatConfig nat{ghost::tun::NatAddresses::defaults(0), {}, true};
     uint8_t prefix_v4 = 30;
     uint8_t prefix_v6 = 126;
-    size_t write_queue = 512;                        // packets
+    size_t write_queue = 512;  // packets
     // Kernel-side queue of packets waiting for ghostd to read them (the default 500
     // drops under bursts of many new flows).
     uint32_t txqlen = 4096;
@@ -57,9 +57,9 @@ using AcceptHandler = std::function<FlowCloser(asio::ip::tcp::socket, AcceptedFl
 
 /// Receives each intercepted UDP/53 query: who asked, whom it was sent to, the DNS message.
 /// Answer with NatEngine::send_udp(to, from, answer).
-using DnsHandler = std::function<void(const ghost::tun::SocketAddr& from,
-                                      const ghost::tun::SocketAddr& to,
-                                      std::vector<uint8_t> query)>;
+using DnsHandler =
+    std::function<void(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
+                       std::vector<uint8_t> query)>;
 
 /// Counters beyond the translator's.
 struct NatEngineCounters {
