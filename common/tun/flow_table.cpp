@@ -117,6 +117,10 @@ Flow* FlowTable::create(const FlowTuple& tuple, Clock::time_point now) {
 
 void FlowTable::mark_accepted(Flow& flow) {
     flow.accepted = true;
+    leave_unaccepted(flow);
+}
+
+void FlowTable::leave_unaccepted(Flow& flow) {
     Entry* e = entry_of(flow);
     if (e != nullptr && e->queue == Queue::unaccepted) unlink(*e);
 }
@@ -130,16 +134,16 @@ void FlowTable::on_closed(Flow& flow) {
 
 void FlowTable::erase(uint16_t n) {
     auto it = by_port_.find(n);
-    if (it == by_port_.end()) return;
+    if (it != by_port_.end()) remove(it);
+}
+
+FlowTable::Ports::iterator FlowTable::remove(Ports::iterator it) {
     unlink(it->second);
     by_tuple_.erase(it->second.flow.tuple);
     Flow gone = it->second.flow;
-    by_port_.erase(it);
-    ended(gone);
-}
-
-void FlowTable::ended(const Flow& gone) {
+    auto next = by_port_.erase(it);
     if (gone.accepted && on_accepted_end_) on_accepted_end_(gone);
+    return next;
 }
 
 std::chrono::seconds FlowTable::timeout_of(const Flow& flow) const {
@@ -163,12 +167,8 @@ size_t FlowTable::expire(Clock::time_point now) {
     size_t removed = 0;
     for (auto it = by_port_.begin(); it != by_port_.end();) {
         if (now - it->second.flow.last_seen >= timeout_of(it->second.flow)) {
-            unlink(it->second);
-            by_tuple_.erase(it->second.flow.tuple);
-            Flow gone = it->second.flow;
-            it = by_port_.erase(it);
+            it = remove(it);
             ++removed;
-            ended(gone);
         } else {
             ++it;
         }
@@ -190,8 +190,7 @@ void FlowTable::observe(Flow& flow, uint8_t tcp_flags, bool from_app, Clock::tim
         // The application completed the handshake: the kernel now holds a connection for
         // accept(), which a late accept (a busy or starved listener) must still find.
         flow.handshake_done = true;
-        Entry* e = entry_of(flow);
-        if (e != nullptr && e->queue == Queue::unaccepted) unlink(*e);
+        leave_unaccepted(flow);
     }
     if ((tcp_flags & kTcpFin) != 0) (from_app ? flow.fin_from_app : flow.fin_from_listener) = true;
     if (flow.fin_from_app && flow.fin_from_listener)

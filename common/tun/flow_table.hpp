@@ -84,9 +84,9 @@ class FlowTable {
     /// Creates a flow for `tuple` (which must not exist). When the table is full, a flow
     /// that is closed, or else the oldest one whose handshake the application never
     /// completed (no ACK of the SYN-ACK) and that was not accepted within accept_grace,
-    /// makes room
-    /// (found in constant time), so a flood of SYNs cannot lock new connections out until
-    /// it expires; nullptr when there is no such flow or no port in the range is free.
+    /// makes room (found in constant time), so a flood of SYNs cannot lock new connections
+    /// out until it expires; nullptr when there is no such flow or no port in the range is
+    /// free.
     Flow* create(const FlowTuple& tuple, Clock::time_point now);
 
     /// Marks a flow of this table accepted by the engine: it is never evicted from now on
@@ -132,8 +132,12 @@ class FlowTable {
     List& list(Queue q) { return q == Queue::closed ? closed_ : unaccepted_; }
     void link(Entry& e, Queue q);
     void unlink(Entry& e);
+    using Ports = std::unordered_map<uint16_t, Entry>;
     void on_closed(Flow& flow);
-    void ended(const Flow& gone);
+    void leave_unaccepted(Flow& flow);
+    /// Takes the flow out of the table and its queue, tells on_accepted_end_ of an
+    /// accepted one; returns the next entry.
+    Ports::iterator remove(Ports::iterator it);
     bool evict_one(Clock::time_point now);
 
     FlowTableConfig config_;
@@ -141,7 +145,7 @@ class FlowTable {
     uint64_t evicted_ = 0;
     List unaccepted_;
     List closed_;
-    std::unordered_map<uint16_t, Entry> by_port_;
+    Ports by_port_;
     std::unordered_map<FlowTuple, uint16_t, FlowTupleHash> by_tuple_;
     EndHandler on_accepted_end_;
 };

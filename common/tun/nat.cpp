@@ -11,7 +11,9 @@ NatAddresses NatAddresses::defaults(uint16_t port) { return for_slot(0, port); }
 
 NatAddresses NatAddresses::for_slot(unsigned slot, uint16_t port) {
     unsigned base = 4 * (slot % kSlots);
-    auto v4 = [&](unsigned host) { return *net::IpAddress::parse("198.18.0." + std::to_string(base + host)); };
+    auto v4 = [&](unsigned host) {
+        return *net::IpAddress::parse("198.18.0." + std::to_string(base + host));
+    };
     auto v6 = [&](unsigned host) {
         char text[48];
         std::snprintf(text, sizeof text, "fdc7:6768:6f73:7400::%x", base + host);
@@ -145,7 +147,8 @@ NatResult NatTranslator::from_listener(std::span<uint8_t> packet, const PacketVi
     return {Verdict::forward, v.total_len, std::nullopt};
 }
 
-std::optional<FlowTuple> NatTranslator::lookup_accepted(const net::IpAddress& peer, uint16_t peer_port) {
+std::optional<FlowTuple> NatTranslator::lookup_accepted(const net::IpAddress& peer,
+                                                        uint16_t peer_port) {
     // Only a connection the NAT rewrote comes from the peer address; anything else that
     // reached the listener (a local process connecting to it) names no flow, and a flow is
     // handed out once.
