@@ -517,6 +517,8 @@ nlohmann::json ClientCore::status_json() const {
             {"bytes_out", stats_->bytes_out.load()},
             {"channels_open", stats_->channels_open.load()},
             {"channels_total", stats_->channels_total.load()},
+            {"keepalive", {{"sent", stats_->keepalives_sent.load()},
+                           {"answered", stats_->keepalives_answered.load()}}},
             {"forwards", std::move(fw)},
             {"listeners", std::move(listeners)},
             {"remote_forwards", std::move(rfw)},

@@ -186,6 +186,8 @@ void ClientSession::become_up() {
         return end({"cannot register SSH session for polling", false});
     }
     ssh_set_counters(session_, &counter_out_, &counter_in_);
+    last_rx_ = std::chrono::steady_clock::now();
+    rx_seen_packets_ = counter_in_.in_packets;
     ssh_set_message_callback(session_, &ClientSession::on_message, this);
     // From here on every read goes through pump()/after_io(), which look at what is
     // buffered before waiting for the kernel.
@@ -299,6 +301,7 @@ void ClientSession::after_pump(bool more) {
     }
     if (counter_in_.in_packets != last_in_packets_) {
         last_in_packets_ = counter_in_.in_packets;
+        note_inbound(std::chrono::steady_clock::now());
         service_opens();
         if (phase_ != Phase::up) return;
         service_global_request();
@@ -511,32 +514,28 @@ void ClientSession::sweep_open_deadlines() {
 // ---------------------------------------------------------------- remote forwards
 
 void ClientSession::listen_forward(std::string host, uint16_t port, ForwardCallback cb) {
-    forwards_.push_back({std::move(host), port, std::move(cb)});
-    if (phase_ == Phase::up && !forward_in_flight_) service_global_request();
+    requests_.add_forward(std::move(host), port, std::move(cb));
+    if (phase_ == Phase::up) service_global_request();
     after_io();
 }
 
 void ClientSession::service_global_request() {
     LogScope scope(log_);
-    while (!forwards_.empty() && phase_ == Phase::up) {
-        PendingForward& f = forwards_.front();
-        forward_in_flight_ = true;
-        int bound = 0;
-        int rc = ssh_channel_listen_forward(session_, f.host.empty() ? nullptr : f.host.c_str(),
-                                            f.port, &bound);
-        if (rc == SSH_AGAIN) return;
-        forward_in_flight_ = false;
-        auto done = std::move(f);
-        forwards_.pop_front();
-        if (rc == SSH_OK) {
-            done.cb(true, done.port != 0 ? done.port : bound, {});
+    const uint64_t answered = requests_.keepalives_answered();
+    while (phase_ == Phase::up) {
+        auto done = requests_.step(session_);
+        if (!done) break;
+        const auto& f = done->request;
+        if (done->ok) {
+            f.cb(true, f.port != 0 ? f.port : done->bound_port, {});
         } else {
-            done.cb(false, 0, std::string("server refused to listen on ") +
-                                  join_host_port(done.host.empty() ? "localhost" : done.host,
-                                                 done.port) +
-                                  ": " + ssh_get_error(session_));
+            f.cb(false, 0,
+                 "server refused to listen on " +
+                     join_host_port(f.host.empty() ? "localhost" : f.host, f.port) + ": " +
+                     done->error);
         }
     }
+    stats_->keepalives_answered += requests_.keepalives_answered() - answered;
 }
 
 int ClientSession::on_message(ssh_session, ssh_message msg, void* user) {
@@ -583,29 +582,50 @@ int ClientSession::handle_forwarded_open(ssh_message msg) {
 
 // ---------------------------------------------------------------- keepalive
 
+// Liveness is any inbound packet: a busy link needs no probe. After `interval` of quiet
+// (half of it when count is 1, so that the probe has time to be answered) a probe goes
+// out if no global request is in flight (a pending tcpip-forward is a probe too); it is
+// sent again each interval while the link stays quiet. The session ends when nothing has
+// arrived for interval x count.
 void ClientSession::on_keepalive_tick() {
     if (phase_ != Phase::up) return;
-    const uint32_t interval = std::max<uint32_t>(1, cfg_.keepalive_interval_s);
-    const uint64_t limit_ms = uint64_t{interval} * std::max<uint32_t>(1, cfg_.keepalive_count) * 1000;
-    struct tcp_info info{};
-    socklen_t len = sizeof info;
-    if (::getsockopt(fd_.get(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
-        info.tcpi_last_ack_recv > limit_ms && info.tcpi_unacked > 0) {
-        return end({"server " + server_label_ + " stopped answering (no ACK for " +
-                        std::to_string(info.tcpi_last_ack_recv / 1000) + " s)",
-                    false});
+    using namespace std::chrono;
+    const auto now = steady_clock::now();
+    note_inbound(now);
+    const nanoseconds interval = seconds(std::max<uint32_t>(1, cfg_.keepalive_interval_s));
+    const nanoseconds limit = interval * std::max<uint32_t>(1, cfg_.keepalive_count);
+    const nanoseconds probe_after = std::min(interval, limit / 2);
+    if (now - last_rx_ >= limit) return end({keepalive_timeout_reason(), false});
+    if (now - last_rx_ >= probe_after && requests_.idle()) {
+        {
+            LogScope scope(log_);
+            requests_.start_keepalive(session_);
+        }
+        ++stats_->keepalives_sent;
+        after_io();
+        if (phase_ != Phase::up) return;
     }
-    {
-        LogScope scope(log_);
-        // SSH_MSG_IGNORE: no reply expected, no global-request slot used; the unacked
-        // bytes arm TCP_USER_TIMEOUT on a dead path.
-        ssh_send_ignore(session_, "");
-    }
-    after_io();
-    keepalive_.expires_after(std::chrono::seconds(interval));
+    auto next = last_rx_ + probe_after;
+    while (next <= now) next += interval;
+    keepalive_.expires_at(std::min(next, last_rx_ + limit));
     keepalive_.async_wait([w = weak_from_this()](asio::error_code ec) {
         if (auto self = w.lock(); self && !ec) self->on_keepalive_tick();
     });
+}
+
+void ClientSession::note_inbound(std::chrono::steady_clock::time_point now) {
+    if (counter_in_.in_packets == rx_seen_packets_) return;
+    rx_seen_packets_ = counter_in_.in_packets;
+    last_rx_ = now;
+}
+
+std::string ClientSession::keepalive_timeout_reason() const {
+    const uint32_t interval = std::max<uint32_t>(1, cfg_.keepalive_interval_s);
+    const uint32_t count = std::max<uint32_t>(1, cfg_.keepalive_count);
+    return "keepalive timeout: nothing received from server " + server_label_ + " for " +
+           std::to_string(interval * count) + " s (keepalive.interval " + std::to_string(interval) +
+           " s x keepalive.count " + std::to_string(count) + "; keepalives answered " +
+           std::to_string(requests_.keepalives_answered()) + ")";
 }
 
 // ---------------------------------------------------------------- teardown
@@ -639,7 +659,7 @@ void ClientSession::teardown() {
     stats_->channels_open = 0;
     auto opening = std::move(opening_);
     auto queued = std::move(queued_opens_);
-    auto forwards = std::move(forwards_);
+    auto forwards = requests_.take_forwards();
     for (auto& op : opening) op->bridge->detach_for_teardown();
     if (session_) {
         ssh_set_message_callback(session_, nullptr, nullptr);

@@ -2,9 +2,10 @@
 /// A non-blocking libssh client session on one worker io_context (DESIGN.md §6).
 /// asio waits for readiness of a dup of the session fd and calls pump(), which drives
 /// libssh and then services channels. Handshake: connect -> host key -> auth -> up.
-/// After up: direct-tcpip opens (ChannelOpener semantics), remote forwards
-/// (tcpip-forward requests, one global request at a time, never overlapping), incoming
-/// forwarded-tcpip channels, and a keepalive without want-reply global requests.
+/// After up: direct-tcpip opens (ChannelOpener semantics), remote forwards (tcpip-forward
+/// requests), incoming forwarded-tcpip channels, and a keepalive that probes a quiet link
+/// with keepalive@openssh.com and ends the session when nothing arrives for
+/// interval x count seconds. Global requests go one at a time (GlobalRequests).
 
 #include <libssh/libssh.h>
 
@@ -24,6 +25,7 @@
 #include "daemon/core/log.hpp"
 #include "daemon/proxy/channel_opener.hpp"
 #include "daemon/ssh/bridge_host.hpp"
+#include "daemon/ssh/global_requests.hpp"
 #include "daemon/ssh/host_key_check.hpp"
 #include "daemon/ssh/ssh_key.hpp"
 #include "daemon/transport/unique_fd.hpp"
@@ -43,8 +45,8 @@ struct ClientSessionConfig {
     bool agent = false;
     std::chrono::milliseconds handshake_timeout{15000};
     std::chrono::milliseconds open_timeout{15000};
-    uint32_t keepalive_interval_s = 5;
-    uint32_t keepalive_count = 3;
+    uint32_t keepalive_interval_s = 5;  // a quiet link is probed after this long
+    uint32_t keepalive_count = 3;       // dead after interval x count without inbound packets
     size_t max_channels = 16384;     // open + opening
     size_t max_opening = 512;        // CHANNEL_OPENs in flight
 };
@@ -55,6 +57,8 @@ struct SessionStats {
     std::atomic<uint64_t> bytes_out{0};  // channel payload sent
     std::atomic<uint64_t> channels_open{0};
     std::atomic<uint64_t> channels_total{0};
+    std::atomic<uint64_t> keepalives_sent{0};      // keepalive@openssh.com probes
+    std::atomic<uint64_t> keepalives_answered{0};  // success or failure, both mean alive
 };
 
 /// How a session ended.
@@ -78,7 +82,7 @@ struct SessionEvents {
 class ClientSession final : public BridgeHost,
                             public std::enable_shared_from_this<ClientSession> {
 public:
-    using ForwardCallback = std::function<void(bool ok, int bound_port, std::string message)>;
+    using ForwardCallback = GlobalRequests::ForwardCallback;
 
     ClientSession(asio::io_context& io, ClientSessionConfig cfg, log::Logger logger,
                   std::shared_ptr<SessionStats> stats, SessionEvents events);
@@ -117,11 +121,6 @@ public:
 private:
     enum class Phase { idle, connecting, authenticating, up, closed };
     struct PendingOpen;
-    struct PendingForward {
-        std::string host;
-        uint16_t port;
-        ForwardCallback cb;
-    };
 
     bool configure(std::string* why);
     void step_handshake();
@@ -140,6 +139,8 @@ private:
     void service_stalled();
     void refill_budget();
     void on_keepalive_tick();
+    void note_inbound(std::chrono::steady_clock::time_point now);
+    std::string keepalive_timeout_reason() const;
     void sweep_open_deadlines();
     void end(SessionEnd why);
     void teardown();
@@ -167,6 +168,8 @@ private:
     struct ssh_counter_struct counter_in_{};
     struct ssh_counter_struct counter_out_{};
     uint64_t last_in_packets_ = 0;
+    uint64_t rx_seen_packets_ = 0;                   // in_packets when last_rx_ was taken
+    std::chrono::steady_clock::time_point last_rx_;  // last inbound packet (liveness)
     uint64_t quickack_in_bytes_ = 0;  // in_bytes when the last pump looked at ACK mode
     std::string host_fp_;
     std::string server_label_;
@@ -178,8 +181,7 @@ private:
     std::vector<std::weak_ptr<ChannelBridge>> stalled_;
     std::deque<std::unique_ptr<PendingOpen>> opening_;
     std::deque<std::unique_ptr<PendingOpen>> queued_opens_;
-    std::deque<PendingForward> forwards_;
-    bool forward_in_flight_ = false;
+    GlobalRequests requests_;
     asio::steady_timer sweep_;
 };
 

@@ -151,8 +151,8 @@ bool tune_tcp_socket(int fd, const StreamOptions& opts, std::string* why) {
         !set(IPPROTO_TCP, TCP_KEEPIDLE, interval, "TCP_KEEPIDLE") ||
         !set(IPPROTO_TCP, TCP_KEEPINTVL, interval, "TCP_KEEPINTVL") ||
         !set(IPPROTO_TCP, TCP_KEEPCNT, count, "TCP_KEEPCNT") ||
-        // Unacknowledged data (our SSH_MSG_IGNORE keepalives) older than this kills the
-        // connection: the dead-peer bound of DESIGN.md §5.
+        // Unacknowledged data older than this kills the connection: a lost path is noticed
+        // by the kernel too, within the SSH keepalive's bound (DESIGN.md §5).
         !set(IPPROTO_TCP, TCP_USER_TIMEOUT, interval * count * 1000, "TCP_USER_TIMEOUT")) {
         return false;
     }

@@ -1,8 +1,11 @@
 // Drives the client engine (ClientCore via make_client_runner) against a real OpenSSH
 // sshd on loopback: -L byte-exactness both ways, -R, host key mismatch, unauthorised
-// key, non-SSH server, refused target, and reconnect after sshd restarts.
+// key, non-SSH server, refused target, and reconnect after sshd restarts; and the
+// global-request slot (keepalive answers never taken for a tcpip-forward's).
 
 #include <gtest/gtest.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
 #include <sys/prctl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -17,10 +20,12 @@
 #include <sstream>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "daemon/client/client_runner.hpp"
+#include "daemon/ssh/global_requests.hpp"
 
 using namespace ghost;
 using namespace ghost::daemon;
@@ -470,6 +475,103 @@ TEST_F(SshEngineTest, KnownHostsMismatchNamesBothKeys) {
     std::string why = states_.wait(ProfileState::failed);
     EXPECT_NE(why.find("expected " + other_fp + ", got " + sshd_->fingerprint), std::string::npos)
         << why;
+}
+
+}  // namespace
+
+namespace {
+
+/// A raw non-blocking libssh client session to the test's sshd, for driving
+/// ssh::GlobalRequests directly.
+class RawSession {
+public:
+    RawSession(uint16_t port, const std::string& identity) {
+        s_ = ssh_new();
+        bool no = false;
+        unsigned int p = port;
+        ssh_options_set(s_, SSH_OPTIONS_PROCESS_CONFIG, &no);
+        ssh_options_set(s_, SSH_OPTIONS_HOST, "127.0.0.1");
+        ssh_options_set(s_, SSH_OPTIONS_PORT, &p);
+        ssh_options_set(s_, SSH_OPTIONS_USER, run("id -un").c_str());
+        ssh_key key = nullptr;
+        ok_ = ssh_connect(s_) == SSH_OK &&
+              ssh_pki_import_privkey_file(identity.c_str(), nullptr, nullptr, nullptr, &key) ==
+                  SSH_OK &&
+              ssh_userauth_publickey(s_, nullptr, key) == SSH_AUTH_SUCCESS;
+        ssh_key_free(key);
+        ssh_set_blocking(s_, 0);
+        ev_ = ssh_event_new();
+        ok_ = ok_ && ssh_event_add_session(ev_, s_) == SSH_OK;
+    }
+    ~RawSession() {
+        ssh_event_free(ev_);
+        ssh_disconnect(s_);
+        ssh_free(s_);
+    }
+    bool ok() const { return ok_; }
+    ssh_session get() { return s_; }
+    /// Handles whatever arrives during `t`.
+    void poll_for(std::chrono::milliseconds t) {
+        auto end = std::chrono::steady_clock::now() + t;
+        while (std::chrono::steady_clock::now() < end) ssh_event_dopoll(ev_, 10);
+    }
+
+private:
+    ssh_session s_ = nullptr;
+    ssh_event ev_ = nullptr;
+    bool ok_ = false;
+};
+
+/// Polls `s` and steps `r` until a forward finished or 10 s passed.
+std::optional<ssh::GlobalRequests::ForwardResult> drive(RawSession& s, ssh::GlobalRequests& r) {
+    for (int i = 0; i < 1000; ++i) {
+        if (auto done = r.step(s.get())) return done;
+        s.poll_for(10ms);
+    }
+    return std::nullopt;
+}
+
+bool listening(uint16_t port) {
+    int fd = connect_to(port);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
+}
+
+// libssh 0.10.6 keeps the answer to a non-blocking want-reply global request until the
+// next global-request call, which takes it as its own answer without sending anything
+// (libssh-0.10.md). First the trap itself, then GlobalRequests avoiding it.
+TEST_F(SshEngineTest, KeepaliveAnswerIsNeverTakenForAForwardReply) {
+    RawSession raw(sshd_->port, dir_ + "/id");
+    ASSERT_TRUE(raw.ok()) << ssh_get_error(raw.get());
+
+    uint16_t trapped = free_port();
+    ssh_send_keepalive(raw.get());
+    raw.poll_for(300ms);  // OpenSSH answers keepalive@openssh.com with REQUEST_FAILURE
+    int rc = ssh_channel_listen_forward(raw.get(), "127.0.0.1", trapped, nullptr);
+    EXPECT_EQ(rc, SSH_ERROR) << "libssh's global-request slot no longer behaves as documented";
+    EXPECT_FALSE(listening(trapped)) << "the tcpip-forward was sent after all";
+
+    ssh::GlobalRequests requests;
+    uint16_t p1 = free_port(), p2 = free_port();
+    requests.start_keepalive(raw.get());  // in flight when the forward is queued
+    requests.add_forward("127.0.0.1", p1, nullptr);
+    EXPECT_FALSE(requests.idle());
+    auto r1 = drive(raw, requests);
+    ASSERT_TRUE(r1.has_value());
+    EXPECT_TRUE(r1->ok) << r1->error;
+    EXPECT_EQ(requests.keepalives_answered(), 1u);
+    EXPECT_TRUE(listening(p1)) << "forward reported but sshd does not listen on " << p1;
+
+    requests.start_keepalive(raw.get());  // answered before the next forward is queued
+    raw.poll_for(300ms);
+    EXPECT_FALSE(requests.step(raw.get()).has_value());
+    EXPECT_TRUE(requests.idle());
+    EXPECT_EQ(requests.keepalives_answered(), 2u);
+    requests.add_forward("127.0.0.1", p2, nullptr);
+    auto r2 = drive(raw, requests);
+    ASSERT_TRUE(r2.has_value());
+    EXPECT_TRUE(r2->ok) << r2->error;
+    EXPECT_TRUE(listening(p2)) << "forward reported but sshd does not listen on " << p2;
 }
 
 }  // namespace
