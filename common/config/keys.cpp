@@ -285,11 +285,16 @@ std::vector<Key> client_tail() {
             .choices = "auto|resolved|none"},
 
         {.path = "keepalive", .type = object, .scope = Scope::client, .feature = "ssh",
-            .doc = "Dead-peer detection."},
+            .doc = "Dead-peer detection (keepalive@openssh.com probes on a quiet link)."},
         {.path = "keepalive.interval", .type = uint, .def = "5", .scope = Scope::client,
-            .feature = "ssh", .doc = "Seconds between keepalive probes.", .min = 1, .max = 3600},
+            .feature = "ssh",
+            .doc = "Seconds of silence before a keepalive probe; one probe per interval while "
+                   "the link stays quiet.",
+            .min = 1, .max = 3600},
         {.path = "keepalive.count", .type = uint, .def = "3", .scope = Scope::client, .feature = "ssh",
-            .doc = "Peer is dead after interval*count seconds without inbound traffic.", .min = 1,
+            .doc = "Peer is dead after interval*count seconds without inbound traffic; the "
+                   "profile then reconnects.",
+            .min = 1,
             .max = 100},
 
         {.path = "reconnect", .type = object, .scope = Scope::client, .feature = "ssh",
