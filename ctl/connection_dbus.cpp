@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "common/json/bounded_json.hpp"
 #include "ctl/ctl.hpp"
 
 namespace ghost::ctl {
@@ -29,6 +30,16 @@ int code_for(const std::string& name) {
     for (auto& [n, c] : kMap)
         if (name == n) return c;
     return -32603;
+}
+
+/// A JSON object ghostd sent as a D-Bus string (GetStatus, GetInfo, ...), through the one
+/// bounded parser. Exits with a protocol error when it is not a JSON object.
+nlohmann::json parse_reply(const std::string& text) {
+    auto parsed = bounded_json::parse(text);
+    if (!parsed.ok() || !parsed.value.is_object())
+        std::exit(fail(exit_code::protocol, "ghostd sent an invalid D-Bus reply" +
+                                                (parsed.ok() ? "" : ": " + parsed.message)));
+    return std::move(parsed.value);
 }
 
 bool unreachable(const std::string& name) {
@@ -93,7 +104,7 @@ private:
             v = invoke<decltype(v)>("ListProfiles");
             nlohmann::json out = nlohmann::json::array();
             for (auto& s : v) {
-                auto st = nlohmann::json::parse(invoke<std::string>("GetStatus", s.get<0>()));
+                auto st = parse_reply(invoke<std::string>("GetStatus", s.get<0>()));
                 out.push_back({{"name", s.get<0>()}, {"role", s.get<1>()}, {"state", s.get<2>()},
                                {"last_error", st.value("last_error", "")},
                                {"autostart", st.value("autostart", false)}, {"path", std::string(s.get<3>())}});
@@ -119,7 +130,7 @@ private:
             a.message = method + " is not available over D-Bus; use the control socket (without --dbus)";
             return a;
         }
-        return ok(nlohmann::json::parse(json));
+        return ok(parse_reply(json));
     }
 
     /// Calls a Manager method with a timeout and returns its single result.

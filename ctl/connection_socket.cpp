@@ -11,6 +11,7 @@
 #include <iostream>
 #include <utility>
 
+#include "common/json/bounded_json.hpp"
 #include "common/rpc/jsonrpc.hpp"
 #include "ctl/ctl.hpp"
 
@@ -31,10 +32,10 @@ public:
         for (;;) {
             nlohmann::json msg = next_message(deadline);
             if (!msg.contains("id") || msg["id"] != id) {
-                if (msg.contains("error") && msg["id"].is_null()) return to_answer(msg);
+                if (msg.contains("error") && msg["id"].is_null()) return to_answer(std::move(msg));
                 continue;  // a notification
             }
-            return to_answer(msg);
+            return to_answer(std::move(msg));
         }
     }
 
@@ -85,10 +86,12 @@ private:
     nlohmann::json next_message(std::chrono::steady_clock::time_point deadline) {
         for (;;) {
             if (auto line = framer_.next_line()) {
-                auto msg = nlohmann::json::parse(*line, nullptr, false);
-                if (msg.is_discarded() || !msg.is_object())
-                    std::exit(fail(exit_code::protocol, "ghostd sent an invalid message"));
-                return msg;
+                auto parsed = bounded_json::parse(*line);
+                if (!parsed.ok() || !parsed.value.is_object())
+                    std::exit(
+                        fail(exit_code::protocol, "ghostd sent an invalid message" +
+                                                      (parsed.ok() ? "" : ": " + parsed.message)));
+                return std::move(parsed.value);
             }
             int wait_ms = -1;
             if (deadline != std::chrono::steady_clock::time_point::max()) {
@@ -110,11 +113,11 @@ private:
         }
     }
 
-    static Answer to_answer(const nlohmann::json& msg) {
+    static Answer to_answer(nlohmann::json msg) {
         Answer a;
-        if (msg.contains("result")) {
+        if (auto result = msg.find("result"); result != msg.end()) {
             a.ok = true;
-            a.result = msg["result"];
+            a.result = std::move(*result);
             return a;
         }
         const auto& e = msg.contains("error") && msg["error"].is_object() ? msg["error"] : nlohmann::json::object();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/json/bounded_json.hpp"
 #include "common/net/endpoint.hpp"
 
 namespace ghost::config {
@@ -483,7 +484,7 @@ std::string_view leaf_name(std::string_view path) {
 
 json default_value(const Key& key) {
     if (key.def.empty()) return nullptr;
-    return json::parse(key.def);
+    return bounded_json::parse(key.def).value;  // null if the table's text were malformed
 }
 
 }  // namespace ghost::config

@@ -1,5 +1,7 @@
 #include "common/rpc/jsonrpc.hpp"
 
+#include "common/json/bounded_json.hpp"
+
 namespace ghost::rpc {
 
 namespace {
@@ -45,11 +47,15 @@ std::optional<std::string> LineFramer::next_line() {
 
 ParseOutcome parse_request(std::string_view line) {
     ParseOutcome out;
-    nlohmann::json msg = nlohmann::json::parse(line, nullptr, false);
-    if (msg.is_discarded()) {
-        out.error_response = make_error(nullptr, kParseError, "parse error: line is not valid JSON");
+    bounded_json::Result parsed = bounded_json::parse(line);
+    if (!parsed.ok()) {
+        bool deep = parsed.failure == bounded_json::Failure::too_deep;
+        out.error_response =
+            make_error(nullptr, deep ? kInvalidRequest : kParseError,
+                       (deep ? "invalid request: " : "parse error: ") + parsed.message);
         return out;
     }
+    nlohmann::json& msg = parsed.value;
     if (msg.is_array()) {
         out.error_response =
             make_error(nullptr, kInvalidRequest, "invalid request: batches are not supported");
@@ -60,7 +66,9 @@ ParseOutcome parse_request(std::string_view line) {
             make_error(nullptr, kInvalidRequest, "invalid request: expected a JSON object");
         return out;
     }
-    nlohmann::json id = msg.contains("id") ? msg["id"] : nlohmann::json();
+    // Members are moved out of the caller's tree, never copied.
+    auto id_it = msg.find("id");
+    nlohmann::json id = id_it != msg.end() ? std::move(*id_it) : nlohmann::json();
     if (!id.is_null() && !id.is_string() && !id.is_number_integer()) {
         out.error_response =
             make_error(nullptr, kInvalidRequest, "invalid request: id must be a string or integer");
@@ -70,18 +78,22 @@ ParseOutcome parse_request(std::string_view line) {
         out.error_response = make_error(id, code, std::move(why));
         return out;
     };
-    if (msg.value("jsonrpc", nlohmann::json()) != "2.0")
+    auto version = msg.find("jsonrpc");
+    if (version == msg.end() || !version->is_string() || *version != "2.0")
         return fail(kInvalidRequest, "invalid request: \"jsonrpc\" must be \"2.0\"");
-    if (!msg.contains("method") || !msg["method"].is_string())
+    auto method = msg.find("method");
+    if (method == msg.end() || !method->is_string())
         return fail(kInvalidRequest, "invalid request: \"method\" must be a string");
-    nlohmann::json params = msg.contains("params") ? msg["params"] : nlohmann::json::object();
+    auto params_it = msg.find("params");
+    nlohmann::json params =
+        params_it != msg.end() ? std::move(*params_it) : nlohmann::json::object();
     if (params.is_null()) params = nlohmann::json::object();
     if (!params.is_object())
         return fail(kInvalidParams, "invalid params: \"params\" must be an object of named parameters");
     Request req;
-    req.is_notification = !msg.contains("id");
-    req.id = id;
-    req.method = msg["method"].get<std::string>();
+    req.is_notification = id_it == msg.end();
+    req.id = std::move(id);
+    req.method = std::move(method->get_ref<std::string&>());
     req.params = std::move(params);
     out.request = std::move(req);
     return out;

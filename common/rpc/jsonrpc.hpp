@@ -56,7 +56,8 @@ struct ParseOutcome {
 };
 
 /// Parses one line as a JSON-RPC 2.0 request. Batches are refused (invalid request).
-/// Positional params are refused: ghost methods take named params only.
+/// Positional params are refused: ghost methods take named params only. Nesting deeper
+/// than bounded_json::kMaxDepth is refused while parsing (invalid request, -32600).
 ParseOutcome parse_request(std::string_view line);
 
 /// {"jsonrpc":"2.0","id":id,"result":result}

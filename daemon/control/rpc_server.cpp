@@ -127,10 +127,11 @@ private:
                                                   rpc::denial_message(req.method, server_.group_, user_)));
         }
         if (req.method == "events.subscribe") return subscribe(req);
-        if (req.method == "profile.connect") return connect_stream(req);
+        if (req.method == "profile.connect") return connect_stream(std::move(req));
         ++inflight_;
         std::weak_ptr<RpcConnection> weak = shared_from_this();
-        server_.api_.call(req.method, req.params, [weak, req](ApiResult r) {
+        nlohmann::json params = std::move(req.params);  // the reply keeps the id, not the tree
+        server_.api_.call(req.method, params, [weak, req](ApiResult r) {
             auto self = weak.lock();
             if (!self) return;
             --self->inflight_;
@@ -151,11 +152,12 @@ private:
 
     /// profile.connect: once the transport is open and the answer is written, this
     /// connection stops speaking JSON-RPC and carries the transport's bytes.
-    void connect_stream(const rpc::Request& req) {
+    void connect_stream(rpc::Request req) {
         streaming_ = true;  // no further requests are read
         ++inflight_;
         std::weak_ptr<RpcConnection> weak = shared_from_this();
-        server_.api_.connect_stream(req.params, [weak, req](ApiResult r, OpenedStream s) {
+        nlohmann::json params = std::move(req.params);  // the reply keeps the id, not the tree
+        server_.api_.connect_stream(params, [weak, req](ApiResult r, OpenedStream s) {
             auto self = weak.lock();
             if (!self) return;
             --self->inflight_;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/json/bounded_json.hpp"
+
 namespace ghost::rpc {
 namespace {
 
@@ -78,6 +80,46 @@ TEST(ParseRequest, PositionalParamsRefused) {
     ASSERT_FALSE(o.request);
     EXPECT_EQ(o.error_response["error"]["code"], -32602);
     EXPECT_EQ(o.error_response["id"], "a");
+}
+
+/// profile.status whose params.name nests `levels` arrays: the line is levels + 2 deep.
+std::string deep_request(size_t levels) {
+    return R"({"jsonrpc":"2.0","id":1,"method":"profile.status","params":{"name":)" +
+           std::string(levels, '[') + std::string(levels, ']') + "}}";
+}
+
+TEST(ParseRequest, NestingAtTheLimitIsParsed) {
+    auto o = parse_request(deep_request(bounded_json::kMaxDepth - 2));
+    ASSERT_TRUE(o.request) << o.error_response.dump();
+    EXPECT_TRUE(o.request->params["name"].is_array());
+    EXPECT_EQ(o.request->id, 1);
+}
+
+TEST(ParseRequest, NestingPastTheLimitIsAnInvalidRequestNamingTheDepth) {
+    for (size_t levels : {bounded_json::kMaxDepth - 1, size_t{100000}}) {
+        auto o = parse_request(deep_request(levels));
+        ASSERT_FALSE(o.request) << levels;
+        EXPECT_EQ(o.error_response["error"]["code"], -32600) << levels;
+        EXPECT_TRUE(o.error_response["id"].is_null());
+        EXPECT_EQ(o.error_response["error"]["message"],
+                  "invalid request: nesting deeper than 64 levels (arrays and objects) at line 1, "
+                  "column 130")
+            << levels;
+    }
+}
+
+TEST(ParseRequest, MembersAreTakenOverNotCopied) {
+    auto o = parse_request(R"({"jsonrpc":"2.0","id":"x","method":"m","params":{"a":[1,{"b":2}]}})");
+    ASSERT_TRUE(o.request);
+    EXPECT_EQ(o.request->id, "x");
+    EXPECT_EQ(o.request->method, "m");
+    EXPECT_EQ(o.request->params["a"][1]["b"], 2);
+    o = parse_request(R"({"jsonrpc":"2.0","id":2,"method":"m","params":null})");
+    ASSERT_TRUE(o.request);
+    EXPECT_TRUE(o.request->params.is_object());
+    o = parse_request(R"({"jsonrpc":2.0,"id":2,"method":"m"})");
+    ASSERT_FALSE(o.request);
+    EXPECT_EQ(o.error_response["id"], 2);
 }
 
 TEST(Builders, ErrorCarriesData) {
