@@ -1,121 +1,41 @@
 #include "common/config/schema.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
 
 #include "common/config/build.hpp"
 #include "common/config/keys.hpp"
 #include "common/config/validate.hpp"
+#include "common/files/regular_file.hpp"
+#include "common/json/bounded_json.hpp"
 
 namespace ghost::config {
 namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxConfigBytes = 1 << 20;
-
-/// Tracks the path being parsed so duplicate keys can be reported with it.
-class DuplicateKeyFinder {
-  public:
-    DuplicateKeyFinder(const std::string& file, std::vector<Error>& errors)
-        : file_(file), errors_(errors) {}
-
-    bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
-        using E = json::parse_event_t;
-        switch (event) {
-            case E::object_start:
-            case E::array_start:
-                frames_.push_back({event == E::array_start, 0, {}, {}});
-                break;
-            case E::key:
-                on_key(parsed.get<std::string>());
-                break;
-            case E::object_end:
-            case E::array_end:
-                if (!frames_.empty()) frames_.pop_back();
-                next_element();
-                break;
-            case E::value:
-                next_element();
-                break;
-        }
-        return true;
-    }
-
-  private:
-    struct Frame {
-        bool array;
-        size_t index;
-        std::string key;
-        std::set<std::string> seen;
-    };
-
-    void next_element() {
-        if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
-    }
-
-    void on_key(const std::string& key) {
-        if (frames_.empty()) return;
-        frames_.back().key = key;
-        if (frames_.back().seen.insert(key).second) return;
-        std::string path;
-        for (const auto& f : frames_) {
-            if (f.array) {
-                path += "[" + std::to_string(f.index) + "]";
-            } else {
-                path += (path.empty() ? "" : ".") + f.key;
-            }
-        }
-        errors_.push_back({file_, path, "", "duplicate key '" + key + "'"});
-    }
-
-    const std::string& file_;
-    std::vector<Error>& errors_;
-    std::vector<Frame> frames_;
-};
-
-/// Parses JSON with comments into an object; reports syntax errors with line and column.
+/// Parses JSON with comments into an object; reports syntax errors and too deep nesting
+/// with line and column, and duplicate keys with their path.
 std::optional<json> parse_object(std::string_view text, const std::string& file,
                                  std::vector<Error>& errors) {
-    json doc;
-    try {
-        DuplicateKeyFinder finder(file, errors);
-        doc = json::parse(text.begin(), text.end(), std::ref(finder), true, true);
-    } catch (const json::exception& e) {  // parse_error, or out_of_range for huge numbers
-        std::string what = e.what();
-        auto bracket = what.find("] ");
-        if (bracket != std::string::npos) what = what.substr(bracket + 2);
-        errors.push_back({file, "", "", "malformed JSON: " + what});
+    bounded_json::Result parsed = bounded_json::parse(text, {.allow_comments = true});
+    if (!parsed.ok()) {
+        bool deep = parsed.failure == bounded_json::Failure::too_deep;
+        errors.push_back({file, "", "", (deep ? "" : "malformed JSON: ") + parsed.message});
         return std::nullopt;
     }
-    if (!doc.is_object()) {
-        errors.push_back({file, "", value_text(doc), "expected a JSON object { ... }"});
+    for (const auto& dup : parsed.duplicate_keys)
+        errors.push_back({file, dup.path, "", "duplicate key '" + dup.key + "'"});
+    if (parsed.duplicate_count > parsed.duplicate_keys.size()) {
+        errors.push_back({file, "", "",
+                          std::to_string(parsed.duplicate_count - parsed.duplicate_keys.size()) +
+                              " more duplicate keys"});
+    }
+    if (!parsed.value.is_object()) {
+        errors.push_back({file, "", value_text(parsed.value), "expected a JSON object { ... }"});
         return std::nullopt;
     }
-    return doc;
-}
-
-/// Reads a whole file (bounded); nullopt with an Error when it cannot.
-std::optional<std::string> read_file(const std::string& path, std::vector<Error>& errors) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        errors.push_back({path, "", "", std::string("cannot read file: ") + std::strerror(errno)});
-        return std::nullopt;
-    }
-    std::string text(kMaxConfigBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxConfigBytes) {
-        errors.push_back(
-            {path, "", "", "file too large (limit " + std::to_string(kMaxConfigBytes) + " bytes)"});
-        return std::nullopt;
-    }
-    return text;
+    return std::move(parsed.value);
 }
 
 }  // namespace
@@ -159,11 +79,28 @@ std::optional<Profile> parse_profile(std::string_view name, std::string_view tex
     return profile;
 }
 
+std::optional<std::string> read_config_file(const std::string& path, std::vector<Error>& errors) {
+    std::string why;
+    auto text = files::read_regular_file(path, kMaxConfigBytes, &why);
+    if (!text) errors.push_back({path, "", "", std::move(why)});
+    return text;
+}
+
+std::optional<Profile> check_profile_text(const std::string& file, std::string_view text,
+                                          std::vector<Error>& errors) {
+    if (text.size() > kMaxConfigBytes) {
+        errors.push_back(
+            {file, "", "", "file too large (limit " + std::to_string(kMaxConfigBytes) + " bytes)"});
+        return std::nullopt;
+    }
+    std::string stem = std::filesystem::path(file).stem().string();
+    return parse_profile(stem, text, file, errors);
+}
+
 std::optional<Profile> load_profile_file(const std::string& path, std::vector<Error>& errors) {
-    auto text = read_file(path, errors);
+    auto text = read_config_file(path, errors);
     if (!text) return std::nullopt;
-    std::string stem = std::filesystem::path(path).stem().string();
-    return parse_profile(stem, *text, path, errors);
+    return check_profile_text(path, *text, errors);
 }
 
 std::optional<DaemonConfig> parse_daemon_config(std::string_view text, const std::string& file,
@@ -178,9 +115,10 @@ std::optional<DaemonConfig> parse_daemon_config(std::string_view text, const std
 
 std::optional<DaemonConfig> load_daemon_config(const std::string& path,
                                                std::vector<Error>& errors) {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec) && !ec) return DaemonConfig{};
-    auto text = read_file(path, errors);
+    std::error_code ec;  // only a missing file (not a dangling link) means "defaults"
+    if (std::filesystem::symlink_status(path, ec).type() == std::filesystem::file_type::not_found)
+        return DaemonConfig{};
+    auto text = read_config_file(path, errors);
     if (!text) return std::nullopt;
     return parse_daemon_config(*text, path, errors);
 }

@@ -42,13 +42,18 @@ class Walker {
   public:
     Walker(const std::vector<Key>& keys, std::optional<Role> role, const std::string& file,
            std::vector<Error>& errors)
-        : keys_(keys), role_(role), file_(file), errors_(errors) {}
+        : keys_(keys), role_(role), file_(file), errors_(errors), first_(errors.size()) {}
 
     void walk_object(const json& obj, const std::string& spath, const std::string& jpath, bool tls);
     std::vector<std::string> features() const { return {features_.begin(), features_.end()}; }
+    size_t unlisted() const { return unlisted_; }
 
   private:
     void error(const std::string& jpath, const json* value, std::string message) {
+        if (errors_.size() - first_ >= kMaxErrorsPerDocument) {
+            ++unlisted_;
+            return;
+        }
         errors_.push_back({file_, jpath, value ? value_text(*value) : "", std::move(message)});
     }
     void walk_member(const json& value, const Key& key, const std::string& jpath, bool tls);
@@ -70,6 +75,8 @@ class Walker {
     std::optional<Role> role_;
     const std::string& file_;
     std::vector<Error>& errors_;
+    size_t first_;         // errors_ holds other documents' errors before this index
+    size_t unlisted_ = 0;  // errors past kMaxErrorsPerDocument, counted only
     std::set<std::string> features_;
 };
 
@@ -307,6 +314,9 @@ std::vector<std::string> validate_document(const json& doc, const std::vector<Ke
                                            std::vector<Error>& errors) {
     Walker walker(keys, role, file, errors);
     walker.walk_object(doc, "", "", false);
+    if (walker.unlisted() > 0)
+        errors.push_back(
+            {file, "", "", std::to_string(walker.unlisted()) + " more errors not listed"});
     return walker.features();
 }
 

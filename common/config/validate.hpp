@@ -12,9 +12,14 @@
 
 namespace ghost::config {
 
+/// Errors listed per document; past it they are counted ("N more errors not listed"), so
+/// a hostile file cannot make an answer or a log grow with its size.
+inline constexpr size_t kMaxErrorsPerDocument = 100;
+
 /// Checks doc (an object) against keys: unknown keys, types, ranges, formats, role scope,
-/// required keys. role is nullopt for ghostd.json. Appends to errors; returns the sorted
-/// distinct feature names of the keys present.
+/// required keys. role is nullopt for ghostd.json. Appends to errors (at most
+/// kMaxErrorsPerDocument, then one line counting the rest); returns the sorted distinct
+/// feature names of the keys present.
 std::vector<std::string> validate_document(const nlohmann::json& doc, const std::vector<Key>& keys,
                                            std::optional<Role> role, const std::string& file,
                                            std::vector<Error>& errors);

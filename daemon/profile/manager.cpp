@@ -4,8 +4,6 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "daemon/profile/hooks.hpp"
 
@@ -24,15 +22,47 @@ int64_t unix_now() {
         .count();
 }
 
-std::string read_file(const fs::path& p, std::string* why) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) {
-        *why = "cannot read file";
-        return {};
+/// One NAME.json found in the profiles directory: its text, or why it cannot be read.
+struct ProfileFile {
+    fs::path path;
+    std::optional<std::string> text;
+    std::vector<config::Error> errors;
+};
+
+/// Reads every NAME.json in `dir` with the one safe loader. A file that cannot be read (a
+/// FIFO, a directory, a dangling link or loop, too large) is kept with its error, so it
+/// shows up as an invalid profile instead of vanishing. Never throws.
+std::map<std::string, ProfileFile> read_profile_dir(const fs::path& dir,
+                                                    std::vector<config::Error>& errors) {
+    std::map<std::string, ProfileFile> files;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+        const fs::path& p = it->path();
+        if (p.extension() != ".json") continue;
+        std::string name = p.stem().string();
+        if (!config::is_valid_profile_name(name)) {
+            errors.push_back({p.string(), "", "\"" + name + "\"",
+                              "invalid profile name (use [a-z0-9][a-z0-9_-]{0,63})"});
+            continue;
+        }
+        if (files.size() >= kMaxProfiles) {
+            errors.push_back({p.string(), "", "", "too many profiles (limit 1024)"});
+            break;
+        }
+        ProfileFile& f = files[name];
+        f.path = p;
+        f.text = config::read_config_file(p.string(), f.errors);
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    if (ec && ec != std::errc::no_such_file_or_directory)
+        errors.push_back({dir.string(), "", "", "cannot list directory: " + ec.message()});
+    return files;
+}
+
+bool same_errors(const std::vector<config::Error>& a, const std::vector<config::Error>& b) {
+    return std::equal(
+        a.begin(), a.end(), b.begin(), b.end(),
+        [](const config::Error& x, const config::Error& y) { return x.str() == y.str(); });
 }
 
 nlohmann::json errors_json(const std::vector<config::Error>& errs) {
@@ -115,42 +145,16 @@ size_t ProfileManager::active_count() const {
 
 ProfileManager::LoadReport ProfileManager::load() {
     LoadReport report;
-    fs::path dir = fs::path(paths_.config_dir) / "profiles";
-    std::map<std::string, std::pair<std::string, fs::path>> files;  // name -> (text, path)
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
-         it.increment(ec)) {
-        const fs::path& p = it->path();
-        if (p.extension() != ".json" || !it->is_regular_file()) continue;
-        std::string name = p.stem().string();
-        if (!config::is_valid_profile_name(name)) {
-            report.errors.push_back({p.string(), "", "\"" + name + "\"",
-                                     "invalid profile name (use [a-z0-9][a-z0-9_-]{0,63})"});
-            continue;
-        }
-        if (files.size() >= kMaxProfiles) {
-            report.errors.push_back({p.string(), "", "", "too many profiles (limit 1024)"});
-            break;
-        }
-        std::string why;
-        std::string text = read_file(p, &why);
-        if (!why.empty()) {
-            report.errors.push_back({p.string(), "", "", why});
-            continue;
-        }
-        files[name] = {std::move(text), p};
-    }
-    if (ec && ec != std::errc::no_such_file_or_directory)
-        report.errors.push_back({dir.string(), "", "", "cannot list directory: " + ec.message()});
+    auto files = read_profile_dir(fs::path(paths_.config_dir) / "profiles", report.errors);
 
     // Parse all, then check cross-profile conflicts among the valid ones.
     std::map<std::string, std::pair<std::optional<config::Profile>, std::vector<config::Error>>> parsed;
     std::vector<config::Profile> valid;
-    for (auto& [name, tf] : files) {
-        std::vector<config::Error> errs;
-        auto p = config::parse_profile(name, tf.first, tf.second.string(), errs);
+    for (auto& [name, f] : files) {
+        std::optional<config::Profile> p;
+        if (f.text) p = config::parse_profile(name, *f.text, f.path.string(), f.errors);
         if (p) valid.push_back(*p);
-        parsed[name] = {std::move(p), std::move(errs)};
+        parsed[name] = {std::move(p), std::move(f.errors)};
     }
     for (auto& err : config::check_conflicts(valid)) {
         std::string stem = fs::path(err.file).stem().string();
@@ -161,7 +165,8 @@ ProfileManager::LoadReport ProfileManager::load() {
     }
     for (auto& [name, pe] : parsed) {
         for (auto& e : pe.second) report.errors.push_back(e);
-        apply_file(name, std::move(pe.first), std::move(pe.second), files[name].first, report);
+        apply_file(name, std::move(pe.first), std::move(pe.second), files[name].text.value_or(""),
+                   report);
     }
     std::vector<std::string> gone;
     for (auto& [name, e] : entries_)
@@ -189,7 +194,7 @@ void ProfileManager::apply_file(const std::string& name, std::optional<config::P
         publish({{"type", "profile.added"}, {"profile", name}});
         return;
     }
-    bool changed = e->text != text || e->errors.size() != errs.size();
+    bool changed = e->text != text || !same_errors(e->errors, errs);
     e->remove_after_stop = false;
     if (!changed) {
         if (e->runner && !e->stopping) e->runner->reload();

@@ -8,9 +8,11 @@
 #include <fstream>
 #include <set>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/config/keys.hpp"
+#include "common/config/validate.hpp"
 
 namespace ghost::config {
 namespace {
@@ -422,6 +424,55 @@ TEST(ConfigSchema, DuplicateJsonKeys) {
     EXPECT_EQ(e.message, "duplicate key 'listen'");
 }
 
+/// A profile whose unknown key "x" holds arrays nested so the document is `depth` deep.
+std::string nested_profile(size_t depth) {
+    return "{\"server\": \"192.0.2.1:22\",\n \"x\": " + std::string(depth - 1, '[') +
+           std::string(depth - 1, ']') + "}";
+}
+
+TEST(ConfigSchema, NestingLimitIsExactAndNamesTheLine) {
+    Result at = parse(nested_profile(64));  // parsed; then refused as an unknown key
+    ASSERT_EQ(at.errors.size(), 1u) << at.text();
+    EXPECT_EQ(at.errors[0].path, "x");
+    Result over = parse(nested_profile(65));
+    ASSERT_EQ(over.errors.size(), 1u) << over.text();
+    EXPECT_EQ(over.errors[0].str(), std::string(kFile) +
+                                        ": nesting deeper than 64 levels (arrays and objects) at "
+                                        "line 2, column 70");
+}
+
+TEST(ConfigSchema, HundredThousandLevelsAreOneClearError) {
+    Result r = parse(nested_profile(100000));
+    ASSERT_EQ(r.errors.size(), 1u) << r.text().substr(0, 500);
+    EXPECT_TRUE(contains(r.errors[0].message, "nesting deeper than 64 levels")) << r.text();
+    EXPECT_TRUE(contains(r.errors[0].message, "line 2")) << r.text();
+    std::vector<Error> errors;
+    EXPECT_FALSE(parse_daemon_config(nested_profile(100000), "/etc/ghost/ghostd.json", errors));
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_TRUE(contains(errors[0].str(), "/etc/ghost/ghostd.json: nesting deeper than 64 levels"))
+        << errors[0].str();
+}
+
+TEST(ConfigSchema, ErrorListIsBounded) {
+    std::string text = R"({"server": "192.0.2.1:22")";
+    for (int i = 0; i < 500; ++i) text += ",\"unknown" + std::to_string(i) + "\": 1";
+    Result r = parse(text + "}");
+    ASSERT_EQ(r.errors.size(), kMaxErrorsPerDocument + 1) << r.text().substr(0, 500);
+    EXPECT_EQ(r.errors.back().str(), std::string(kFile) + ": 400 more errors not listed");
+}
+
+TEST(ConfigSchema, CheckedTextIsBoundedLikeAFile) {
+    std::vector<Error> errors;
+    std::string big = "{\"server\": \"192.0.2.1:22\"}" + std::string(kMaxConfigBytes, ' ');
+    EXPECT_FALSE(check_profile_text("/home/u/big.json", big, errors));
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].str(), "/home/u/big.json: file too large (limit 1048576 bytes)");
+    errors.clear();
+    auto p = check_profile_text("/home/u/work.json", R"({"server": "192.0.2.1:22"})", errors);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->name, "work");
+}
+
 TEST(ConfigSchema, CollectsAllErrors) {
     Result r = parse(R"({"sever": "192.0.2.1:22", "autostart": 1,
                          "tun": {"routes": ["10.0.0.1/8", "300.0.0.0/8"]}})");
@@ -490,6 +541,39 @@ TEST(ProfileFile, NameFromStemAndUnreadableFile) {
     EXPECT_FALSE(load_profile_file((dir / "missing.json").string(), errors));
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_TRUE(contains(errors[0].str(), "cannot read file")) << errors[0].str();
+    std::filesystem::remove_all(dir);
+}
+
+TEST(ProfileFile, FilesThatAreNotPlainFilesAreErrorsNamingThem) {
+    auto dir = std::filesystem::temp_directory_path() /
+               ("ghost-config-special-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    ASSERT_EQ(::mkfifo((dir / "fifo.json").c_str(), 0600), 0);
+    std::filesystem::create_directory(dir / "dir.json");
+    std::filesystem::create_symlink("/dev/zero", dir / "zero.json");
+    std::filesystem::create_symlink("gone.json", dir / "dangling.json");
+    std::filesystem::create_symlink("loop.json", dir / "loop.json");
+    std::ofstream(dir / "big.json") << std::string(2 << 20, ' ');
+    const std::pair<const char*, const char*> cases[] = {
+        {"fifo.json", "not a regular file: it is a FIFO (named pipe)"},
+        {"dir.json", "not a regular file: it is a directory"},
+        {"zero.json", "not a regular file: it is a character device"},
+        {"dangling.json", "cannot read file: dangling symbolic link"},
+        {"loop.json", "cannot read file: symbolic link loop"},
+        {"big.json", "file too large (limit 1048576 bytes)"},
+    };
+    for (auto [name, want] : cases) {
+        std::vector<Error> errors;
+        EXPECT_FALSE(load_profile_file((dir / name).string(), errors)) << name;
+        ASSERT_EQ(errors.size(), 1u) << name;
+        EXPECT_TRUE(errors[0].str().starts_with((dir / name).string() + ": " + want))
+            << errors[0].str();
+    }
+    std::vector<Error> errors;
+    std::filesystem::create_symlink("gone.json", dir / "ghostd.json");
+    EXPECT_FALSE(load_daemon_config((dir / "ghostd.json").string(), errors));
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_TRUE(contains(errors[0].str(), "dangling symbolic link")) << errors[0].str();
     std::filesystem::remove_all(dir);
 }
 
