@@ -117,6 +117,9 @@ private:
             json = invoke<std::string>("GetInfo");
         } else if (method == "daemon.reload") {
             json = invoke<std::string>("Reload");
+        } else if (method == "config.check") {
+            json = invoke<std::string>("CheckConfig", p.at("file").get<std::string>(),
+                                       p.at("text").get<std::string>());
         } else if (method == "profile.up" || method == "profile.down") {
             std::string name = p.at("name").get<std::string>();
             if (method == "profile.up")

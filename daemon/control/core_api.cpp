@@ -13,6 +13,8 @@ namespace {
 using nlohmann::json;
 
 const auto kStart = std::chrono::steady_clock::now();
+// config.check: the longest file name a caller may give (PATH_MAX), used only in messages.
+constexpr size_t kMaxFileName = 4096;
 
 /// Fetches a required string param or answers invalid_params.
 bool string_param(const json& params, const char* key, std::string* out, const Reply& reply) {
@@ -28,6 +30,18 @@ bool string_param(const json& params, const char* key, std::string* out, const R
                                  "': names match [a-z0-9][a-z0-9_-]{0,63}"));
         return false;
     }
+    return true;
+}
+
+/// Fetches a required string param that may be empty (content rather than a name).
+bool text_param(const json& params, const char* key, std::string* out, const Reply& reply) {
+    auto it = params.find(key);
+    if (it == params.end() || !it->is_string()) {
+        reply(ApiResult::failure(errc::invalid_params, std::string("invalid params: \"") + key +
+                                                           "\" (string) is required"));
+        return false;
+    }
+    *out = it->get<std::string>();
     return true;
 }
 
@@ -102,14 +116,20 @@ CoreApi::CoreApi(ProfileManager& profiles) : profiles_(profiles) {
         pm.down(name, std::move(r));
     }, "bring a profile down"};
     methods_["config.check"] = {false, [](const json& p, Reply r) {
-        std::string path;
-        if (!only_params(p, {"path"}, r) || !string_param(p, "path", &path, r)) return;
+        // The caller sends the content: ghostd never opens a path a caller names.
+        std::string file, text;
+        if (!only_params(p, {"file", "text"}, r) || !string_param(p, "file", &file, r) ||
+            !text_param(p, "text", &text, r))
+            return;
+        if (file.size() > kMaxFileName)
+            return r(ApiResult::failure(errc::invalid_params, "invalid params: \"file\" is longer than " +
+                                                                  std::to_string(kMaxFileName) + " bytes"));
         std::vector<config::Error> errs;
-        config::load_profile_file(path, errs);
+        config::check_profile_text(file, text, errs);
         json a = json::array();
         for (auto& e : errs) a.push_back(e.str());
         r(ApiResult::success({{"ok", errs.empty()}, {"errors", a}}));
-    }, "validate a profile file as the daemon would"};
+    }, "validate a profile's content (text) as the daemon would; file names it in errors"};
     methods_["server.sessions"] = {false, [&pm](const json& p, Reply r) {
         std::string name;
         if (!only_params(p, {"name"}, r) || !string_param(p, "name", &name, r)) return;

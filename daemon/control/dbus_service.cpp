@@ -33,8 +33,6 @@ using dbus::Request;
 
 // D-Bus calls waiting for the core at once; a caller flooding Up(wait) cannot grow more.
 constexpr size_t kMaxPendingCalls = 128;
-// Core methods the adapter exposes that change something (checked against the core).
-constexpr const char* kExposedMutating[] = {"profile.up", "profile.down", "daemon.reload"};
 
 using ProfileEntry = sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>;
 
@@ -150,9 +148,8 @@ bool DbusService::Impl::start(std::string* error) {
     if (connection_) return true;
     stopping_ = false;
     control_gid_ = group_id(control_group_.c_str());
-    for (const char* method : kExposedMutating) {
-        const CoreApi::Method* def = api_.find(method);
-        if (def == nullptr || def->mutating) mutating_.insert(method);
+    for (const std::string& method : api_.method_names()) {  // who may call: the core's table
+        if (api_.find(method)->mutating) mutating_.insert(method);
     }
     try {
         wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -276,6 +273,13 @@ void DbusService::Impl::register_manager() {
     });
     method("Reload", "", {}, "s", "json", [](sdbus::MethodCall&) {
         return Request{"daemon.reload", json::object(), ReplyKind::json};
+    });
+    method("CheckConfig", "ss", {"file", "text"}, "s", "json", [](sdbus::MethodCall& call) {
+        std::string file, text;
+        call >> file >> text;
+        return Request{"config.check",
+                       {{"file", std::move(file)}, {"text", std::move(text)}},
+                       ReplyKind::json};
     });
     manager_->registerSignal(iface, "ProfileStateChanged", "sss", {"name", "state", "reason"});
     manager_->addObjectManager();

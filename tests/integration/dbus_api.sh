@@ -244,6 +244,24 @@ rc=0; DBUS_SYSTEM_BUS_ADDRESS="$BUS" setpriv --reuid=nobody --regid=nogroup --cl
 [[ $rc == 4 ]] || fail "ghostctl --dbus down as nobody exited $rc: $(cat "$T/err")"
 dctl down alpha >/dev/null || fail "ghostctl --dbus down"
 
+echo "# CheckConfig: anyone checks content they send; same answer as the socket's config.check"
+DEEP65=$(python3 -c "print('{\"x\": ' + '[' * 64 + ']' * 64 + '}')")
+call nobody /org/ghost/Ghost1 org.ghost.Ghost1.Manager.CheckConfig /home/u/deep.json "$DEEP65" \
+    >"$T/out" 2>&1 || fail "nobody cannot CheckConfig: $(cat "$T/out")"
+grep -q 'deep.json: nesting deeper than 64 levels (arrays and objects) at line 1, column 70' "$T/out" ||
+    fail "CheckConfig of 65 levels: $(cat "$T/out")"
+python3 -c "n=100000; print('{\"server\": \"127.0.0.1:22\",\n \"x\": ' + '['*n + ']'*n + '}')" \
+    >"$T/deep.json"
+chmod 644 "$T/deep.json"
+for door in --dbus "--socket $T/run/ghostd.sock"; do
+    rc=0; DBUS_SYSTEM_BUS_ADDRESS="$BUS" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$GHOSTCTL" $door check --daemon "$T/deep.json" >"$T/out" 2>&1 || rc=$?
+    [[ $rc == 6 ]] || fail "ghostctl $door check --daemon exited $rc: $(cat "$T/out")"
+    grep -q "$T/deep.json: nesting deeper than 64 levels (arrays and objects) at line 2" "$T/out" ||
+        fail "ghostctl $door check --daemon: $(cat "$T/out")"
+done
+kill -0 "$PID" || fail "ghostd died on CheckConfig"
+
 echo "# the bus going away does not take ghostd down; the socket keeps working"
 kill "$MON"; MON=
 kill "$BUS_PID"; wait "$BUS_PID" 2>/dev/null || true; BUS_PID=
