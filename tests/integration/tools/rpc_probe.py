@@ -152,6 +152,65 @@ def idle_timeout(path, seconds):
     print("ok: idle client closed after %.1fs" % (time.time() - start))
 
 
+def deep_request(path):
+    """100,000 nested arrays in params (issue 13): refused while parsing, connection kept."""
+    def request(levels):
+        return (b'{"jsonrpc":"2.0","id":1,"method":"profile.status","params":{"name":' +
+                b"[" * levels + b"]" * levels + b"}}\n")
+    s = connect(path)
+    s.sendall(request(100000))
+    r = json.loads(read_line(s))
+    expect_error(r, -32600, "nesting deeper than 64 levels")
+    assert r["id"] is None, r
+    # Exactly at the limit (envelope 2 + 62 arrays) the line parses; the method refuses it.
+    s.sendall(request(62))
+    expect_error(json.loads(read_line(s)), -32602, '"name" (string) is required')
+    s.sendall(request(63))
+    expect_error(json.loads(read_line(s)), -32600, "nesting deeper than 64 levels")
+    s.sendall(b'{"jsonrpc":"2.0","id":2,"method":"profile.list"}\n')
+    r = json.loads(read_line(s))
+    assert r["id"] == 2 and isinstance(r["result"], list), r
+    print("ok: the same connection still works")
+
+
+def deep_config_check(path):
+    """config.check of a profile nested 100,000 deep: a config error naming depth and line."""
+    text = '{"server": "127.0.0.1:22",\n "x": ' + "[" * 100000 + "]" * 100000 + "}"
+    r = call(path, "config.check", {"file": "/home/u/deep.json", "text": text})
+    res = r.get("result")
+    assert res and res["ok"] is False and len(res["errors"]) == 1, r
+    want = "/home/u/deep.json: nesting deeper than 64 levels (arrays and objects) at line 2"
+    assert res["errors"][0].startswith(want), res
+    print("ok:", res["errors"][0])
+
+
+def config_check_no_oracle(path):
+    """config.check takes content, never a path: no answer depends on the caller's path."""
+    expect_error(call(path, "config.check", {"path": "/etc/shadow"}), -32602, '"path"')
+    answers = []
+    for name in ("/etc/shadow", "/nonexistent/shadow"):
+        r = call(path, "config.check", {"file": name, "text": "{}"})
+        answers.append([e.replace(name, "FILE") for e in r["result"]["errors"]])
+    assert answers[0] == answers[1] and answers[0], answers
+    print("ok: same answer for an existing and a missing path:", answers[0])
+
+
+def reload_events(path):
+    """Subscribes, then reloads on the same connection; prints each event line and the
+    reload result. The subscription is confirmed before the reload, so none is missed."""
+    s = connect(path, timeout=30)
+    f = s.makefile("rb")
+    s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"events.subscribe"}\n')
+    assert json.loads(f.readline())["result"]["subscribed"] is True
+    s.sendall(b'{"jsonrpc":"2.0","id":2,"method":"daemon.reload"}\n')
+    while True:
+        msg = json.loads(f.readline())
+        if msg.get("id") == 2:
+            print(json.dumps(msg["result"]))
+            return
+        print(json.dumps(msg["params"]))
+
+
 if __name__ == "__main__":
     sock, scenario = sys.argv[1], sys.argv[2]
     args = [int(a) for a in sys.argv[3:]]
