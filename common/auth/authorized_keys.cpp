@@ -4,8 +4,9 @@
 #include <cctype>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
+
+#include "common/files/regular_file.hpp"
 
 namespace ghost::auth {
 namespace {
@@ -456,20 +457,13 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, const std::string& s
 namespace {
 
 void load_file(const std::filesystem::path& p, AuthorizedKeys* out) {
-    std::error_code ec;
-    auto size = std::filesystem::file_size(p, ec);
-    std::ifstream in(p, std::ios::binary);
-    if (ec || !in) {
-        out->errors.push_back({p.string(), "cannot read: " + (ec ? ec.message() : "open failed")});
+    std::string why;
+    auto text = files::read_regular_file(p.string(), kMaxFileBytes, &why);
+    if (!text) {
+        out->errors.push_back({p.string(), std::move(why)});
         return;
     }
-    if (size > kMaxFileBytes) {
-        out->errors.push_back({p.string(), "file larger than " + std::to_string(kMaxFileBytes) +
-                                               " bytes; not read"});
-        return;
-    }
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    AuthorizedKeys one = parse_authorized_keys(text, p.string());
+    AuthorizedKeys one = parse_authorized_keys(*text, p.string());
     for (auto& e : one.entries) out->entries.push_back(std::move(e));
     for (auto& e : one.errors) out->errors.push_back(std::move(e));
 }
@@ -484,11 +478,12 @@ AuthorizedKeys load_authorized_keys(const std::string& path) {
         return out;
     }
     std::vector<std::filesystem::path> files;
-    for (const auto& d : std::filesystem::directory_iterator(path, ec)) {
-        std::string name = d.path().filename().string();
+    // Every entry is read by the safe loader, which names what is not a regular file.
+    for (auto it = std::filesystem::directory_iterator(path, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        std::string name = it->path().filename().string();
         if (name.empty() || name.front() == '.' || name.back() == '~') continue;
-        if (!d.is_regular_file(ec)) continue;
-        files.push_back(d.path());
+        files.push_back(it->path());
     }
     if (ec) out.errors.push_back({path, "cannot list directory: " + ec.message()});
     std::sort(files.begin(), files.end());

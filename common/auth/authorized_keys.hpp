@@ -80,8 +80,10 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, const std::string& s
 std::optional<KeyEntry> parse_key_line(std::string_view line, const std::string& where,
                                        std::string* why);
 
-/// Reads a file, or every regular file of a directory (sorted by name; names starting
-/// with '.' or ending with '~' skipped). Unreadable files are errors (where = path).
+/// Reads a file, or every file of a directory (sorted by name; names starting with '.' or
+/// ending with '~' skipped), with files::read_regular_file: never blocks, never throws.
+/// Unreadable files, and entries that are not regular files (FIFOs, devices,
+/// subdirectories, broken links), are errors (where = path) naming what is wrong.
 AuthorizedKeys load_authorized_keys(const std::string& path);
 
 /// Standard base64 (with or without '=' padding); nullopt on any other character.

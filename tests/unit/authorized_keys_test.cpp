@@ -1,6 +1,8 @@
 #include "common/auth/authorized_keys.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -200,6 +202,35 @@ TEST(AuthorizedKeys, LoadsFileOrDirectory) {
     EXPECT_TRUE(missing.entries.empty());
     ASSERT_EQ(missing.errors.size(), 1u);
     EXPECT_NE(missing.errors[0].reason.find("cannot read"), std::string::npos);
+    fs::remove_all(dir);
+}
+
+TEST(AuthorizedKeys, FilesThatAreNotPlainFilesAreErrorsNotHangs) {
+    namespace fs = std::filesystem;
+    fs::path dir = fs::temp_directory_path() / ("ak_special_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "sub");
+    std::ofstream(dir / "a.keys") << kEd << " a\n";
+    ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+    fs::create_symlink("loop", dir / "loop");
+    fs::create_symlink("/dev/zero", dir / "zero");
+    auto keys = auth::load_authorized_keys(dir.string());
+    ASSERT_EQ(keys.entries.size(), 1u);  // the good file still counts
+    ASSERT_EQ(keys.errors.size(), 4u);
+    EXPECT_EQ(keys.errors[0].str(),
+              (dir / "fifo").string() + ": not a regular file: it is a FIFO (named pipe)");
+    EXPECT_EQ(keys.errors[1].str(),
+              (dir / "loop").string() +
+                  ": cannot read file: symbolic link loop (Too many levels of symbolic links)");
+    EXPECT_EQ(keys.errors[2].str(),
+              (dir / "sub").string() + ": not a regular file: it is a directory");
+    EXPECT_EQ(keys.errors[3].str(),
+              (dir / "zero").string() + ": not a regular file: it is a character device");
+    auto fifo = auth::load_authorized_keys((dir / "fifo").string());
+    ASSERT_EQ(fifo.errors.size(), 1u);
+    EXPECT_NE(fifo.errors[0].reason.find("FIFO"), std::string::npos);
+    auto loop = auth::load_authorized_keys((dir / "loop").string());
+    ASSERT_EQ(loop.errors.size(), 1u);
+    EXPECT_NE(loop.errors[0].reason.find("symbolic link loop"), std::string::npos);
     fs::remove_all(dir);
 }
 
