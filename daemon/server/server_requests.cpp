@@ -1,6 +1,6 @@
 // ServerSession: what an authenticated client may ask for (direct-tcpip, tcpip-forward,
-// session channels). libssh 0.10 delivers these only as messages, freed when the
-// callback returns, so every reply is given inside the callback (libssh-0.10.md).
+// session channels). Each handler answers its message, or returns Answer::refuse for
+// libssh's default refusal, or holds it (a direct-tcpip open until its connect ends).
 
 #include <libssh/ssh2.h>
 
@@ -27,37 +27,15 @@ std::string hp(const std::string& host, int port) {
 
 }  // namespace
 
-int ServerSession::on_message(ssh_session, ssh_message msg, void* user) {
-    auto* self = static_cast<ServerSession*>(user);
-    // Requests may arrive in the same read as the auth success; become_up makes no libssh
-    // calls, so it is safe here.
-    if (self->just_authed_ && self->phase_ == Phase::auth) self->become_up();
-    if (self->phase_ != Phase::up) return 1;  // default reply: refuse
-    int type = ssh_message_type(msg);
-    int sub = ssh_message_subtype(msg);
-    if (type == SSH_REQUEST_CHANNEL_OPEN && sub == SSH_CHANNEL_DIRECT_TCPIP)
-        return self->handle_direct_tcpip(msg);
-    if (type == SSH_REQUEST_CHANNEL_OPEN && sub == SSH_CHANNEL_SESSION)
-        return self->handle_session_open(msg);
-    if (type == SSH_REQUEST_CHANNEL) return self->handle_channel_request(msg);
-    if (type == SSH_REQUEST_GLOBAL && sub == SSH_GLOBAL_REQUEST_TCPIP_FORWARD)
-        return self->handle_tcpip_forward(msg);
-    if (type == SSH_REQUEST_GLOBAL && sub == SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD)
-        return self->handle_cancel_forward(msg);
-    if (type == SSH_REQUEST_CHANNEL_OPEN)
-        self->log_.notice("refused channel type ", sub, " (only direct-tcpip and session)");
-    return 1;
-}
-
 // ---------------------------------------------------------------- direct-tcpip
 
-int ServerSession::handle_direct_tcpip(ssh_message msg) {
+ServerSession::Answer ServerSession::handle_direct_tcpip(ssh_message msg) {
     std::string host = str_or_empty(ssh_message_channel_request_open_destination(msg));
     int port = ssh_message_channel_request_open_destination_port(msg);
     std::string target = hp(host, port);
     auto refuse = [&](const std::string& why) {
         log_.notice("direct-tcpip to ", target, " refused: ", why);
-        return 1;
+        return Answer::refuse;
     };
     if (host.empty() || port <= 0 || port > 65535) return refuse("bad destination");
     if (!entry_->permits_open(host, static_cast<uint16_t>(port)))
@@ -66,68 +44,93 @@ int ServerSession::handle_direct_tcpip(ssh_message msg) {
     if (channel_count() >= shared_->profile.limits.max_channels)
         return refuse("too many channels (limits.max_channels " +
                       std::to_string(shared_->profile.limits.max_channels) + ")");
-    // IP literals are judged now (a clean OPEN_FAILURE); names after resolution.
+    // IP literals are judged now; names after resolution.
     if (auto ip = net::IpAddress::parse(host)) {
         auto d = shared_->outbound->acl.check(*ip, static_cast<uint16_t>(port));
         if (!d.allowed) return refuse("denied by ACL: " + d.reason);
     }
-    ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
-    if (!ch) return 0;
-    auto c = std::make_shared<ssh::ChannelBridge>(*this, ch, target);
-    c->install_callbacks();
-    channels_.emplace(c.get(), c);
+    // Confirmed only once connected (as sshd does): a failed connect is an open failure,
+    // never a confirmed channel that ends at once.
+    uint64_t id = ++next_open_;
+    opens_.emplace(id, PendingOpen{msg, target});
     ++info_->channels;
-    start_outbound(c, host, static_cast<uint16_t>(port));
-    return 0;
+    start_outbound(id, host, static_cast<uint16_t>(port));
+    return Answer::held;
 }
 
-void ServerSession::start_outbound(const std::shared_ptr<ssh::ChannelBridge>& c,
-                                   std::string host, uint16_t port) {
-    std::weak_ptr<ssh::ChannelBridge> wc = c;
+void ServerSession::start_outbound(uint64_t id, std::string host, uint16_t port) {
     connect_outbound(io_, shared_->outbound, std::move(host), port,
-                     [wc, w = weak_from_this()](OutboundResult r, asio::ip::tcp::socket s) {
-                         auto self = w.lock();
-                         auto ch = wc.lock();
-                         if (!self || !ch || ch->finished()) return;
-                         if (!r.error.empty()) {
-                             if (r.denied) self->log_.notice("direct-tcpip to ", ch->label(), " refused: ", r.error);
-                             else self->log_.info("direct-tcpip to ", ch->label(), " failed: ", r.error);
-                             return ch->finish(r.error);
-                         }
-                         self->log_.debug("direct-tcpip to ", ch->label(), " connected (", r.address, ")");
-                         ch->attach(std::move(s), {});
+                     [id, w = weak_from_this()](OutboundResult r, asio::ip::tcp::socket s) {
+                         // Gone: teardown freed the message; the socket just closes.
+                         if (auto self = w.lock())
+                             self->finish_open(id, std::move(r), std::move(s));
                      });
+}
+
+void ServerSession::finish_open(uint64_t id, OutboundResult r, asio::ip::tcp::socket s) {
+    auto it = opens_.find(id);
+    if (it == opens_.end() || phase_ != Phase::up) return;
+    PendingOpen open = std::move(it->second);
+    opens_.erase(it);
+    ssh::LogScope scope(log_);
+    ssh_channel ch = nullptr;
+    if (!r.error.empty()) {
+        // libssh 0.10 can only send "administratively prohibited" with no text: the cause
+        // is told here, in the log.
+        if (r.denied)
+            log_.notice("direct-tcpip to ", open.target, " refused: ", r.error);
+        else
+            log_.info("direct-tcpip to ", open.target, " failed: ", r.error);
+        ssh_message_reply_default(open.msg);
+    } else {
+        ch = ssh_message_channel_request_open_reply_accept(open.msg);
+    }
+    ssh_message_free(open.msg);
+    if (!ch) {
+        --info_->channels;
+        return after_io();
+    }
+    auto c = std::make_shared<ssh::ChannelBridge>(*this, ch, open.target);
+    c->install_callbacks();
+    reaper_.watch(ch);
+    channels_.emplace(c.get(), c);
+    log_.debug("direct-tcpip to ", open.target, " connected (", r.address, ")");
+    c->attach(std::move(s), {});
+    after_io();
 }
 
 // ---------------------------------------------------------------- session channels
 
-int ServerSession::handle_session_open(ssh_message msg) {
-    if (channel_count() >= shared_->profile.limits.max_channels) return 1;
+ServerSession::Answer ServerSession::handle_session_open(ssh_message msg) {
+    if (channel_count() >= shared_->profile.limits.max_channels) return Answer::refuse;
     ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
-    if (ch) session_channels_.push_back(ch);
-    return 0;
+    if (ch) {
+        reaper_.watch(ch);
+        session_channels_.push_back(ch);
+    }
+    return Answer::answered;
 }
 
-int ServerSession::handle_channel_request(ssh_message msg) {
+ServerSession::Answer ServerSession::handle_channel_request(ssh_message msg) {
     ssh_channel ch = ssh_message_channel_request_channel(msg);
     if (std::find(session_channels_.begin(), session_channels_.end(), ch) ==
         session_channels_.end())
-        return 1;
+        return Answer::refuse;
     int sub = ssh_message_subtype(msg);
     if (sub == SSH_CHANNEL_REQUEST_PTY) {
         ssh_message_channel_request_reply_success(msg);
-        return 0;
+        return Answer::answered;
     }
     if (sub == SSH_CHANNEL_REQUEST_SHELL) {
         ssh_message_channel_request_reply_success(msg);
         if (std::find(to_explain_.begin(), to_explain_.end(), ch) == to_explain_.end())
             to_explain_.push_back(ch);
-        return 0;
+        return Answer::answered;
     }
     if (sub == SSH_CHANNEL_REQUEST_EXEC || sub == SSH_CHANNEL_REQUEST_SUBSYSTEM)
         log_.notice("refused ", sub == SSH_CHANNEL_REQUEST_EXEC ? "exec" : "subsystem",
                     " request: this server provides tunnels only");
-    return 1;
+    return Answer::refuse;
 }
 
 void ServerSession::service_session_channels() {
@@ -138,25 +141,21 @@ void ServerSession::service_session_channels() {
     for (ssh_channel ch : list) {
         ssh_channel_write(ch, kTunnelsOnly, static_cast<uint32_t>(std::strlen(kTunnelsOnly)));
         ssh_channel_request_send_exit_status(ch, 1);
-        ssh_channel_send_eof(ch);
-        ssh_channel_close(ch);
-        // No callbacks were installed on it, so freeing now is safe; libssh keeps the
-        // struct until the client's CLOSE arrives.
         session_channels_.erase(std::find(session_channels_.begin(), session_channels_.end(), ch));
-        ssh_channel_free(ch);
+        reaper_.retire(ch);  // EOF and CLOSE; freed once the client's CLOSE is in
         if (phase_ != Phase::up) return;
     }
 }
 
 // ---------------------------------------------------------------- remote forwards
 
-int ServerSession::handle_tcpip_forward(ssh_message msg) {
+ServerSession::Answer ServerSession::handle_tcpip_forward(ssh_message msg) {
     std::string requested = str_or_empty(ssh_message_global_request_address(msg));
     int port = ssh_message_global_request_port(msg);
     std::string what = hp(requested.empty() ? "*" : requested, port);
     auto refuse = [&](const std::string& why) {
         log_.notice("remote forward ", what, " refused: ", why);
-        return 1;
+        return Answer::refuse;
     };
     if (port < 0 || port > 65535) return refuse("bad port");
     auto p = static_cast<uint16_t>(port);
@@ -186,19 +185,19 @@ int ServerSession::handle_tcpip_forward(ssh_message msg) {
     log_.info("remote forward listening on ", hp(bind_host, fwd->bound_port()), " (requested ",
               what, ")");
     ssh_message_global_request_reply_success(msg, fwd->bound_port());
-    return 0;
+    return Answer::answered;
 }
 
-int ServerSession::handle_cancel_forward(ssh_message msg) {
+ServerSession::Answer ServerSession::handle_cancel_forward(ssh_message msg) {
     std::string requested = str_or_empty(ssh_message_global_request_address(msg));
     int port = ssh_message_global_request_port(msg);
     auto it = forwards_.find({requested, static_cast<uint16_t>(port)});
-    if (port < 0 || port > 65535 || it == forwards_.end()) return 1;
+    if (port < 0 || port > 65535 || it == forwards_.end()) return Answer::refuse;
     it->second->close();
     forwards_.erase(it);
     info_->forwards = forwards_.size();
     ssh_message_global_request_reply_success(msg, 0);
-    return 0;
+    return Answer::answered;
 }
 
 void ServerSession::open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket socket) {
@@ -214,6 +213,7 @@ void ServerSession::open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket soc
     ssh::LogScope scope(log_);
     ssh_channel ch = ssh_channel_new(session_);
     if (!ch) return;
+    reaper_.watch(ch);
     auto label = "R " + hp(fwd.requested(), fwd.bound_port());
     auto pending = std::make_unique<PendingReverse>(PendingReverse{
         std::make_shared<ssh::ChannelBridge>(*this, ch, std::move(label)),
@@ -244,7 +244,7 @@ void ServerSession::service_reverse() {
             log_.info("client refused forwarded connection to ", owned->channel->label(), ": ",
                       ssh_get_error(session_));
             owned->channel->detach_for_teardown();
-            ssh_channel_free(ch);
+            reaper_.retire(ch, false);  // refused: nothing to close; freed at the next reap
             continue;
         }
         channels_.emplace(owned->channel.get(), owned->channel);

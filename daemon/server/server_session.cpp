@@ -18,6 +18,7 @@ namespace ghost::daemon::server {
 namespace {
 
 constexpr int kMaxPollsPerPump = 64;            // ~256 KiB of input, then yield
+constexpr size_t kMaxMessagesPerPump = 1024;    // requests handled per pump, then yield
 constexpr size_t kOutBudget = 2 * 1024 * 1024;  // session output queued between drains
 
 }  // namespace
@@ -82,13 +83,8 @@ bool ServerSession::setup(std::string* why) {
     }
     fd_ = conn_.fd.release();  // libssh owns and closes it now
     watch_.assign(::dup(fd_));
-    server_cb_.userdata = this;
-    server_cb_.auth_none_function = &ServerSession::on_auth_none;
-    server_cb_.auth_pubkey_function = &ServerSession::on_auth_pubkey;
-    ssh_callbacks_init(&server_cb_);
-    ssh_set_server_callbacks(session_, &server_cb_);
+    // No server or message callbacks: libssh queues every request for drain_messages().
     ssh_set_auth_methods(session_, SSH_AUTH_METHOD_PUBLICKEY);
-    ssh_set_message_callback(session_, &ServerSession::on_message, this);
     ssh_set_blocking(session_, 0);
     return true;
 }
@@ -121,22 +117,37 @@ void ServerSession::wait_io() {
     if (ssh_get_poll_flags(session_) & SSH_WRITE_PENDING) arm_write();
 }
 
-int ServerSession::on_auth_none(ssh_session, const char*, void* user) {
-    auto* self = static_cast<ServerSession*>(user);
-    const std::string& banner = self->shared_->profile.banner;
-    if (!banner.empty() && !self->just_authed_) {
-        ssh_string s = ssh_string_from_char(banner.c_str());
-        if (s) {
-            ssh_send_issue_banner(self->session_, s);
-            ssh_string_free(s);
-        }
-    }
-    return SSH_AUTH_DENIED;
+void ServerSession::send_banner() {
+    const std::string& banner = shared_->profile.banner;
+    if (banner.empty()) return;
+    ssh_string s = ssh_string_from_char(banner.c_str());
+    if (!s) return;
+    ssh_send_issue_banner(session_, s);
+    ssh_string_free(s);
 }
 
-int ServerSession::on_auth_pubkey(ssh_session, const char*, ssh_key key, char state, void* user) {
-    return static_cast<ServerSession*>(user)->auth_pubkey(key, state);
+// libssh 0.10 marks the message accessors of authentication deprecated in favour of the
+// server callbacks; those cannot be used here (they send every unhandled request the
+// default reply at once, so no direct-tcpip open could wait for its connect).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+ServerSession::Answer ServerSession::handle_auth(ssh_message msg) {
+    if (phase_ != Phase::auth) return Answer::answered;  // after success: ignored (RFC 4252 5.1)
+    int method = ssh_message_subtype(msg);
+    if (method == SSH_AUTH_METHOD_NONE) send_banner();
+    if (method != SSH_AUTH_METHOD_PUBLICKEY) return Answer::refuse;
+    int state = ssh_message_auth_publickey_state(msg);
+    if (auth_pubkey(ssh_message_auth_pubkey(msg), static_cast<char>(state)) != SSH_AUTH_SUCCESS)
+        return Answer::refuse;
+    if (state == SSH_PUBLICKEY_STATE_NONE) {  // probe: the key would do
+        ssh_message_auth_reply_pk_ok_simple(msg);
+        return Answer::answered;
+    }
+    ssh_message_auth_reply_success(msg, 0);
+    become_up();
+    return Answer::answered;
 }
+#pragma GCC diagnostic pop
 
 int ServerSession::auth_pubkey(ssh_key key, char state) {
     if (phase_ != Phase::auth) return SSH_AUTH_DENIED;
@@ -169,7 +180,6 @@ int ServerSession::auth_pubkey(ssh_key key, char state) {
         info_->key_name = e->name;
         info_->key_fingerprint = fp;
     }
-    just_authed_ = true;
     return SSH_AUTH_SUCCESS;
 }
 
@@ -183,7 +193,6 @@ void ServerSession::deny_auth(const std::string& fp, const std::string& reason) 
 }
 
 void ServerSession::become_up() {
-    just_authed_ = false;
     ssh::read_ahead_attach(fd_, session_);  // every read from here on goes through pump()/after_io()
     phase_ = Phase::up;
     grace_.cancel();
@@ -231,7 +240,9 @@ void ServerSession::arm_write() {
 void ServerSession::pump() {
     if (phase_ != Phase::auth && phase_ != Phase::up) return;
     ssh::LogScope scope(log_);
-    auto r = ssh::drain_event(event_, kMaxPollsPerPump);
+    size_t budget = kMaxMessagesPerPump;
+    auto r = ssh::drain_event(event_, kMaxPollsPerPump, [&] { return drain_messages(budget); });
+    if (phase_ == Phase::closed) return;
     if (r == ssh::DrainResult::error) {
         // The session may be half gone (libssh-0.10.md): only teardown from here.
         return close(std::string("connection lost: ") + ssh_get_error(session_));
@@ -250,7 +261,6 @@ bool ServerSession::check_alive() {
 void ServerSession::after_pump(bool more) {
     corked_.flush();
     if (!check_alive()) return;
-    if (just_authed_ && phase_ == Phase::auth) become_up();
     if (counter_in_.in_packets != last_in_packets_) {
         last_in_packets_ = counter_in_.in_packets;
         service_reverse();
@@ -283,8 +293,9 @@ void ServerSession::after_io() {
     if (!check_alive()) return;
     refill_budget();
     if (ssh_get_status(session_) & SSH_WRITE_PENDING) arm_write();
-    if (!pump_posted_ &&
-        (counter_in_.in_packets != last_in_packets_ || ssh::fd_ready_now(fd_, POLLIN))) {
+    // A pump also reaps the retired channels (only safe right after the queue is emptied).
+    if (!pump_posted_ && (counter_in_.in_packets != last_in_packets_ || reaper_.reap_due() ||
+                          ssh::fd_ready_now(fd_, POLLIN))) {
         pump_posted_ = true;
         asio::post(io_, [w = weak_from_this()] {
             if (auto self = w.lock()) {
@@ -332,13 +343,15 @@ void ServerSession::release_bridge(const std::shared_ptr<ssh::ChannelBridge>& c)
         if (self->channels_.erase(c.get()) > 0) --self->info_->channels;
         ssh_channel ch = c->channel();
         c->detach_for_teardown();  // removes callbacks first (0.10 use-after-free)
-        ssh_channel_free(ch);
+        ssh::LogScope scope(self->log_);
+        self->reaper_.retire(ch);  // CLOSE now, freed once the client's CLOSE is in
         self->after_io();
     });
 }
 
 size_t ServerSession::channel_count() const {
-    return channels_.size() + reverse_.size() + session_channels_.size();
+    return channels_.size() + opens_.size() + reverse_.size() + session_channels_.size() +
+           reaper_.retired();
 }
 
 void ServerSession::sweep_idle() {
@@ -397,9 +410,11 @@ void ServerSession::teardown() {
     reverse_.clear();
     session_channels_.clear();  // freed with the session
     to_explain_.clear();
+    for (auto& [_, o] : opens_) ssh_message_free(o.msg);  // before the session they belong to
+    opens_.clear();
+    reaper_.clear();
     info_->channels = 0;
     if (session_) {
-        ssh_set_message_callback(session_, nullptr, nullptr);
         if (event_) ssh_event_free(event_);
         event_ = nullptr;
         ssh::read_ahead_detach(fd_);

@@ -1,10 +1,16 @@
 #pragma once
 /// One SSH server connection on one worker (DESIGN.md §6, §9): non-blocking key exchange
 /// and public-key authentication under login_grace_time, then direct-tcpip channels
-/// (permitopen, then ACL, then an outbound connect), remote forwards (tcpip-forward /
-/// cancel-tcpip-forward per permitlisten and gateway_ports), and a one-line refusal for
-/// shell sessions. asio waits on a dup of the fd and calls pump(), which drives libssh;
-/// channels are serviced after the pump, never inside libssh callbacks.
+/// (permitopen, then ACL, then an outbound connect, confirmed only once connected), remote
+/// forwards (tcpip-forward / cancel-tcpip-forward per permitlisten and gateway_ports), and
+/// a one-line refusal for shell sessions. asio waits on a dup of the fd and calls pump(),
+/// which drives libssh; channels are serviced after the pump, never inside libssh callbacks.
+///
+/// Every request (authentication, channel opens, channel and global requests) is taken
+/// from libssh's message queue (no server or message callbacks are installed), so a
+/// direct-tcpip open can stay unanswered while its outbound connect runs (libssh 0.10
+/// frees a message handed to a callback when the callback returns). The queue is emptied
+/// after every packet poll.
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
@@ -20,8 +26,10 @@
 #include <asio.hpp>
 
 #include "daemon/server/listener.hpp"
+#include "daemon/server/outbound.hpp"
 #include "daemon/server/server_shared.hpp"
 #include "daemon/ssh/bridge_host.hpp"
+#include "daemon/ssh/channel_reaper.hpp"
 #include "daemon/ssh/read_ahead.hpp"
 
 namespace ghost::daemon::server {
@@ -63,6 +71,14 @@ public:
 
 private:
     enum class Phase { kex, auth, up, closed };
+    /// What became of a message: refused (libssh's default reply is sent), answered (or
+    /// deliberately left unanswered), or held by the session (direct-tcpip while connecting).
+    enum class Answer { refuse, answered, held };
+    /// A direct-tcpip open whose outbound connect is running; answered when it ends.
+    struct PendingOpen {
+        ssh_message msg;  // owned: freed when answered or at teardown
+        std::string target;
+    };
     /// A forwarded-tcpip channel waiting for the client's OPEN_CONFIRMATION.
     struct PendingReverse {
         std::shared_ptr<ssh::ChannelBridge> channel;
@@ -90,17 +106,20 @@ private:
     size_t channel_count() const;
     void teardown();
 
-    static int on_auth_none(ssh_session, const char* user, void* self);
-    static int on_auth_pubkey(ssh_session, const char* user, ssh_key key, char state, void* self);
-    static int on_message(ssh_session, ssh_message msg, void* self);
+    bool drain_messages(size_t& budget);
+    bool session_usable() const;
+    void dispatch(ssh_message msg);
+    Answer dispatch_up(ssh_message msg);
+    Answer handle_auth(ssh_message msg);
+    void send_banner();
     int auth_pubkey(ssh_key key, char state);
-    int handle_direct_tcpip(ssh_message msg);
-    int handle_session_open(ssh_message msg);
-    int handle_channel_request(ssh_message msg);
-    int handle_tcpip_forward(ssh_message msg);
-    int handle_cancel_forward(ssh_message msg);
-    void start_outbound(const std::shared_ptr<ssh::ChannelBridge>& c, std::string host,
-                        uint16_t port);
+    Answer handle_direct_tcpip(ssh_message msg);
+    Answer handle_session_open(ssh_message msg);
+    Answer handle_channel_request(ssh_message msg);
+    Answer handle_tcpip_forward(ssh_message msg);
+    Answer handle_cancel_forward(ssh_message msg);
+    void start_outbound(uint64_t id, std::string host, uint16_t port);
+    void finish_open(uint64_t id, OutboundResult r, asio::ip::tcp::socket s);
     void deny_auth(const std::string& fp, const std::string& reason);
 
     asio::io_context& io_;
@@ -111,13 +130,11 @@ private:
     log::Logger log_;
     Phase phase_ = Phase::kex;
     std::shared_ptr<ServerSession> self_;  // keeps the session alive until close()
-    bool reserved_ = false;     // holds one of limits.max_sessions
-    bool just_authed_ = false;  // set in the auth callback, handled after the pump
+    bool reserved_ = false;                // holds one of limits.max_sessions
 
     ssh_session session_ = nullptr;
     ssh_event event_ = nullptr;
     int fd_ = -1;  // owned by libssh once accepted
-    struct ssh_server_callbacks_struct server_cb_{};
     asio::posix::stream_descriptor watch_;
     bool read_armed_ = false;
     bool write_armed_ = false;
@@ -137,6 +154,9 @@ private:
     std::vector<char> scratch_;
     ssh::CorkList corked_;
     std::unordered_map<ssh::ChannelBridge*, std::shared_ptr<ssh::ChannelBridge>> channels_;
+    std::map<uint64_t, PendingOpen> opens_;  // direct-tcpip opens waiting for their connect
+    uint64_t next_open_ = 0;
+    ssh::ChannelReaper reaper_;  // every channel, until both CLOSEs are exchanged
     std::vector<std::weak_ptr<ssh::ChannelBridge>> stalled_;
     std::vector<std::unique_ptr<PendingReverse>> reverse_;
     std::vector<ssh_channel> session_channels_;  // plain `ssh host`: explained and closed

@@ -544,6 +544,12 @@ int ClientSession::on_message(ssh_session, ssh_message msg, void* user) {
         ssh_message_subtype(msg) == SSH_CHANNEL_FORWARDED_TCPIP) {
         return self->handle_forwarded_open(msg);
     }
+    // Nothing may follow our CLOSE on a channel (RFC 4254 5.3): a request that crossed it
+    // gets no reply. (Called from inside libssh's packet handling: the channel is alive.)
+    if (ssh_message_type(msg) == SSH_REQUEST_CHANNEL &&
+        !ssh_channel_is_open(ssh_message_channel_request_channel(msg))) {
+        return 0;
+    }
     return 1;  // default reply (reject)
 }
 

@@ -4,6 +4,8 @@
 
 #include <libssh/libssh.h>
 
+#include <functional>
+
 namespace ghost::daemon::ssh {
 
 /// How one drain of a session's ssh_event ended.
@@ -13,6 +15,12 @@ enum class DrainResult { drained, more, error };
 /// session may be half gone, touch nothing but teardown) or `max_polls` calls (more:
 /// input may remain; each call reads at most 4 KiB).
 DrainResult drain_event(ssh_event event, int max_polls);
+
+/// The same, with `around_polls` run before the first poll and after every poll that did
+/// not fail (the queue-driven server takes libssh's queued messages there, so that one
+/// poll's worth of input is all the queue ever holds). When it returns false the drain
+/// stops with `more`.
+DrainResult drain_event(ssh_event event, int max_polls, const std::function<bool()>& around_polls);
 
 /// True if `fd` is ready for `events` (POLLIN, POLLOUT) right now.
 bool fd_ready_now(int fd, short events);
