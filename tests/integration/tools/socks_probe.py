@@ -6,6 +6,8 @@
                                                  seconds until the proxy closed
   socks_probe.py pipe PROXY_PORT HOST PORT        SOCKS5 CONNECT, then stdin -> tunnel and
                                                  tunnel -> stdout until both sides end
+  socks_probe.py reply PROXY_PORT HOST PORT       SOCKS5 CONNECT; prints the reply code (REP)
+                                                 or "closed" when the proxy closed instead
   socks_probe.py many PROXY_PORT ECHO_PORT N      N clients at once through SOCKS5 to an echo
                                                  server; prints "ok=.. error=.. broken=.."
   socks_probe.py echo PORT                        asyncio echo server on 127.0.0.1
@@ -253,6 +255,16 @@ def pipe(port, host, tport, creds=None):
     return 0
 
 
+def reply(port, host, tport):
+    try:
+        s, rep = socks_open(port, host, tport)
+        s.close()
+    except OSError:
+        rep = -2
+    print("closed" if rep < 0 else rep)
+    return 0
+
+
 # ---------------------------------------------------------------- many, echo
 
 async def one_client(port, echo, results, go):
@@ -309,6 +321,8 @@ def main(argv):
     if cmd == "pipe":
         creds = tuple(argv[5].split(":", 1)) if len(argv) > 5 else None
         return pipe(int(argv[2]), argv[3], int(argv[4]), creds)
+    if cmd == "reply":
+        return reply(int(argv[2]), argv[3], int(argv[4]))
     if cmd == "many":
         return asyncio.run(many(int(argv[2]), int(argv[3]), int(argv[4])))
     if cmd == "echo":
