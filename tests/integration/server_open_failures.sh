@@ -145,6 +145,7 @@ for i in 1 2 3 4; do
     pids+=($!)
 done
 _pending() { gctl --json sessions edge | jq -e 'any(.[]; .channels >= 4)' >/dev/null; }
+_pending_one() { gctl --json sessions edge | jq -e 'any(.[]; .channels >= 1)' >/dev/null; }
 wait_for 10 "four pending opens" _pending
 got=$(reply "$VG" "$GOOD")
 [[ $got == 2 ]] || fail "a fifth open while four are pending: SOCKS reply '$got', want 2"
@@ -157,6 +158,18 @@ grep -c "direct-tcpip to $SILENT failed: connecting $SILENT timed out after 3 s"
     || fail "the pending opens did not end at outbound.connect_timeout"
 expect_good "$VG" "viaghost after the pending opens"
 pass "pending opens count toward limits.max_channels and end at outbound.connect_timeout"
+
+# A session kicked while its opens wait: the held requests go with it.
+reply "$VG" "$SILENT" >"$T/silent.kick" &
+KICKED=$!
+wait_for 10 "a pending open" _pending_one
+SID=$(gctl --json sessions edge | jq -r '[.[] | select(.channels >= 1)][0].id')
+gctl kick edge "$SID" >/dev/null || fail "kick $SID failed"
+wait "$KICKED" || true
+kill -0 "$GHOSTD_PID" || fail "ghostd died when a session with a pending open was kicked"
+wait_state viaghost up 30
+expect_good "$VG" "viaghost after its session was kicked"
+pass "a session kicked with an open pending ends cleanly; the client reconnects"
 
 # ---------------------------------------------------------------- grace time, keepalive
 # ssh waits for the key's passphrase (askpass sleeps): stalled in authentication.
