@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "common/text/printable.hpp"
+
 namespace ghost::proxy {
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -23,20 +25,7 @@ bool credentials_match(const Credentials& creds, std::string_view user, std::str
 }
 
 std::string printable(std::string_view text, std::size_t max_len) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    const std::size_t n = text.size() < max_len ? text.size() : max_len;
-    out.reserve(n + 3);
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto c = static_cast<uint8_t>(text[i]);
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out += "\\x";
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0xf]);
-        }
-    }
+    std::string out = text::printable(text.substr(0, max_len));
     if (text.size() > max_len) out += "...";
     return out;
 }

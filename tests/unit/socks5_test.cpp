@@ -386,7 +386,7 @@ TEST(Credentials, ConstantTimeEqual) {
     EXPECT_FALSE(constant_time_equal("abc", "ab"));
     EXPECT_FALSE(constant_time_equal("", "a"));
     EXPECT_FALSE(constant_time_equal(std::string("a\0", 2), "a"));
-    EXPECT_EQ(printable(std::string("a\0\n\\b", 5)), "a\\x00\\x0a\\x5cb");
+    EXPECT_EQ(printable(std::string("a\0\n\x1b\xff", 5)), "a\\x00\\n\\x1b\\xff");
     EXPECT_EQ(printable(std::string(70, 'x'), 4), "xxxx...");
 }
 
