@@ -78,9 +78,20 @@ private:
         while (off < line.size()) {
             ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) std::exit(fail(exit_code::unreachable, "connection to ghostd lost while sending"));
+            if (n <= 0) exit_lost_while_sending();
             off += static_cast<size_t>(n);
         }
+    }
+
+    /// ghostd may have turned us away at the door (a limit): its one-line answer says why.
+    [[noreturn]] void exit_lost_while_sending() {
+        char buf[4096];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) framer_.feed(std::string_view(buf, static_cast<size_t>(n)));
+        auto line = framer_.next_line();
+        auto msg = line ? nlohmann::json::parse(*line, nullptr, false) : nlohmann::json();
+        if (msg.is_object() && msg.contains("error")) std::exit(report_error(to_answer(msg)));
+        std::exit(fail(exit_code::unreachable, "connection to ghostd lost while sending"));
     }
 
     nlohmann::json next_message(std::chrono::steady_clock::time_point deadline) {

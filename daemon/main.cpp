@@ -173,6 +173,9 @@ int run(const Options& o) {
 
     RpcServer::Limits limits;
     limits.max_clients = dcfg->rpc_max_clients;
+    limits.reserved_clients = dcfg->rpc_reserved_clients;
+    limits.max_clients_per_uid = dcfg->rpc_max_clients_per_user;
+    limits.max_subscriptions_per_uid = dcfg->rpc_max_subscriptions_per_user;
     limits.max_request_bytes = dcfg->rpc_max_request_bytes;
     limits.idle_timeout = std::chrono::seconds(dcfg->rpc_idle_timeout_s);
     std::string sock = o.paths.runtime_dir + "/ghostd.sock";

@@ -219,6 +219,9 @@ DaemonConfig build_daemon_config(const json& doc) {
     c.workers = root.num("workers");
     Section rpc = root.sub("rpc");
     c.rpc_max_clients = rpc.num("max_clients");
+    c.rpc_reserved_clients = rpc.num("reserved_clients");
+    c.rpc_max_clients_per_user = rpc.num("max_clients_per_user");
+    c.rpc_max_subscriptions_per_user = rpc.num("max_subscriptions_per_user");
     c.rpc_max_request_bytes = rpc.num("max_request_bytes");
     c.rpc_idle_timeout_s = rpc.num("idle_timeout");
     c.watchdog_interval_s = root.num("watchdog_interval");

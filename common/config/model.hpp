@@ -171,6 +171,9 @@ struct DaemonConfig {
     std::string control_group = "ghost";
     uint32_t workers = 0;               // 0 = one per core
     uint32_t rpc_max_clients = 64;
+    uint32_t rpc_reserved_clients = 16;           // only root and the control group
+    uint32_t rpc_max_clients_per_user = 8;        // per uid outside the control group
+    uint32_t rpc_max_subscriptions_per_user = 4;  // per uid outside the control group
     uint32_t rpc_max_request_bytes = 1 << 20;
     uint32_t rpc_idle_timeout_s = 300;
     uint32_t watchdog_interval_s = 0;   // 0 = from WATCHDOG_USEC

@@ -20,6 +20,10 @@ struct Caller {
 
 enum class Decision { allow, deny };
 
+/// True for root and members of the control group: they may call mutating methods and
+/// take the control socket's and D-Bus's reserved slots. The only notion of privilege.
+bool privileged(const Caller& caller, std::optional<gid_t> control_gid);
+
 /// Decides whether `caller` may call a method. `control_gid` is the gid of the control
 /// group (nullopt when the group does not exist: then only root may mutate).
 Decision authorize(const Caller& caller, bool mutating, std::optional<gid_t> control_gid);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/rpc/authz.hpp"
+#include "common/rpc/slot_pool.hpp"
 #include "daemon/control/core_api.hpp"
 #include "daemon/control/dbus_names.hpp"
 #include "daemon/control/dbus_profile_object.hpp"
@@ -31,10 +32,24 @@ using nlohmann::json;
 using dbus::ReplyKind;
 using dbus::Request;
 
-// D-Bus calls waiting for the core at once; a caller flooding Up(wait) cannot grow more.
-constexpr size_t kMaxPendingCalls = 128;
+// D-Bus calls waiting for the core at once, of which some are kept for root and the control
+// group, and how many one other uid may have waiting: a flood of read-only calls from
+// unprivileged users cannot keep root's Down from being heard.
+constexpr rpc::SlotPool::Limits kPendingCalls{.total = 128, .reserved = 32, .per_uid = 32};
 
 using ProfileEntry = sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>;
+
+// Who sent a method call, decided once.
+struct Who {
+    rpc::Caller caller;
+    bool privileged = false;  // rpc::privileged: root or the control group
+};
+
+// A call waiting for the core, with the slot it holds.
+struct Pending {
+    sdbus::MethodCall call;
+    Who who;
+};
 
 std::string string_field(const json& object, const char* key) {
     auto it = object.find(key);
@@ -51,18 +66,21 @@ std::optional<gid_t> group_id(const char* name) {
     return found->gr_gid;
 }
 
-// The caller's uid, gid and supplementary groups as the bus (and /proc) report them, so
-// the decision matches the socket front door's SO_PEERCRED + SO_PEERGROUPS.
-rpc::Caller bus_caller(const sdbus::MethodCall& call, std::string* user) {
-    rpc::Caller caller;
-    caller.uid = call.getCredsUid();
-    *user = "uid " + std::to_string(caller.uid);
+std::string user_name(uid_t uid) {
     std::vector<char> buffer(16384);
     passwd entry{};
     passwd* found = nullptr;
-    if (getpwuid_r(caller.uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found) {
-        *user = found->pw_name;
+    if (getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found) {
+        return found->pw_name;
     }
+    return "uid " + std::to_string(uid);
+}
+
+// The caller's uid, gid and supplementary groups as the bus (and /proc) report them, so
+// the decision matches the socket front door's SO_PEERCRED + SO_PEERGROUPS.
+rpc::Caller bus_caller(const sdbus::MethodCall& call) {
+    rpc::Caller caller;
+    caller.uid = call.getCredsUid();
     if (caller.uid == 0) return caller;  // root needs no group lookups
     caller.gid = call.getCredsGid();
     caller.groups = call.getCredsSupplementaryGids();
@@ -107,7 +125,8 @@ private:
     // Bus thread.
     void run_bus_loop();
     void dispatch(sdbus::MethodCall call, Request request);
-    void authorise(const sdbus::MethodCall& call, const std::string& method) const;
+    Who identify(const sdbus::MethodCall& call) const;
+    uint64_t admit(sdbus::MethodCall call, const Who& who);
     // Control thread.
     void register_manager();
     void call_core(uint64_t id, Request request);
@@ -136,7 +155,8 @@ private:
     std::optional<gid_t> control_gid_;  // written before the bus thread starts
     std::optional<uint64_t> subscription_;
     std::mutex pending_mutex_;
-    std::map<uint64_t, sdbus::MethodCall> pending_;  // calls waiting for the core
+    std::map<uint64_t, Pending> pending_;         // calls waiting for the core
+    rpc::SlotPool pending_slots_{kPendingCalls};  // accounts for pending_
     uint64_t next_call_id_ = 1;
     std::thread bus_thread_;
     int wake_fd_ = -1;
@@ -198,6 +218,7 @@ void DbusService::Impl::teardown() {
         // Messages hold the connection's internals: drop them before the connection.
         std::lock_guard lock(pending_mutex_);
         pending_.clear();
+        pending_slots_ = rpc::SlotPool(kPendingCalls);
     }
     connection_.reset();
     if (wake_fd_ >= 0) close(wake_fd_);
@@ -287,36 +308,43 @@ void DbusService::Impl::register_manager() {
 }
 
 void DbusService::Impl::dispatch(sdbus::MethodCall call, Request request) {
-    if (mutating_.count(request.method) != 0) authorise(call, request.method);
-    uint64_t id = 0;
-    {
-        std::lock_guard lock(pending_mutex_);
-        if (pending_.size() >= kMaxPendingCalls) {
-            throw sdbus::Error(dbus::kErrorFailed, "too many D-Bus calls in progress (limit " +
-                                                       std::to_string(kMaxPendingCalls) +
-                                                       "); try again later");
-        }
-        id = next_call_id_++;
-        pending_.emplace(id, std::move(call));
+    const Who who = identify(call);
+    if (mutating_.count(request.method) != 0 && !who.privileged) {
+        throw sdbus::Error(
+            dbus::kErrorPermissionDenied,
+            rpc::denial_message(request.method, control_group_, user_name(who.caller.uid)));
     }
+    const uint64_t id = admit(std::move(call), who);
     std::weak_ptr<Impl> weak = weak_from_this();
     asio::post(control_, [weak, id, request = std::move(request)]() mutable {
         if (auto self = weak.lock()) self->call_core(id, std::move(request));
     });
 }
 
-void DbusService::Impl::authorise(const sdbus::MethodCall& call, const std::string& method) const {
-    std::string user = "the caller";
-    rpc::Decision decision = rpc::Decision::deny;
+// Asked of the bus once per call, for the permission check and for the reserved slots.
+Who DbusService::Impl::identify(const sdbus::MethodCall& call) const {
+    Who who;
     try {
-        decision = rpc::authorize(bus_caller(call, &user), true, control_gid_);
+        who.caller = bus_caller(call);
     } catch (const sdbus::Error&) {
-        // the caller vanished or the bus would not say who it is: deny
+        return who;  // the caller vanished or the bus would not say who it is: unprivileged
     }
-    if (decision == rpc::Decision::deny) {
-        throw sdbus::Error(dbus::kErrorPermissionDenied,
-                           rpc::denial_message(method, control_group_, user));
+    who.privileged = rpc::privileged(who.caller, control_gid_);
+    return who;
+}
+
+// Takes a pending-call slot (or refuses, naming the limit) and parks the call.
+uint64_t DbusService::Impl::admit(sdbus::MethodCall call, const Who& who) {
+    std::lock_guard lock(pending_mutex_);
+    const auto verdict = pending_slots_.acquire(who.caller.uid, who.privileged);
+    if (verdict != rpc::SlotPool::Verdict::granted) {
+        throw sdbus::Error(
+            dbus::kErrorFailed,
+            pending_slots_.refusal(verdict, "D-Bus calls in progress", who.caller.uid));
     }
+    const uint64_t id = next_call_id_++;
+    pending_.emplace(id, Pending{std::move(call), who});
+    return id;
 }
 
 void DbusService::Impl::call_core(uint64_t id, Request request) {
@@ -333,7 +361,8 @@ void DbusService::Impl::finish(uint64_t id, ReplyKind kind, const ApiResult& res
         std::lock_guard lock(pending_mutex_);
         auto it = pending_.find(id);
         if (it == pending_.end()) return;
-        call = std::move(it->second);
+        call = std::move(it->second.call);
+        pending_slots_.release(it->second.who.caller.uid, it->second.who.privileged);
         pending_.erase(it);
     }
     if (!bus_alive_ || call->doesntExpectReply()) return;

@@ -39,6 +39,9 @@ TEST(ConfigExamples, DaemonConfigLoads) {
     EXPECT_EQ(config->control_group, defaults.control_group);
     EXPECT_EQ(config->workers, defaults.workers);
     EXPECT_EQ(config->rpc_max_clients, defaults.rpc_max_clients);
+    EXPECT_EQ(config->rpc_reserved_clients, defaults.rpc_reserved_clients);
+    EXPECT_EQ(config->rpc_max_clients_per_user, defaults.rpc_max_clients_per_user);
+    EXPECT_EQ(config->rpc_max_subscriptions_per_user, defaults.rpc_max_subscriptions_per_user);
     EXPECT_EQ(config->rpc_max_request_bytes, defaults.rpc_max_request_bytes);
     EXPECT_EQ(config->rpc_idle_timeout_s, defaults.rpc_idle_timeout_s);
     EXPECT_EQ(config->watchdog_interval_s, defaults.watchdog_interval_s);
