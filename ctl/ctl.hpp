@@ -59,14 +59,23 @@ std::unique_ptr<Connection> connect_socket(const Options& o);
 std::unique_ptr<Connection> connect_dbus(const Options& o);
 std::unique_ptr<Connection> connect(const Options& o);
 
+// Everything ghostctl prints goes through these helpers: text from ghostd, configs and peers
+// is escaped with text::printable, so it cannot carry terminal control sequences.
+
 /// Prints an error answer to stderr and returns the exit code for it.
 int report_error(const Answer& a);
-/// Prints a message to stderr and returns exit_code::protocol etc.
+/// Prints "ghostctl: MESSAGE" to stderr (each line escaped) and returns `code`.
 int fail(int code, const std::string& message);
-/// Prints a table: header row and rows, columns padded.
+/// Prints one line of text to stdout, escaped.
+void print_line(const std::string& text);
+/// Prints one line of text to stderr, escaped.
+void print_error_line(const std::string& text);
+/// Prints a table: header row and rows, columns padded, cells escaped.
 void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
-/// Prints JSON (pretty) to stdout.
+/// Prints JSON (pretty) to stdout, strings escaped; valid JSON whatever the bytes.
 void print_json(const nlohmann::json& j);
+/// Prints JSON on one line to stdout (and flushes), strings escaped.
+void print_json_line(const nlohmann::json& j);
 /// Human "3m 12s" for a duration in seconds.
 std::string human_duration(int64_t seconds);
 /// Human "1.2 MiB" for bytes.

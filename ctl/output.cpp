@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "common/text/printable.hpp"
+#include "common/text/printable_json.hpp"
 #include "ctl/ctl.hpp"
 
 namespace ghost::ctl {
@@ -22,8 +24,22 @@ int exit_for(int rpc_code) {
 }  // namespace
 
 int fail(int code, const std::string& message) {
-    std::cerr << "ghostctl: " << message << "\n";
+    // Our messages may span lines (hints); each line is escaped on its own.
+    std::string shown;
+    size_t start = 0;
+    for (size_t nl; (nl = message.find('\n', start)) != std::string::npos; start = nl + 1)
+        shown += text::printable(std::string_view(message).substr(start, nl - start)) + "\n";
+    shown += text::printable(std::string_view(message).substr(start));
+    std::cerr << "ghostctl: " << shown << "\n";
     return code;
+}
+
+void print_line(const std::string& text) {
+    std::cout << text::printable(text) << "\n";
+}
+
+void print_error_line(const std::string& text) {
+    std::cerr << text::printable(text) << "\n";
 }
 
 int report_error(const Answer& a) {
@@ -34,7 +50,13 @@ int report_error(const Answer& a) {
     return fail(exit_for(a.code), msg);
 }
 
-void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& raw) {
+    std::vector<std::vector<std::string>> rows;
+    for (auto& r : raw) {
+        rows.emplace_back();
+        for (auto& cell : r) rows.back().push_back(text::printable(cell));
+    }
     std::vector<size_t> w(header.size());
     for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
     for (auto& r : rows)
@@ -52,7 +74,11 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
 }
 
 void print_json(const nlohmann::json& j) {
-    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << text::dump_printable(j, 2) << "\n";
+}
+
+void print_json_line(const nlohmann::json& j) {
+    std::cout << text::dump_printable(j) << std::endl;
 }
 
 std::string human_duration(int64_t s) {

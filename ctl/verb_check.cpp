@@ -57,8 +57,8 @@ int verb_check(const Options& o) {
         out.push_back({{"file", path}, {"ok", errs.empty()}, {"errors", errs}});
         if (!errs.empty()) rc = exit_code::config;
         if (o.json) continue;
-        if (errs.empty()) std::cout << path << ": ok\n";
-        for (auto& err : errs) std::cerr << err << "\n";
+        if (errs.empty()) print_line(path + ": ok");
+        for (auto& err : errs) print_error_line(err);
     }
     if (o.json) print_json(paths.size() == 1 ? out[0] : out);
     return rc;

@@ -1,5 +1,3 @@
-#include <iostream>
-
 #include "ctl/verbs.hpp"
 
 namespace ghost::ctl {
@@ -11,10 +9,12 @@ int verb_info(const Options& o) {
         print_json(a.result);
         return exit_code::ok;
     }
-    std::cout << "ghostd " << a.result.value("version", "?") << " (pid " << a.result.value("pid", 0)
-              << "), up " << human_duration(a.result.value("uptime_s", 0)) << "\n"
-              << "profiles: " << a.result.value("profiles", 0) << " (" << a.result.value("active", 0)
-              << " active)\nconfig: " << a.result.value("config_dir", "") << "\n";
+    const auto& r = a.result;
+    print_line("ghostd " + r.value("version", "?") + " (pid " + std::to_string(r.value("pid", 0)) +
+               "), up " + human_duration(r.value("uptime_s", 0)));
+    print_line("profiles: " + std::to_string(r.value("profiles", 0)) + " (" +
+               std::to_string(r.value("active", 0)) + " active)");
+    print_line("config: " + r.value("config_dir", ""));
     return exit_code::ok;
 }
 

@@ -15,18 +15,21 @@ int verb_monitor(const Options& o) {
     long seen = 0;
     connect(o)->follow([&](const nlohmann::json& ev) {
         if (o.json) {
-            std::cout << ev.dump() << std::endl;
+            print_json_line(ev);
         } else {
             std::time_t t = ev.value("time", 0L);
             char ts[16];
             std::strftime(ts, sizeof ts, "%H:%M:%S", std::localtime(&t));
-            std::cout << ts << " " << ev.value("profile", "-") << " " << ev.value("type", "?");
-            if (ev.contains("state")) std::cout << " " << ev.value("previous", "?") << " -> " << ev.value("state", "?");
-            if (!ev.value("reason", "").empty()) std::cout << ": " << ev.value("reason", "");
+            std::string text =
+                std::string(ts) + " " + ev.value("profile", "-") + " " + ev.value("type", "?");
+            if (ev.contains("state"))
+                text += " " + ev.value("previous", "?") + " -> " + ev.value("state", "?");
+            if (!ev.value("reason", "").empty()) text += ": " + ev.value("reason", "");
             if (ev.value("type", "") == "stats")
-                std::cout << " in " << human_bytes(ev.value("bytes_in", uint64_t{0})) << " out "
-                          << human_bytes(ev.value("bytes_out", uint64_t{0}));
-            std::cout << std::endl;
+                text += " in " + human_bytes(ev.value("bytes_in", uint64_t{0})) + " out " +
+                        human_bytes(ev.value("bytes_out", uint64_t{0}));
+            print_line(text);
+            std::cout.flush();
         }
         return limit < 0 || ++seen < limit;
     });

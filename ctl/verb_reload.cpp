@@ -1,5 +1,3 @@
-#include <iostream>
-
 #include "ctl/verbs.hpp"
 
 namespace ghost::ctl {
@@ -16,9 +14,10 @@ int verb_reload(const Options& o) {
             for (auto& n : arr) s += (s.empty() ? "" : ", ") + n.get<std::string>();
             return s.empty() ? "-" : s;
         };
-        std::cout << "added: " << names(a.result["added"]) << "\nremoved: " << names(a.result["removed"])
-                  << "\nchanged: " << names(a.result["changed"]) << "\n";
-        for (auto& e : a.result["errors"]) std::cerr << e.get<std::string>() << "\n";
+        print_line("added: " + names(a.result["added"]));
+        print_line("removed: " + names(a.result["removed"]));
+        print_line("changed: " + names(a.result["changed"]));
+        for (auto& e : a.result["errors"]) print_error_line(e.get<std::string>());
     }
     return a.result["errors"].empty() ? exit_code::ok : exit_code::config;
 }

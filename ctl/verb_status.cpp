@@ -1,28 +1,29 @@
 #include <chrono>
 #include <iostream>
 
+#include "common/text/printable_json.hpp"
 #include "ctl/verbs.hpp"
 
 namespace ghost::ctl {
 
 namespace {
-void line(const char* key, const std::string& value) {
-    size_t len = std::string_view(key).size();
-    if (!value.empty()) std::cout << "  " << key << std::string(len < 16 ? 16 - len : 1, ' ') << value << "\n";
+void line(const std::string& key, const std::string& value) {
+    if (!value.empty())
+        print_line("  " + key + std::string(key.size() < 16 ? 16 - key.size() : 1, ' ') + value);
 }
 std::string str(const nlohmann::json& s, const char* key) {
     auto it = s.find(key);
     if (it == s.end() || it->is_null()) return {};
-    return it->is_string() ? it->get<std::string>() : it->dump();
+    return it->is_string() ? it->get<std::string>() : text::dump_printable(*it);
 }
 }  // namespace
 
 void print_status(const nlohmann::json& s) {
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch()).count();
-    std::cout << s.value("name", "?") << ": " << s.value("state", "?");
-    if (s.contains("since")) std::cout << " (for " << human_duration(now - s.value("since", now)) << ")";
-    std::cout << "\n";
+    std::string head = s.value("name", "?") + ": " + s.value("state", "?");
+    if (s.contains("since")) head += " (for " + human_duration(now - s.value("since", now)) + ")";
+    print_line(head);
     line("role", str(s, "role"));
     line("reason", str(s, "reason"));
     line("last error", str(s, "last_error"));
@@ -45,7 +46,7 @@ void print_status(const nlohmann::json& s) {
         bool skip = false;
         for (auto* kn : known) skip = skip || k == kn;
         if (skip || v.is_null() || (v.is_array() && v.empty()) || (v.is_object() && v.empty())) continue;
-        line(k.c_str(), v.is_string() ? v.get<std::string>() : v.dump());
+        line(k, v.is_string() ? v.get<std::string>() : text::dump_printable(v));
     }
 }
 

@@ -1,5 +1,3 @@
-#include <iostream>
-
 #include "ctl/verbs.hpp"
 
 namespace ghost::ctl {
@@ -18,8 +16,11 @@ int verb_up(const Options& o) {
         if (o.json && a.data.is_object()) print_json(a.data);
         return report_error(a);
     }
-    if (o.json) print_json(a.result);
-    else std::cout << name << ": " << a.result.value("state", "?") << "\n";
+    if (o.json) {
+        print_json(a.result);
+    } else {
+        print_line(name + ": " + a.result.value("state", "?"));
+    }
     return exit_code::ok;
 }
 

@@ -1,5 +1,6 @@
 #include "daemon/control/dbus_profile_object.hpp"
 
+#include "common/text/printable.hpp"
 #include "daemon/control/dbus_names.hpp"
 
 namespace ghost::daemon::dbus {
@@ -16,7 +17,8 @@ void take(const nlohmann::json& fields, const char* key, T* field, const char* p
         if (it->is_null()) {
             value.clear();  // e.g. last_error: null once the profile recovered
         } else if (it->is_string()) {
-            value = it->template get<std::string>();
+            value =
+                text::printable(it->template get_ref<const std::string&>());  // D-Bus needs UTF-8
         } else {
             return;
         }

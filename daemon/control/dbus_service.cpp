@@ -20,6 +20,8 @@
 
 #include "common/rpc/authz.hpp"
 #include "common/rpc/slot_pool.hpp"
+#include "common/text/printable.hpp"
+#include "common/text/printable_json.hpp"
 #include "daemon/control/core_api.hpp"
 #include "daemon/control/dbus_names.hpp"
 #include "daemon/control/dbus_profile_object.hpp"
@@ -91,7 +93,9 @@ rpc::Caller bus_caller(const sdbus::MethodCall& call) {
 void append_result(sdbus::MethodReply& reply, ReplyKind kind, const json& result) {
     switch (kind) {
         case ReplyKind::state: reply << result.at("state").get<std::string>(); break;
-        case ReplyKind::json: reply << result.dump(); break;
+        case ReplyKind::json:
+            reply << text::dump_printable(result);
+            break;
         case ReplyKind::object_path:
             reply << sdbus::ObjectPath(
                 dbus::profile_object_path(result.at("name").get<std::string>()));
@@ -100,7 +104,9 @@ void append_result(sdbus::MethodReply& reply, ReplyKind kind, const json& result
             std::vector<ProfileEntry> entries;
             for (const json& p : result) {
                 const std::string name = p.at("name").get<std::string>();
-                entries.emplace_back(name, string_field(p, "role"), string_field(p, "state"),
+                entries.emplace_back(text::printable(name),
+                                     text::printable(string_field(p, "role")),
+                                     text::printable(string_field(p, "state")),
                                      sdbus::ObjectPath(dbus::profile_object_path(name)));
             }
             reply << entries;
@@ -372,7 +378,9 @@ void DbusService::Impl::finish(uint64_t id, ReplyKind kind, const ApiResult& res
 void DbusService::Impl::send_reply(const sdbus::MethodCall& call, ReplyKind kind,
                                    const ApiResult& result) {
     if (!result.ok) {
-        const sdbus::Error error(dbus::error_name(result.error.code), result.error.message);
+        // D-Bus strings must be UTF-8; the message may carry config or peer bytes.
+        const sdbus::Error error(dbus::error_name(result.error.code),
+                                 text::printable(result.error.message));
         call.createErrorReply(error).send();
         return;
     }
@@ -436,7 +444,7 @@ void DbusService::Impl::on_state(const std::string& name, const json& event) {
     guarded("ProfileStateChanged", [&] {
         manager_->emitSignal("ProfileStateChanged")
             .onInterface(dbus::kManagerInterface)
-            .withArguments(name, state, reason);
+            .withArguments(text::printable(name), text::printable(state), text::printable(reason));
     });
     refresh_profile(name);  // LastError and friends follow the state
 }

@@ -10,6 +10,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "common/text/printable.hpp"
+
 namespace ghost::log {
 namespace {
 
@@ -64,11 +66,15 @@ void set_level(Level level) { g_level = static_cast<int>(level); }
 bool enabled(Level level) { return static_cast<int>(level) <= g_level.load(); }
 void set_thread_name(std::string name) { t_thread = std::move(name); }
 
-void write(Level level, std::string_view profile, std::string_view peer, std::string_view msg) {
+void write(Level level, std::string_view profile_text, std::string_view peer_text,
+           std::string_view msg_text) {
+    // Names, peers and messages carry config and peer bytes: escape them for the terminal.
+    const std::string msg = text::printable(msg_text);
+    const std::string profile = text::printable(profile_text);
+    const std::string peer = text::printable(peer_text);
     if (g_journal) {
-        std::string m(msg), p(profile), pe(peer);
-        sd_journal_send("MESSAGE=%s", m.c_str(), "PRIORITY=%d", static_cast<int>(level),
-                        "GHOST_PROFILE=%s", p.c_str(), "GHOST_PEER=%s", pe.c_str(),
+        sd_journal_send("MESSAGE=%s", msg.c_str(), "PRIORITY=%d", static_cast<int>(level),
+                        "GHOST_PROFILE=%s", profile.c_str(), "GHOST_PEER=%s", peer.c_str(),
                         "GHOST_THREAD=%s", t_thread.c_str(), "SYSLOG_IDENTIFIER=ghostd", nullptr);
         return;
     }

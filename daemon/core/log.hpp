@@ -21,7 +21,8 @@ bool enabled(Level level);
 /// Names the calling thread in stderr output and in the journal (GHOST_THREAD=).
 void set_thread_name(std::string name);
 
-/// Writes one record. `profile` and `peer` may be empty.
+/// Writes one record. `profile` and `peer` may be empty. Control bytes and invalid UTF-8
+/// in any of them are escaped (text::printable), so a record is one safe line.
 void write(Level level, std::string_view profile, std::string_view peer, std::string_view msg);
 
 /// Concatenates any streamable values: cat("port ", 22) == "port 22".

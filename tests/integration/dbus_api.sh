@@ -80,6 +80,9 @@ cat >"$T/etc/profiles/alpha.json" <<JSON
 { "server": "127.0.0.1:$DEAD", "ssh": { "user": "test" } }
 JSON
 cp "$T/etc/profiles/alpha.json" "$T/etc/profiles/beta.json"
+# Invalid profiles whose errors carry an ESC sequence and bytes that are not UTF-8.
+printf '{ "server": "\\u001b[31mevil.example:22" }\n' >"$T/etc/profiles/esc.json"
+printf '{ "server": "bad\xff.example:22" }\n' >"$T/etc/profiles/utf.json"
 
 # The bus: the system bus's default policy, ghost's policy file as installed, and one
 # extra rule that lets user daemon past the bus so ghostd's own check can be seen.
@@ -168,6 +171,22 @@ done
 call nobody /org/ghost/Ghost1 org.ghost.Ghost1.Manager.GetStatus alpha >"$T/out" ||
     fail "nobody cannot GetStatus"
 grep -q '\\"name\\": *\\"alpha\\"\|"name":"alpha"' "$T/out" || fail "GetStatus json: $(cat "$T/out")"
+
+echo "# config bytes reach the bus escaped: GetStatus answers valid UTF-8 JSON, nothing raw"
+for name in esc utf; do
+    setpriv --reuid=nobody --regid=nogroup --clear-groups busctl --address="$BUS" --json=short \
+        call org.ghost.Ghost1 /org/ghost/Ghost1 org.ghost.Ghost1.Manager GetStatus s "$name" \
+        >"$T/out" 2>&1 || fail "GetStatus $name: $(cat -v "$T/out")"
+    jq -r '.data[0]' "$T/out" | jq -r '.config_errors[0]' >"$T/errs" || fail "GetStatus $name: $(cat -v "$T/out")"
+    ! LC_ALL=C grep -q "$(printf '[\001-\010\013-\037\177]')" "$T/errs" || fail "raw control bytes: $(cat -v "$T/errs")"
+done
+grep -qF 'bad\xff' "$T/errs" || fail "utf's error lacks the escaped byte: $(cat "$T/errs")"
+setpriv --reuid=nobody --regid=nogroup --clear-groups busctl --address="$BUS" --json=short \
+    call org.ghost.Ghost1 /org/ghost/Ghost1 org.ghost.Ghost1.Manager GetStatus s esc | jq -r '.data[0]' |
+    jq -r '.config_errors[0]' | grep -qF "invalid host name '\x1b[31mevil.example'" ||
+    fail "esc's error is not escaped as \\x1b"
+call nobody /org/ghost/Ghost1/profile/utf org.freedesktop.DBus.Properties.GetAll org.ghost.Ghost1.Profile \
+    >"$T/out" || fail "GetAll utf: $(cat "$T/out")"
 
 echo "# errors: unknown profile, bad arguments"
 expect_error org.ghost.Ghost1.Error.NotFound root /org/ghost/Ghost1 org.ghost.Ghost1.Manager.Up nosuch true
