@@ -170,6 +170,11 @@ bool is_v4_mapped(const IpAddress& ip, IpAddress* v4) {
 
 }  // namespace
 
+IpAddress IpAddress::unmapped() const {
+    IpAddress v4;
+    return is_v4_mapped(*this, &v4) ? v4 : *this;
+}
+
 bool IpAddress::is_loopback() const {
     IpAddress v4;
     if (is_v4_mapped(*this, &v4)) return v4.is_loopback();
@@ -239,6 +244,11 @@ std::optional<Cidr> Cidr::parse(std::string_view text, std::string* why) {
         return std::nullopt;
     }
     return cidr;
+}
+
+Cidr Cidr::of(const IpAddress& ip, unsigned prefix_len) {
+    unsigned len = std::min(prefix_len, ip.v6 ? 128u : 32u);
+    return {mask(ip, len), static_cast<uint8_t>(len)};
 }
 
 bool Cidr::contains(const IpAddress& ip) const {

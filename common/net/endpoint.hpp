@@ -41,7 +41,10 @@ struct IpAddress {
     bool is_loopback() const;
     bool is_link_local() const;
     bool is_unspecified() const;
+    /// The embedded IPv4 address of an IPv4-mapped IPv6 address (::ffff:a.b.c.d); else itself.
+    IpAddress unmapped() const;
     bool operator==(const IpAddress&) const = default;
+    auto operator<=>(const IpAddress&) const = default;
 };
 
 /// An address prefix "a.b.c.d/n" or "v6/n"; host bits must be zero.
@@ -50,9 +53,12 @@ struct Cidr {
     uint8_t prefix_len = 0;
 
     static std::optional<Cidr> parse(std::string_view text, std::string* why = nullptr);
+    /// The prefix of length `prefix_len` (clamped to the family's width) that holds `ip`.
+    static Cidr of(const IpAddress& ip, unsigned prefix_len);
     bool contains(const IpAddress& ip) const;
     std::string str() const;
     bool operator==(const Cidr&) const = default;
+    auto operator<=>(const Cidr&) const = default;
 };
 
 }  // namespace ghost::net

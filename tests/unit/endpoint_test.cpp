@@ -136,6 +136,24 @@ TEST(Cidr, ParsesAndContains) {
     EXPECT_TRUE(all->contains(*IpAddress::parse("203.0.113.9")));
 }
 
+TEST(Cidr, OfMasksToTheNetblock) {
+    auto ip = [](const char* s) { return *IpAddress::parse(s); };
+    EXPECT_EQ(Cidr::of(ip("192.0.2.77"), 24).str(), "192.0.2.0/24");
+    EXPECT_EQ(Cidr::of(ip("192.0.2.77"), 64).str(), "192.0.2.77/32") << "clamped to the family";
+    EXPECT_EQ(Cidr::of(ip("2001:db8:1:2:3:4:5:6"), 64).str(), "2001:db8:1:2::/64");
+    EXPECT_EQ(Cidr::of(ip("2001:db8::1"), 0).str(), "::/0");
+    EXPECT_TRUE(Cidr::of(ip("2001:db8::1"), 48).contains(ip("2001:db8:0:ffff::9")));
+}
+
+TEST(IpAddress, UnmappedAndOrdered) {
+    auto ip = [](const char* s) { return *IpAddress::parse(s); };
+    EXPECT_EQ(ip("::ffff:192.0.2.1").unmapped(), ip("192.0.2.1"));
+    EXPECT_EQ(ip("2001:db8::1").unmapped(), ip("2001:db8::1"));
+    EXPECT_EQ(ip("192.0.2.1").unmapped(), ip("192.0.2.1"));
+    EXPECT_LT(ip("192.0.2.1"), ip("192.0.2.2"));
+    EXPECT_LT(ip("192.0.2.1"), ip("::1")) << "IPv4 before IPv6";
+}
+
 TEST(Cidr, BareAddressIsHostPrefix) {
     EXPECT_EQ(Cidr::parse("192.0.2.1")->prefix_len, 32);
     EXPECT_EQ(Cidr::parse("2001:db8::1")->prefix_len, 128);
