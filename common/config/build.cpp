@@ -173,6 +173,29 @@ void build_client(const Section& root, Profile& p) {
     p.hooks = {hooks.str("up"), hooks.str("down"), hooks.num("timeout")};
 }
 
+void build_limits(const Section& lim, LimitsConfig& l) {
+    l.max_sessions = lim.num("max_sessions");
+    l.max_startups = lim.num("max_startups");
+    l.max_startups_total = lim.num("max_startups_total");
+    l.source_netblock_v4 = lim.num("source_netblock_v4");
+    l.source_netblock_v6 = lim.num("source_netblock_v6");
+    l.login_grace_time_s = lim.num("login_grace_time");
+    l.max_channels = lim.num("max_channels");
+    l.max_forwards = lim.num("max_forwards");
+    l.idle_timeout_s = lim.num("idle_timeout");
+    Section pen = lim.sub("penalties");
+    l.penalties = {pen.flag("enabled"),
+                   pen.num("auth_failed"),
+                   pen.num("grace_exceeded"),
+                   pen.num("protocol_error"),
+                   pen.num("no_auth"),
+                   pen.num("min"),
+                   pen.num("max"),
+                   pen.num("max_sources"),
+                   pen.str("overflow") == "deny-all",
+                   pen.cidrs("exempt")};
+}
+
 void build_server(const Section& root, Profile& p) {
     for (const auto& l : root.elements("listen"))
         p.listen.push_back({l.listen("address", "127.0.0.1"), build_transport(l.sub("transport"))});
@@ -190,10 +213,7 @@ void build_server(const Section& root, Profile& p) {
     p.acl.deny_loopback = acl.flag("deny_loopback");
     p.acl.deny_link_local = acl.flag("deny_link_local");
     p.acl.deny_self = acl.flag("deny_self");
-    Section lim = root.sub("limits");
-    p.limits = {lim.num("max_sessions"),     lim.num("max_startups"), lim.num("max_startups_total"),
-                lim.num("login_grace_time"), lim.num("max_channels"), lim.num("max_forwards"),
-                lim.num("idle_timeout")};
+    build_limits(root.sub("limits"), p.limits);
 }
 
 }  // namespace

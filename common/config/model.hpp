@@ -120,10 +120,28 @@ struct AclConfig {
     bool deny_self = true;
 };
 
+/// Per-source penalties (limits.penalties; OpenSSH's PerSourcePenalties): seconds charged
+/// to a source netblock for each way an unauthenticated connection can end badly.
+struct PenaltyConfig {
+    bool enabled = true;
+    uint32_t auth_failed_s = 5;
+    uint32_t grace_exceeded_s = 10;  // also charged for an eviction
+    uint32_t protocol_error_s = 5;
+    uint32_t no_auth_s = 1;
+    uint32_t min_s = 15;  // refused only once more than this is outstanding
+    uint32_t max_s = 600;
+    uint32_t max_sources = 65536;       // tracked netblocks per address family
+    bool deny_all_on_overflow = false;  // overflow "deny-all" (else "permissive")
+    std::vector<net::Cidr> exempt;
+};
+
 struct LimitsConfig {
     uint32_t max_sessions = 256;
-    uint32_t max_startups = 10;       // per source, unauthenticated
-    uint32_t max_startups_total = 100;
+    uint32_t max_startups = 10;  // per source netblock, unauthenticated
+    uint32_t max_startups_total = 2048;
+    uint32_t source_netblock_v4 = 32;
+    uint32_t source_netblock_v6 = 64;
+    PenaltyConfig penalties;
     uint32_t login_grace_time_s = 30;
     uint32_t max_channels = 1024;     // per session
     uint32_t max_forwards = 16;       // per session

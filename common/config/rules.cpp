@@ -79,9 +79,25 @@ void check_reconnect(const json& doc, const std::string& file, std::vector<Error
     }
 }
 
+/// A penalty never outstanding for more than `max` seconds must be able to exceed `min`.
+void check_penalties(const json& limits, const std::string& file, std::vector<Error>& errors) {
+    const json& pen = member(limits, "penalties");
+    if (!pen.is_object() || (!pen.contains("min") && !pen.contains("max"))) return;
+    uint64_t min = uint_or_default(pen, "min", "limits.penalties.min");
+    uint64_t max = uint_or_default(pen, "max", "limits.penalties.max");
+    if (min >= max) {
+        const char* at = pen.contains("min") ? "min" : "max";
+        add(errors, file, std::string("limits.penalties.") + at, &pen[at],
+            "limits.penalties.min (" + std::to_string(min) + ") must be less than max (" +
+                std::to_string(max) + "), else no source is ever refused");
+    }
+}
+
 void check_limits(const json& doc, const std::string& file, std::vector<Error>& errors) {
     const json& limits = member(doc, "limits");
-    if (!limits.is_object() || !limits.contains("max_startups")) return;
+    if (!limits.is_object()) return;
+    check_penalties(limits, file, errors);
+    if (!limits.contains("max_startups")) return;
     uint64_t total = uint_or_default(limits, "max_startups_total", "limits.max_startups_total");
     if (limits["max_startups"].get<uint64_t>() > total) {
         add(errors, file, "limits.max_startups", &limits["max_startups"],

@@ -106,7 +106,66 @@ TEST(ConfigSchema, ServerDefaultsMatchModel) {
     EXPECT_EQ(p.limits.max_channels, d.limits.max_channels);
     EXPECT_EQ(p.limits.max_forwards, d.limits.max_forwards);
     EXPECT_EQ(p.limits.idle_timeout_s, d.limits.idle_timeout_s);
+    EXPECT_EQ(p.limits.source_netblock_v4, d.limits.source_netblock_v4);
+    EXPECT_EQ(p.limits.source_netblock_v6, d.limits.source_netblock_v6);
+    const PenaltyConfig &pp = p.limits.penalties, &dp = d.limits.penalties;
+    EXPECT_EQ(pp.enabled, dp.enabled);
+    EXPECT_EQ(pp.auth_failed_s, dp.auth_failed_s);
+    EXPECT_EQ(pp.grace_exceeded_s, dp.grace_exceeded_s);
+    EXPECT_EQ(pp.protocol_error_s, dp.protocol_error_s);
+    EXPECT_EQ(pp.no_auth_s, dp.no_auth_s);
+    EXPECT_EQ(pp.min_s, dp.min_s);
+    EXPECT_EQ(pp.max_s, dp.max_s);
+    EXPECT_EQ(pp.max_sources, dp.max_sources);
+    EXPECT_EQ(pp.deny_all_on_overflow, dp.deny_all_on_overflow);
+    EXPECT_TRUE(pp.exempt.empty());
     EXPECT_EQ(p.features, std::vector<std::string>{"server"});
+}
+
+TEST(ConfigSchema, ServerPenalties) {
+    Result r = parse(R"({"role": "server", "listen": [{"address": "2222"}], "authorized_keys": "/a",
+                         "limits": {"source_netblock_v4": 24, "source_netblock_v6": 56,
+                                    "penalties": {"enabled": true, "auth_failed": 30, "grace_exceeded": 60,
+                                                  "protocol_error": 0, "no_auth": 2, "min": 0, "max": 3600,
+                                                  "max_sources": 1000, "overflow": "deny-all",
+                                                  "exempt": ["192.0.2.0/24", "2001:db8::1"]}}})");
+    ASSERT_TRUE(r.profile) << r.text();
+    const LimitsConfig& l = r.profile->limits;
+    EXPECT_EQ(l.source_netblock_v4, 24u);
+    EXPECT_EQ(l.source_netblock_v6, 56u);
+    EXPECT_EQ(l.penalties.auth_failed_s, 30u);
+    EXPECT_EQ(l.penalties.grace_exceeded_s, 60u);
+    EXPECT_EQ(l.penalties.protocol_error_s, 0u);
+    EXPECT_EQ(l.penalties.no_auth_s, 2u);
+    EXPECT_EQ(l.penalties.min_s, 0u);
+    EXPECT_EQ(l.penalties.max_s, 3600u);
+    EXPECT_EQ(l.penalties.max_sources, 1000u);
+    EXPECT_TRUE(l.penalties.deny_all_on_overflow);
+    ASSERT_EQ(l.penalties.exempt.size(), 2u);
+    EXPECT_EQ(l.penalties.exempt[1].str(), "2001:db8::1/128");
+
+    const char* head =
+        R"({"role": "server", "listen": [{"address": "2222"}], "authorized_keys": "/a", )";
+    Error e = one_error(std::string(head) + R"("limits": {"penalties": {"min": 600}}})",
+                        "limits.penalties.min");
+    EXPECT_EQ(e.message,
+              "limits.penalties.min (600) must be less than max (600), else no source is "
+              "ever refused");
+    e = one_error(std::string(head) + R"("limits": {"penalties": {"max": 10}}})",
+                  "limits.penalties.max");
+    EXPECT_TRUE(contains(e.message, "min (15) must be less than max (10)")) << e.str();
+    e = one_error(std::string(head) + R"("limits": {"penalties": {"exempt": ["10.0.0.1/8"]}}})",
+                  "limits.penalties.exempt[0]");
+    EXPECT_TRUE(contains(e.message, "host bits set")) << e.str();
+    e = one_error(std::string(head) + R"("limits": {"penalties": {"overflow": "drop"}}})",
+                  "limits.penalties.overflow");
+    EXPECT_TRUE(contains(e.message, "permissive")) << e.str();
+    e = one_error(std::string(head) + R"("limits": {"source_netblock_v4": 33}})",
+                  "limits.source_netblock_v4");
+    EXPECT_EQ(e.value, "33");
+    e = one_error(std::string(head) + R"("limits": {"max_startups_total": 20000}})",
+                  "limits.max_startups_total");
+    EXPECT_EQ(e.value, "20000");
 }
 
 TEST(ConfigSchema, TunDefaultsMatchModel) {
