@@ -48,6 +48,22 @@ std::vector<net::IpAddress> own_addresses() {
     return out;
 }
 
+/// Logs and publishes (`source.penalised`) each penalty as it starts; any thread.
+server::StartupLimiter::PenaltyFn penalty_reporter(const RunnerContext& ctx) {
+    return [log = ctx.log, event = ctx.event,
+            name = ctx.profile.name](const server::SourcePenalties::Started& p) {
+        std::string reason(server::penalty_reason(p.reason));
+        log.notice("refusing ", p.source.str(), " for ", p.duration.count(), " s: ", reason,
+                   " (limits.penalties)");
+        if (event)
+            event({{"type", "source.penalised"},
+                   {"profile", name},
+                   {"source", p.source.str()},
+                   {"seconds", p.duration.count()},
+                   {"reason", reason}});
+    };
+}
+
 class ServerRunner : public Runner {
 public:
     explicit ServerRunner(RunnerContext ctx) : ctx_(std::move(ctx)) {}
@@ -99,8 +115,8 @@ bool ServerRunner::prepare(std::string* why) {
     shared_->profile = ctx_.profile;
     shared_->log = ctx_.log;
     shared_->event = ctx_.event;
-    const auto& lim = ctx_.profile.limits;
-    shared_->startups = std::make_shared<server::StartupLimiter>(lim.max_startups, lim.max_startups_total);
+    shared_->startups =
+        std::make_shared<server::StartupLimiter>(ctx_.profile.limits, penalty_reporter(ctx_));
     shared_->outbound = std::make_shared<server::OutboundPolicy>(
         server::OutboundPolicy{ctx_.profile.outbound, net::Acl(ctx_.profile.acl, own_addresses())});
     if (!load_keys(why)) return false;
@@ -190,6 +206,7 @@ nlohmann::json ServerRunner::status() const {
     s["authorized_keys"] = keys ? keys->entries.size() : 0;
     s["sessions"] = shared_->authenticated();
     s["unauthenticated"] = shared_->startups->total();
+    s["preauth"] = shared_->startups->status();
     uint64_t in = 0, out = 0;
     for (const auto& r : shared_->snapshot()) {
         in += r.info->bytes_in;
@@ -243,6 +260,7 @@ void ServerRunner::reload() {
 void ServerRunner::shutdown(std::function<void()> done) {
     bool first = !stopped_;
     stopped_ = true;
+    if (shared_) shared_->startups->close();  // what ends now is not the clients' doing
     for (auto& l : listeners_) l->close();
     auto regs = shared_ && first ? shared_->snapshot() : std::vector<ServerShared::Registered>{};
     auto remaining = std::make_shared<std::atomic<size_t>>(regs.size() + 1);

@@ -33,8 +33,7 @@ ServerSession::ServerSession(asio::io_context& io, std::shared_ptr<ServerShared>
       watch_(io),
       grace_(io),
       idle_(io),
-      out_budget_(kOutBudget),
-      scratch_(64 * 1024) {
+      out_budget_(kOutBudget) {
     info_->id = shared_->next_id();
     info_->peer = conn_.peer;
     info_->since = static_cast<int64_t>(std::time(nullptr));
@@ -50,12 +49,21 @@ void ServerSession::start() {
     self_ = shared_from_this();
     shared_->add({weak_from_this(), &io_, info_});
     std::string why;
-    if (!setup(&why)) return close(why);
+    if (!setup(&why)) {
+        slot_.release(PreauthOutcome::aborted);
+        return close(why);
+    }
+    slot_.on_evict(io_, [w = weak_from_this()] {
+        auto self = w.lock();
+        if (!self || self->phase_ == Phase::up) return;  // logged in meanwhile: keep it
+        self->close("evicted as the oldest unauthenticated connection (limits.max_startups_total)");
+    });
     auto grace = std::chrono::seconds(shared_->profile.limits.login_grace_time_s);
     grace_.expires_after(grace);
     grace_.async_wait([w = weak_from_this(), grace](asio::error_code ec) {
         auto self = w.lock();
         if (ec || !self || self->phase_ == Phase::up) return;
+        self->slot_.release(PreauthOutcome::grace_expired);
         self->close("no authentication within " + std::to_string(grace.count()) +
                     " s (limits.login_grace_time)");
     });
@@ -94,7 +102,12 @@ void ServerSession::step_kex() {
     ssh::LogScope scope(log_);
     int rc = ssh_handle_key_exchange(session_);
     if (rc == SSH_AGAIN) return wait_io();
-    if (rc != SSH_OK) return close(std::string("key exchange failed: ") + ssh_get_error(session_));
+    if (rc != SSH_OK) {
+        // Still connected: the client broke the protocol; gone: it just left.
+        bool left = ssh::fd_ready_now(watch_.native_handle(), POLLRDHUP);
+        slot_.release(left ? PreauthOutcome::closed : PreauthOutcome::protocol_error);
+        return close(std::string("key exchange failed: ") + ssh_get_error(session_));
+    }
     int flags = ::fcntl(fd_, F_GETFL);
     if (flags >= 0) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
     phase_ = Phase::auth;
@@ -169,8 +182,11 @@ int ServerSession::auth_pubkey(ssh_key key, char state) {
                SSH_AUTH_DENIED;
     if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;  // probe: key acceptable
     if (state != SSH_PUBLICKEY_STATE_VALID) return SSH_AUTH_DENIED;
-    if (!shared_->reserve_session())
-        return deny_auth(fp, "too many sessions (limits.max_sessions)"), SSH_AUTH_DENIED;
+    if (!shared_->reserve_session()) {
+        deny_auth(fp, "too many sessions (limits.max_sessions)");
+        slot_.note(PreauthOutcome::aborted);  // the server is full: not the client's failure
+        return SSH_AUTH_DENIED;
+    }
     reserved_ = true;
     keys_ = keys;
     entry_ = e;
@@ -184,6 +200,7 @@ int ServerSession::auth_pubkey(ssh_key key, char state) {
 }
 
 void ServerSession::deny_auth(const std::string& fp, const std::string& reason) {
+    slot_.note(PreauthOutcome::auth_failed);
     if (fp == denied_fp_) return;  // the probe and the signature: report once
     denied_fp_ = fp;
     log_.notice("authentication refused for key ", fp, ": ", reason);
@@ -196,7 +213,7 @@ void ServerSession::become_up() {
     ssh::read_ahead_attach(fd_, session_);  // every read from here on goes through pump()/after_io()
     phase_ = Phase::up;
     grace_.cancel();
-    slot_.release();
+    slot_.release(PreauthOutcome::authenticated);
     info_->authenticated = true;
     log_.info("session ", info_->id, " authenticated with key '", entry_->name, "' (",
               info_->key_fingerprint, ")");

@@ -58,8 +58,11 @@ public:
     const log::Logger& logger() const override { return log_; }
     size_t out_allowance() const override { return out_budget_; }
     void consume_out(size_t n) override { out_budget_ = n >= out_budget_ ? 0 : out_budget_ - n; }
-    char* scratch() override { return scratch_.data(); }
-    size_t scratch_size() const override { return scratch_.size(); }
+    char* scratch() override {
+        if (scratch_.empty()) scratch_.resize(kScratchSize);  // not for unauthenticated ones
+        return scratch_.data();
+    }
+    size_t scratch_size() const override { return kScratchSize; }
     void count_bytes(uint64_t in, uint64_t out) override;
     void add_stalled(const std::shared_ptr<ssh::ChannelBridge>& c) override;
     void release_bridge(const std::shared_ptr<ssh::ChannelBridge>& c) override;
@@ -70,6 +73,7 @@ public:
     void open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket socket);
 
 private:
+    static constexpr size_t kScratchSize = 64 * 1024;
     enum class Phase { kex, auth, up, closed };
     /// What became of a message: refused (libssh's default reply is sent), answered (or
     /// deliberately left unanswered), or held by the session (direct-tcpip while connecting).
