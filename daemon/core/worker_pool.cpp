@@ -9,6 +9,9 @@ WorkerPool::WorkerPool(unsigned count) {
     for (unsigned i = 0; i < count; ++i) {
         auto w = std::make_unique<Worker>();
         auto* io = &w->io;
+        // The reactor opens descriptors when first used: have it now, not when a flood
+        // has used them all (it would throw from a session's constructor).
+        asio::steady_timer(*io).expires_after(std::chrono::seconds(0));
         w->thread = std::thread([io, i] {
             log::set_thread_name("worker" + std::to_string(i));
             io->run();

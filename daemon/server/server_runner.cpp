@@ -2,8 +2,10 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <libssh/server.h>
@@ -46,6 +48,23 @@ std::vector<net::IpAddress> own_addresses() {
     }
     ::freeifaddrs(list);
     return out;
+}
+
+/// Warns when the unauthenticated connections the profile admits could use up the
+/// descriptors ghostd may open: each holds 2 (tcp: the socket and libssh's watch) or 4
+/// (tls: the TCP socket, a socketpair, the watch), and sessions and channels need theirs.
+void check_fd_budget(const RunnerContext& ctx) {
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+    bool tls = std::any_of(ctx.profile.listen.begin(), ctx.profile.listen.end(),
+                           [](const config::ListenConfig& l) { return l.transport.type == "tls"; });
+    uint64_t need = uint64_t{ctx.profile.limits.max_startups_total} * (tls ? 4 : 2);
+    if (need <= rl.rlim_cur / 2) return;
+    ctx.log.warning("limits.max_startups_total ", ctx.profile.limits.max_startups_total,
+                    " unauthenticated connections may hold ", need,
+                    " descriptors, more than half of the ", rl.rlim_cur,
+                    " ghostd may open (RLIMIT_NOFILE; LimitNOFILE= in ",
+                    "ghostd.service): lower it or raise the limit");
 }
 
 /// Logs and publishes (`source.penalised`) each penalty as it starts; any thread.
@@ -117,6 +136,7 @@ bool ServerRunner::prepare(std::string* why) {
     shared_->event = ctx_.event;
     shared_->startups =
         std::make_shared<server::StartupLimiter>(ctx_.profile.limits, penalty_reporter(ctx_));
+    check_fd_budget(ctx_);
     shared_->outbound = std::make_shared<server::OutboundPolicy>(
         server::OutboundPolicy{ctx_.profile.outbound, net::Acl(ctx_.profile.acl, own_addresses())});
     if (!load_keys(why)) return false;

@@ -90,7 +90,15 @@ bool ServerSession::setup(std::string* why) {
         return false;
     }
     fd_ = conn_.fd.release();  // libssh owns and closes it now
-    watch_.assign(::dup(fd_));
+    // Out of descriptors (EMFILE) fails this connection, never the daemon.
+    int watch = ::dup(fd_);
+    asio::error_code ec(watch < 0 ? errno : 0, asio::system_category());
+    if (!ec) watch_.assign(watch, ec);
+    if (ec) {
+        if (watch >= 0) ::close(watch);
+        *why = "cannot watch the connection: " + ec.message();
+        return false;
+    }
     // No server or message callbacks: libssh queues every request for drain_messages().
     ssh_set_auth_methods(session_, SSH_AUTH_METHOD_PUBLICKEY);
     ssh_set_blocking(session_, 0);

@@ -2,6 +2,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "daemon/core/accept_loop.hpp"
 #include "daemon/server/listener.hpp"
 
 namespace ghost::daemon::server {
@@ -12,17 +13,19 @@ constexpr int kKeepIdleS = 30;  // TCP keepalive: dead clients are noticed withi
 /// Plain TCP listener: the accepted socket is the SSH stream.
 class TcpListener : public Listener {
 public:
-    TcpListener(asio::io_context& io, net::Endpoint ep) : acceptor_(io), ep_(std::move(ep)) {}
+    TcpListener(asio::io_context& io, net::Endpoint ep, log::Logger log)
+        : acceptor_(io), accept_(acceptor_), ep_(std::move(ep)), log_(std::move(log)) {}
 
     bool open(std::string* why) override { return bind_acceptor(acceptor_, ep_, &bound_port_, why); }
 
     void start(AcceptFn fn) override {
         fn_ = std::move(fn);
-        accept_next();
+        accept_.start([this](asio::ip::tcp::socket s) { deliver(std::move(s)); },
+                      accept_failure_logger(log_, ep_));
     }
 
     void close() override {
-        closed_ = true;
+        accept_.stop();
         asio::error_code ec;
         acceptor_.close(ec);
     }
@@ -31,16 +34,6 @@ public:
     std::string transport() const override { return "tcp"; }
 
 private:
-    void accept_next() {
-        if (closed_) return;
-        acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
-            if (ec == asio::error::operation_aborted || closed_) return;
-            if (!ec) deliver(std::move(s));
-            // EMFILE and friends: keep accepting; the limits drop excess connections.
-            accept_next();
-        });
-    }
-
     void deliver(asio::ip::tcp::socket s) {
         asio::error_code ec;
         auto remote = s.remote_endpoint(ec);
@@ -59,13 +52,23 @@ private:
     }
 
     asio::ip::tcp::acceptor acceptor_;
+    AcceptLoop accept_;
     net::Endpoint ep_;
+    log::Logger log_;
     uint16_t bound_port_ = 0;
-    bool closed_ = false;
     AcceptFn fn_;
 };
 
 }  // namespace
+
+AcceptLoop::ErrorFn accept_failure_logger(const log::Logger& log, const net::Endpoint& ep) {
+    return [log, where = ep.str(), n = uint64_t{0}](const asio::error_code& ec) mutable {
+        // Out of descriptors stays so while the flood lasts: say it once per thousand.
+        if (n++ % 1000 == 0)
+            log.warning("accept on ", where, " failed: ", ec.message(), " (", n,
+                        " times); pausing accepts briefly");
+    };
+}
 
 bool bind_acceptor(asio::ip::tcp::acceptor& acceptor, const net::Endpoint& ep, uint16_t* bound_port,
                    std::string* why) {
@@ -97,7 +100,7 @@ std::unique_ptr<Listener> make_listener(const ListenerContext& ctx, const config
                "' is not supported by this ghostd yet";
         return nullptr;
     }
-    return std::make_unique<TcpListener>(ctx.control, cfg.address);
+    return std::make_unique<TcpListener>(ctx.control, cfg.address, ctx.log);
 }
 
 }  // namespace ghost::daemon::server

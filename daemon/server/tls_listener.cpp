@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "common/stealth/knock.hpp"
@@ -30,7 +31,9 @@ namespace ks = ghost::stealth;
 /// nginx's client_header_timeout: how long a connection may take to finish the TLS
 /// handshake and send its first request.
 constexpr std::chrono::seconds kHeadTimeout{60};
-/// Connections in TLS/knock/fallback at once per listener; more are closed at accept.
+/// Connections in TLS/knock/fallback at once per listener. At the cap a new connection
+/// evicts the oldest one still in its TLS handshake or first request; when none is, the
+/// new one is closed at accept.
 constexpr size_t kMaxPending = 4096;
 constexpr std::chrono::seconds kUpstreamConnectTimeout{10};
 constexpr std::string_view kSshPrefix = "SSH-2.0-";
@@ -55,12 +58,13 @@ struct TlsShared {
     ks::ReplayCache replay;
 
     std::atomic<uint64_t> knocks_accepted{0}, knocks_rejected{0}, fallbacks{0}, bare_ssh{0},
-        handshake_failures{0}, refused_busy{0}, plain_ssh{0};
+        handshake_failures{0}, refused_busy{0}, evicted{0}, plain_ssh{0};
     std::atomic<size_t> pending{0};
 
     std::mutex reg_mu;
     uint64_t next_id = 0;
     std::unordered_map<uint64_t, std::pair<asio::io_context*, std::weak_ptr<Conn>>> conns;
+    std::set<uint64_t> undecided;  // ids of conns not yet SSH or fallback, oldest first
 
     st::SslCtxPtr context() const {
         std::lock_guard lock(mu);
@@ -91,6 +95,10 @@ public:
 
     /// Closes the connection (listener closing); on its worker.
     void stop() { net_->close(); }
+    /// Closes the connection if it is still undecided (evicted to make room); on its worker.
+    void evict() {
+        if (!decided_) net_->close();
+    }
 
 private:
     void on_first_bytes(bool ok) {
@@ -127,8 +135,7 @@ private:
                     self->sniff_plain();
                 });
             }
-            decided_ = true;
-            timer_.cancel();
+            settle();
             ++sh_->plain_ssh;
             Accepted a;
             a.fd = net_->release();
@@ -194,8 +201,7 @@ private:
             return fallback(std::move(buf_), false);
         }
         ++sh_->knocks_accepted;
-        decided_ = true;
-        timer_.cancel();
+        settle();
         std::string leftover = buf_.substr(len);
         auto self = shared_from_this();
         st::write_all(net_, ks::build_switching_protocols(ks::websocket_accept(key), st::http_date(st::NginxMimic::Clock::now())),
@@ -206,8 +212,7 @@ private:
     }
 
     void to_ssh(st::Pump::Framing framing, std::string leftover) {
-        decided_ = true;
-        timer_.cancel();
+        settle();
         transport::UniqueFd ssh_end, pump_end;
         std::string why;
         if (!transport::stream_pair(&ssh_end, &pump_end, &why)) {
@@ -231,8 +236,7 @@ private:
     }
 
     void fallback(std::string received, bool plain_on_tls) {
-        decided_ = true;
-        timer_.cancel();
+        settle();
         ++sh_->fallbacks;
         auto self = shared_from_this();
         auto on_end = [self] { self->done(); };
@@ -245,6 +249,14 @@ private:
         }
     }
 
+    /// Decided (SSH or fallback): no deadline any more, and no longer evictable.
+    void settle() {
+        decided_ = true;
+        timer_.cancel();
+        std::lock_guard lock(sh_->reg_mu);
+        sh_->undecided.erase(id_);
+    }
+
     /// Leaves the listener's books (the socket now belongs to SSH, or is closed).
     void done() {
         if (finished_) return;
@@ -253,6 +265,7 @@ private:
         --sh_->pending;
         std::lock_guard lock(sh_->reg_mu);
         sh_->conns.erase(id_);
+        sh_->undecided.erase(id_);
     }
 
     std::shared_ptr<TlsShared> sh_;
@@ -301,11 +314,13 @@ public:
 
     void start(AcceptFn fn) override {
         sh_->deliver = std::move(fn);
-        accept_next();
+        accept_.start([this](asio::ip::tcp::socket s) { on_accept(std::move(s)); },
+                      accept_failure_logger(ctx_.log, ep_));
     }
 
     void close() override {
         if (sh_->closed.exchange(true)) return;
+        accept_.stop();
         asio::error_code ec;
         acceptor_.close(ec);
         std::lock_guard lock(sh_->reg_mu);
@@ -347,6 +362,7 @@ public:
                 {"bare_ssh_connections", sh_->bare_ssh.load()},
                 {"tls_handshake_failures", sh_->handshake_failures.load()},
                 {"refused_busy", sh_->refused_busy.load()},
+                {"evicted_pending", sh_->evicted.load()},
                 {"pending", sh_->pending.load()}};
     }
 
@@ -398,20 +414,27 @@ private:
         return true;
     }
 
-    void accept_next() {
-        if (sh_->closed) return;
-        acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
-            if (ec == asio::error::operation_aborted || sh_->closed) return;
-            if (!ec) on_accept(std::move(s));
-            accept_next();
-        });
+    /// Makes room for a new connection: closes the oldest one still undecided, if any.
+    bool evict_oldest() {
+        std::lock_guard lock(sh_->reg_mu);
+        if (sh_->undecided.empty()) return false;
+        uint64_t id = *sh_->undecided.begin();
+        sh_->undecided.erase(sh_->undecided.begin());
+        auto it = sh_->conns.find(id);
+        if (it != sh_->conns.end()) {
+            asio::post(*it->second.first, [w = it->second.second] {
+                if (auto c = w.lock()) c->evict();
+            });
+        }
+        ++sh_->evicted;
+        return true;
     }
 
     void on_accept(asio::ip::tcp::socket s) {
         asio::error_code ec;
         auto remote = s.remote_endpoint(ec);
         if (ec) return;
-        if (sh_->pending.load() >= kMaxPending) {
+        if (sh_->pending.load() >= kMaxPending && !evict_oldest()) {
             ++sh_->refused_busy;
             return;  // closes
         }
@@ -432,6 +455,7 @@ private:
             std::lock_guard lock(sh_->reg_mu);
             id = ++sh_->next_id;
             sh_->conns.emplace(id, std::make_pair(&io, std::weak_ptr<Conn>(conn)));
+            sh_->undecided.insert(id);
         }
         asio::post(io, [conn, id] { conn->start(id); });
     }
@@ -439,6 +463,7 @@ private:
     ListenerContext ctx_;
     std::shared_ptr<TlsShared> sh_;
     asio::ip::tcp::acceptor acceptor_;
+    AcceptLoop accept_{acceptor_};
     net::Endpoint ep_;
     uint16_t bound_port_ = 0;
 };
