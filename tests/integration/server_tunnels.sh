@@ -81,6 +81,8 @@ mkdir -p "$AK"
 } >"$AK/main"
 
 start_ghostd
+# The hostile inputs below (refused keys, garbage) come from 127.0.0.1 like the real
+# clients: exempt it from penalties here (server_preauth_flood.sh tests them).
 write_profile edge "{
   \"role\": \"server\",
   \"listen\": [ { \"address\": \"127.0.0.1:$EDGE\" } ],
@@ -88,7 +90,8 @@ write_profile edge "{
   \"banner\": \"ghost test edge\\n\",
   \"acl\": { \"deny_loopback\": false },
   \"limits\": { \"max_channels\": 8, \"max_startups\": 10, \"max_startups_total\": 40,
-                \"login_grace_time\": 5, \"max_forwards\": 2 }
+                \"login_grace_time\": 5, \"max_forwards\": 2,
+                \"penalties\": { \"exempt\": [ \"127.0.0.1\" ] } }
 }"
 write_profile strict "{
   \"role\": \"server\",
