@@ -48,11 +48,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
     check(keys.entries.size() + keys.errors.size() <= lines, "more results than lines");
     for (const auto& err : keys.errors) {
-        check(err.where.rfind("fuzz:", 0) == 0 && !err.reason.empty(), "error without place or reason");
+        check(err.where.rfind("fuzz:", 0) == 0 && !err.reason.empty(),
+              "error without place or reason");
     }
     const std::vector<Peer> peers = peers_in(text);
     for (const auto& e : keys.entries) {
-        check(!e.type.empty() && !e.blob.empty() && !e.name.empty(), "entry without type, blob or name");
+        check(!e.type.empty() && !e.blob.empty() && !e.name.empty(),
+              "entry without type, blob or name");
         check(keys.find(e.blob) != nullptr, "entry not found by its own blob");
         check(e.port_forwarding || (!e.permits_open("a", 1) && !e.permits_listen("a", 1)),
               "forwarding allowed after no-port-forwarding");

@@ -46,8 +46,10 @@ class FakeSession : public proxy::ChannelOpener {
         const bool fail = fail_next;
         fail_next = false;
         asio::post(io_, [this, fail, cb = std::move(cb)] {
-            if (fail) return cb(proxy::OpenOutcome::fail(proxy::OpenFailure::refused, "refused"), {});
-            cb(proxy::OpenOutcome::success(), proxy::ChannelHandle(std::make_shared<Channel>(*this)));
+            if (fail)
+                return cb(proxy::OpenOutcome::fail(proxy::OpenFailure::refused, "refused"), {});
+            cb(proxy::OpenOutcome::success(),
+               proxy::ChannelHandle(std::make_shared<Channel>(*this)));
         });
     }
 
@@ -62,7 +64,8 @@ class FakeSession : public proxy::ChannelOpener {
             const size_t len = size_t{s.bytes[s.parsed]} << 8 | s.bytes[s.parsed + 1];
             if (s.bytes.size() - s.parsed < 2 + len) break;
             check(len >= 12, "forwarded a query shorter than a header");
-            s.ids.push_back(static_cast<uint16_t>(s.bytes[s.parsed + 2] << 8 | s.bytes[s.parsed + 3]));
+            s.ids.push_back(
+                static_cast<uint16_t>(s.bytes[s.parsed + 2] << 8 | s.bytes[s.parsed + 3]));
             s.parsed += 2 + len;
         }
         return s.ids;
@@ -162,8 +165,10 @@ class Run {
             ++q.answers;
             if (a.size() > client::kMaxUdpDnsAnswer) a = client::dns_truncated(a);
             check(a.size() <= client::kMaxUdpDnsAnswer, "answer too large for UDP");
-            if (q.message.size() < 12 || q.message.size() > 65535) return check(a.empty(), "answer to non-DNS");
-            check(a.size() >= 12 && a[0] == q.message[0] && a[1] == q.message[1], "answer with another id");
+            if (q.message.size() < 12 || q.message.size() > 65535)
+                return check(a.empty(), "answer to non-DNS");
+            check(a.size() >= 12 && a[0] == q.message[0] && a[1] == q.message[1],
+                  "answer with another id");
         });
     }
 

@@ -23,7 +23,8 @@ void check_answer(const std::string& line) {
           "answer is not exactly one line");
     const auto j = nlohmann::json::parse(line, nullptr, false);
     check(j.is_object() && j.value("jsonrpc", "") == "2.0", "answer is not JSON-RPC 2.0");
-    check(j.contains("result") != j.contains("error"), "answer with both or neither result and error");
+    check(j.contains("result") != j.contains("error"),
+          "answer with both or neither result and error");
 }
 
 void handle(const std::string& line) {
@@ -45,7 +46,8 @@ void handle(const std::string& line) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 2) return 0;
     rpc::LineFramer framer(16 + size_t{data[0]} * 16);
-    ghost::fuzz::Chunker chunks(ghost::fuzz::as_text(data + 2, size - 2), data[1], 1 + data[1] % 64);
+    ghost::fuzz::Chunker chunks(ghost::fuzz::as_text(data + 2, size - 2), data[1],
+                                1 + data[1] % 64);
     while (!chunks.done()) {
         if (!framer.feed(chunks.next())) {
             check(framer.overflowed(), "refused without overflow");

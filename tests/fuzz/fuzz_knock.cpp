@@ -25,10 +25,11 @@ const auto kNow = std::chrono::system_clock::time_point{std::chrono::seconds{1'7
 // Tokens made once per process, so that one input always means the same bytes: "@T@"
 // number k of an input is valid token k (distinct nonces), "@X@" an expired one.
 std::string with_tokens(std::string_view in) {
-    static const std::string kValid[] = {ks::make_token(kSecret, kPath, kNow),
-                                         ks::make_token(kSecret, kPath, kNow),
-                                         ks::make_token(kSecret, kPath, kNow - std::chrono::seconds{89})};
-    static const std::string kExpired = ks::make_token(kSecret, kPath, kNow - std::chrono::hours{1});
+    static const std::string kValid[] = {
+        ks::make_token(kSecret, kPath, kNow), ks::make_token(kSecret, kPath, kNow),
+        ks::make_token(kSecret, kPath, kNow - std::chrono::seconds{89})};
+    static const std::string kExpired =
+        ks::make_token(kSecret, kPath, kNow - std::chrono::hours{1});
     std::string out;
     size_t valid = 0;
     for (size_t i = 0; i < in.size();) {

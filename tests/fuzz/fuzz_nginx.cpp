@@ -39,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto now = NginxMimic::Clock::time_point{std::chrono::seconds{1'700'000'000}};
     NginxMimic m(port, now);
     if (port == NginxMimic::Port::tls && (data[0] & 2)) m.plain_on_tls();
-    ghost::fuzz::Chunker chunks(ghost::fuzz::as_text(data + 3, size - 3), data[1], 1 + data[1] % 128);
+    ghost::fuzz::Chunker chunks(ghost::fuzz::as_text(data + 3, size - 3), data[1],
+                                1 + data[1] % 128);
     const uint32_t max_delay = data[2];
     while (!chunks.done() && !m.closed()) {
         now += std::chrono::seconds{chunks.draw() % (max_delay + 1)};

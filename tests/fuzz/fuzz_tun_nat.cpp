@@ -42,9 +42,14 @@ tun::SocketAddr app(uint8_t s) {
 }
 
 tun::SocketAddr destination(uint8_t d) {
-    static const net::IpAddress kDsts[] = {ip("93.184.216.34"), ip("198.18.0.1"), ip("198.18.0.2"),
-                                           ip("2001:db8::1"),   ip("224.0.0.251"), ip("10.0.0.53"),
-                                           ip("fdc7:6768:6f73:7400::2"), ip("255.255.255.255")};
+    static const net::IpAddress kDsts[] = {ip("93.184.216.34"),
+                                           ip("198.18.0.1"),
+                                           ip("198.18.0.2"),
+                                           ip("2001:db8::1"),
+                                           ip("224.0.0.251"),
+                                           ip("10.0.0.53"),
+                                           ip("fdc7:6768:6f73:7400::2"),
+                                           ip("255.255.255.255")};
     static const uint16_t kPorts[] = {80, 443, 53, kListenerPort, 22, 0, 5353, 65535};
     return {kDsts[d % 8], kPorts[(d >> 3) % 8]};
 }
@@ -84,7 +89,8 @@ class Run {
     void step(uint8_t op) {
         switch (op % 6) {
             case 0: {
-                const size_t len = std::min<size_t>(byte() | size_t{byte()} << 8, ops_.size() - at_);
+                const size_t len =
+                    std::min<size_t>(byte() | size_t{byte()} << 8, ops_.size() - at_);
                 std::vector<uint8_t> p(ops_.begin() + at_, ops_.begin() + at_ + len);
                 at_ += len;
                 std::optional<tun::PartialChecksum> partial;
@@ -132,7 +138,8 @@ class Run {
         process(tun::build_tcp_segment(from, to, flags, 5000, 1001), {}, false);
     }
 
-    void process(std::vector<uint8_t> p, std::optional<tun::PartialChecksum> partial, bool from_app) {
+    void process(std::vector<uint8_t> p, std::optional<tun::PartialChecksum> partial,
+                 bool from_app) {
         tun::PacketView in;
         const bool parsed = tun::parse_packet(p, &in) == tun::ParseError::none;
         const bool sums_ok = parsed && checksums_ok(p, in);
@@ -146,7 +153,8 @@ class Run {
         check(counted() == packets_, "a packet in no counter or in two");
         check(nat_.flows().size() <= nat_.flows().config().max_flows, "flow table over its size");
         if (r.verdict == tun::Verdict::reply) return check_reply(reply, in, r);
-        if (r.verdict == tun::Verdict::dns) return check(in.is_udp() && in.dport == 53, "DNS that is not");
+        if (r.verdict == tun::Verdict::dns)
+            return check(in.is_udp() && in.dport == 53, "DNS that is not");
         if (r.verdict != tun::Verdict::forward) return;
         check(parsed && in.is_tcp() && r.length == in.total_len, "forwarded what did not parse");
         tun::PacketView out;
@@ -154,7 +162,8 @@ class Run {
               "forwarded packet does not parse");
         if (sums_ok && !partial) check(checksums_ok(p, out), "NAT broke a right checksum");
         if (from_app) return check_to_listener(in, out);
-        check(tuple_before && out.source() == tuple_before->dst && out.destination() == tuple_before->src,
+        check(tuple_before && out.source() == tuple_before->dst &&
+                  out.destination() == tuple_before->src,
               "listener packet sent to the wrong application");
     }
 
@@ -169,7 +178,8 @@ class Run {
         if (ports_.size() < 64) ports_.push_back(out.sport);
     }
 
-    void check_reply(const std::vector<uint8_t>& reply, const tun::PacketView& in, const tun::NatResult& r) {
+    void check_reply(const std::vector<uint8_t>& reply, const tun::PacketView& in,
+                     const tun::NatResult& r) {
         check(r.length == reply.size() && !reply.empty(), "reply length");
         tun::PacketView v;
         check(tun::parse_packet(reply, &v) == tun::ParseError::none, "reply does not parse");

@@ -30,7 +30,8 @@ tun::PacketView parse_own(std::span<const uint8_t> bytes, const char* what) {
 }
 
 void check_view(std::span<const uint8_t> data, const tun::PacketView& v) {
-    check(v.total_len <= data.size() && v.ip_header_len <= v.total_len, "lengths beyond the buffer");
+    check(v.total_len <= data.size() && v.ip_header_len <= v.total_len,
+          "lengths beyond the buffer");
     check(v.l4_offset + v.l4_len == v.total_len, "L4 does not end with the datagram");
     if (v.is_tcp()) check(v.tcp_header_len + v.payload_len == v.l4_len, "TCP lengths disagree");
     if (v.is_udp()) check(tun::kUdpHeaderLen + v.payload_len == v.l4_len, "UDP lengths disagree");
@@ -40,15 +41,18 @@ void check_view(std::span<const uint8_t> data, const tun::PacketView& v) {
 void rewrite(std::span<const uint8_t> data, const tun::PacketView& v) {
     std::vector<uint8_t> copy(data.begin(), data.end());
     tun::SocketAddr src{v.dst, static_cast<uint16_t>(v.dport ^ 0x5a5a)};
-    tun::SocketAddr dst{*net::IpAddress::parse(v.v6 ? "fdc7:6768:6f73:7400::1" : "198.18.0.1"), 1080};
+    tun::SocketAddr dst{*net::IpAddress::parse(v.v6 ? "fdc7:6768:6f73:7400::1" : "198.18.0.1"),
+                        1080};
     const bool ok_before = checksums_ok(data, v);
     tun::rewrite_endpoints(copy, v, src, dst);
     tun::PacketView after;
-    check(tun::parse_packet(copy, &after) == tun::ParseError::none, "rewritten packet does not parse");
+    check(tun::parse_packet(copy, &after) == tun::ParseError::none,
+          "rewritten packet does not parse");
     check(after.src == src.ip && after.dst == dst.ip && after.sport == src.port &&
               after.dport == dst.port,
           "rewrite wrote other endpoints");
-    check(after.total_len == v.total_len && after.payload_len == v.payload_len, "rewrite changed lengths");
+    check(after.total_len == v.total_len && after.payload_len == v.payload_len,
+          "rewrite changed lengths");
     if (ok_before) check(checksums_ok(copy, after), "rewrite broke a right checksum");
 }
 
@@ -57,7 +61,8 @@ void answer(std::span<const uint8_t> data, const tun::PacketView& v) {
         const auto rst = tun::build_tcp_reset(v);
         if (rst.empty()) return check(v.has(tun::kTcpRst), "no RST for a segment");
         const auto r = parse_own(rst, "RST does not parse or has a wrong checksum");
-        check(r.has(tun::kTcpRst) && r.dst == v.src && r.dport == v.sport, "RST to the wrong place");
+        check(r.has(tun::kTcpRst) && r.dst == v.src && r.dport == v.sport,
+              "RST to the wrong place");
         return;
     }
     const auto icmp = tun::build_port_unreachable(data, v);
@@ -69,7 +74,8 @@ void finish_partials(std::span<const uint8_t> data, const tun::PacketView& v) {
     for (uint16_t start : {uint16_t(0), uint16_t(v.l4_offset), uint16_t(v.total_len - 1),
                            uint16_t(v.total_len), uint16_t(0xffff)}) {
         std::vector<uint8_t> copy(data.begin(), data.begin() + v.total_len);
-        const tun::PartialChecksum partial{start, static_cast<uint16_t>(tun::l4_checksum_offset(v))};
+        const tun::PartialChecksum partial{start,
+                                           static_cast<uint16_t>(tun::l4_checksum_offset(v))};
         (void)tun::is_own_l4_checksum(v, partial);
         (void)tun::finish_partial_checksum(copy, partial);
     }
