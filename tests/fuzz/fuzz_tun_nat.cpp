@@ -95,23 +95,23 @@ class Run {
                 at_ += len;
                 std::optional<tun::PartialChecksum> partial;
                 if (op & 0x80) partial = tun::PartialChecksum{byte(), byte()};
-                return process(std::move(p), partial, true);
+                return process(std::move(p), partial);
             }
             case 1: {
                 const auto s = app(byte()), d = destination(byte());
                 const uint8_t flags = byte();
                 const std::vector<uint8_t> payload(byte() % 64, 'x');
                 if (s.ip.v6 != d.ip.v6) return;
-                return process(tun::build_tcp_segment(s, d, flags, 1000, 2000, payload), {}, true);
+                return process(tun::build_tcp_segment(s, d, flags, 1000, 2000, payload));
             }
             case 2: {
                 const auto s = app(byte()), d = destination(byte());
                 const std::vector<uint8_t> payload(byte() % 64, 'q');
                 if (s.ip.v6 != d.ip.v6) return;
-                return process(tun::build_udp_datagram(s, d, payload), {}, true);
+                return process(tun::build_udp_datagram(s, d, payload));
             }
             case 3:
-                return from_listener(byte(), byte());
+                return listener_answers(byte(), byte());
             case 4: {
                 const uint8_t k = byte();
                 const uint16_t port = ports_.empty() ? k : ports_[k % ports_.size()];
@@ -127,7 +127,7 @@ class Run {
         }
     }
 
-    void from_listener(uint8_t k, uint8_t flags) {
+    void listener_answers(uint8_t k, uint8_t flags) {
         if (ports_.empty()) return;
         const uint16_t n = ports_[k % ports_.size()];
         const tun::Flow* flow = nat_.flows().find_port(n);
@@ -135,14 +135,20 @@ class Run {
         const auto& a = nat_.config().addresses;
         const tun::SocketAddr from{v6 ? a.listener_v6 : a.listener_v4, kListenerPort};
         const tun::SocketAddr to{v6 ? a.peer_v6 : a.peer_v4, n};
-        process(tun::build_tcp_segment(from, to, flags, 5000, 1001), {}, false);
+        process(tun::build_tcp_segment(from, to, flags, 5000, 1001));
     }
 
-    void process(std::vector<uint8_t> p, std::optional<tun::PartialChecksum> partial,
-                 bool from_app) {
+    // The listener's own packets come from its address and port; anything else is an app's.
+    bool from_listener(const tun::PacketView& v) const {
+        const auto& a = nat_.config().addresses;
+        return v.sport == kListenerPort && v.src == (v.v6 ? a.listener_v6 : a.listener_v4);
+    }
+
+    void process(std::vector<uint8_t> p, std::optional<tun::PartialChecksum> partial = {}) {
         tun::PacketView in;
         const bool parsed = tun::parse_packet(p, &in) == tun::ParseError::none;
         const bool sums_ok = parsed && checksums_ok(p, in);
+        const bool from_app = parsed && !from_listener(in);
         std::optional<tun::FlowTuple> tuple_before;
         if (parsed && !from_app) {
             if (const tun::Flow* f = nat_.flows().find_port(in.dport)) tuple_before = f->tuple;
