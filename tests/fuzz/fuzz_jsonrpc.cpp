@@ -2,7 +2,8 @@
 // control socket's server uses them on what any local user sends: LineFramer fed in
 // pieces, every non-blank line through parse_request, and the answer serialised with
 // to_line (the request's params echoed back as a result, or the error response).
-// Input: byte 0 = line limit seed, byte 1 = chunk seed, rest = bytes from the client.
+// Input: byte 0 = line limit (16 + 16 x byte 0; 255: the daemon's default of 1 MiB),
+// byte 1 = chunk seed, rest = bytes from the client.
 
 #include <cstdint>
 #include <string>
@@ -45,7 +46,8 @@ void handle(const std::string& line) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 2) return 0;
-    rpc::LineFramer framer(16 + size_t{data[0]} * 16);
+    const size_t limit = data[0] == 255 ? size_t{1} << 20 : 16 + size_t{data[0]} * 16;
+    rpc::LineFramer framer(limit);
     ghost::fuzz::Chunker chunks(ghost::fuzz::as_text(data + 2, size - 2), data[1],
                                 1 + data[1] % 64);
     while (!chunks.done()) {
@@ -60,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             handle(*line);
         }
         if (framer.overflowed()) return 0;
-        check(framer.pending() <= 16 + size_t{data[0]} * 16, "more pending than a line may hold");
+        check(framer.pending() <= limit, "more pending than a line may hold");
     }
     return 0;
 }
