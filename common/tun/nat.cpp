@@ -74,7 +74,9 @@ NatResult NatTranslator::process(std::span<uint8_t> packet, Clock::time_point no
             ++counters_.other_dropped;
             return {};
         }
-        partial.reset();
+        // The field may lie anywhere, headers included: take the packet as the device
+        // would have handed it over finished, parsed afresh.
+        return process(packet, now, reply);
     }
     bool tcp_or_udp = v.is_tcp() || v.is_udp();
     if (!tcp_or_udp || is_multicast_or_broadcast(v.dst) || is_multicast_or_broadcast(v.src)) {

@@ -499,6 +499,31 @@ TEST_F(NatTranslatorTest, OffloadHeaderPointingElsewhereIsFinishedFirstOrDropped
     EXPECT_EQ(again.destination(), listener());
 }
 
+// An offload header whose field lies in the IP header (found by fuzzing): finishing it
+// rewrites the header (here the total length), and the NAT must then treat the packet as
+// the device would have handed it over finished, not by its header as it was before.
+TEST_F(NatTranslatorTest, OffloadHeaderOverTheIpHeaderActsOnTheFinishedPacket) {
+    const auto syn = build_tcp_segment(kApp, kDst, kTcpSyn, 100, 0, std::vector<uint8_t>(40, 7));
+    for (const PartialChecksum over_ip : {PartialChecksum{2, 0}, PartialChecksum{3, 0},
+                                          PartialChecksum{0, 10}, PartialChecksum{8, 4}}) {
+        NatTranslator nat(config());
+        auto pkt = syn;
+        std::vector<uint8_t> reply;
+        const NatResult r = nat.process(pkt, now_, &reply, over_ip);
+        NatTranslator twin(config());
+        auto finished = syn;
+        ASSERT_TRUE(finish_partial_checksum(finished, over_ip));
+        const NatResult want = twin.process(finished, now_, &reply);
+        EXPECT_EQ(r.verdict, want.verdict) << over_ip.start << "+" << over_ip.offset;
+        EXPECT_FALSE(r.partial);
+        if (r.verdict != Verdict::forward) continue;
+        EXPECT_EQ(pkt, finished);
+        PacketView out;
+        ASSERT_EQ(parse_packet(std::span(pkt).first(r.length), &out), ParseError::none);
+        EXPECT_EQ(out.total_len, r.length);
+    }
+}
+
 TEST_F(NatTranslatorTest, IdleAndUnansweredFlowsExpire) {
     NatTranslator nat(config());
     run(nat, build_tcp_segment(kApp, kDst, kTcpSyn, 1, 0), Verdict::forward);
