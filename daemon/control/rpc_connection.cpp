@@ -10,9 +10,11 @@
 
 namespace ghost::daemon {
 
+namespace {
 using Verdict = rpc::SlotPool::Verdict;
 
 constexpr size_t kWriteBatch = 64;  // lines per write (IOV_MAX is 1024)
+}  // namespace
 
 rpc::LineQueue::Line answer_line(const nlohmann::json& message) {
     std::string line = text::dump_printable(message);

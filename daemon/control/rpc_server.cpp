@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "common/text/printable_json.hpp"
 #include "daemon/control/rpc_connection.hpp"
@@ -121,12 +122,14 @@ void RpcServer::accept() {
     acceptor_.async_accept([this](asio::error_code ec, stream::socket s) {
         if (stopped_ || ec == asio::error::operation_aborted) return;
         if (!ec || ec == asio::error::connection_aborted) {
+            accept_failing_ = false;
             if (!ec) admit(std::move(s));
             return accept();
         }
         // Out of descriptors or memory: retrying at once would spin; the backlog waits.
-        log::global().warning("control: accept: ", ec.message(), "; retrying in ",
-                              kAcceptRetry.count(), " ms");
+        if (!std::exchange(accept_failing_, true))
+            log::global().warning("control: accept: ", ec.message(), "; retrying every ",
+                                  kAcceptRetry.count(), " ms");
         accept_later();
     });
 }

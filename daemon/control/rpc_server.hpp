@@ -77,6 +77,7 @@ private:
     std::optional<uint64_t> events_;  // our one subscription to the core
     size_t refused_ = 0;              // refusals not yet logged
     std::chrono::steady_clock::time_point refusal_logged_{};
+    bool accept_failing_ = false;  // logged once until an accept succeeds
     bool stopped_ = false;
 };
 

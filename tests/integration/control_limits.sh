@@ -7,7 +7,8 @@
 #   root: ghostctl list / down / up ──────┼──unix socket──▶ ghostd ── server profile "srv"
 #   daemon (+group staff): ghostctl ──────┤                 (control_group "staff")       127.0.0.1:$SRV
 #   root: rpc_flood.py subscribe 1,000 ───┤  second start, max_clients 1100: fan-out
-#   root: rpc_flood.py slow ──────────────┘  never reads its answers: dropped
+#   root: rpc_flood.py slow ──────────────┤  never reads its answers: dropped
+#   root: rpc_flood.py idle 100 ──────────┘  with ghostd's descriptor limit lowered (prlimit)
 #
 # Group staff stands in for group ghost, which the test machine need not have.
 . "$(dirname "$0")/lib.sh"
@@ -153,4 +154,20 @@ grep -q "dropping client root .*not reading its replies or events (4096 lines" "
 gctl list | has "^srv " || fail "list after the slow reader"
 kill -0 "$GHOSTD_PID" || fail "ghostd died"
 pass "slow reader dropped at 4096 queued lines: $(cat "$T/slow.out")"
+
+log "out of descriptors: ghostd waits for them instead of spinning, then serves again"
+limit=$(($(fds) + 10))
+prlimit --pid "$GHOSTD_PID" --nofile="$limit:$limit"
+"$PY" "$FLOOD" "$GHOST_RUN/ghostd.sock" idle 100 3 >"$T/idle.out" 2>&1 &
+IDLE=$!
+track_pid $IDLE
+wait_for 10 "accept to run out of descriptors" grep -q "control: accept: Too many open files" "$T/ghostd.log"
+cpu0=$(cpu)
+sleep 1
+busy_ms=$((($(cpu) - cpu0) * 1000 / $(getconf CLK_TCK)))
+((busy_ms < 500)) || fail "ghostd spun for $busy_ms ms of CPU in 1 s while out of descriptors"
+wait $IDLE || fail "idle clients: $(cat "$T/idle.out")"
+wait_for 10 "service after the descriptors came back" bash -c "'$GHOSTCTL' --socket '$GHOST_RUN/ghostd.sock' list | grep -q '^srv '"
+(($(grep -c "control: accept:" "$T/ghostd.log") == 1)) || fail "accept failures not logged once"
+pass "at $limit descriptors: ${busy_ms} ms CPU in 1 s, logged once, served again afterwards"
 echo PASS

@@ -11,6 +11,7 @@ usage: rpc_flood.py SOCKET MODE ARGS...
                     each has EVENTS events (or 120 s); print a summary with timings
   slow REQUESTS     pipeline REQUESTS profile.list calls without reading any answer; print
                     whether ghostd dropped the connection
+  idle N SECONDS    open N connections that say nothing, hold them SECONDS, close them
 """
 import json
 import os
@@ -185,6 +186,19 @@ def slow(path, requests):
     print(json.dumps({"sent": sent, "answers_read": got, "end": end}))
 
 
+def idle(path, n, seconds):
+    raise_fd_limit()
+    held = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)  # completes from the listen backlog even when ghostd cannot accept
+        held.append(s)
+    time.sleep(seconds)
+    for s in held:
+        s.close()
+    print(json.dumps({"held": len(held)}))
+
+
 if __name__ == "__main__":
     sock, mode = sys.argv[1], sys.argv[2]
     if mode == "hold":
@@ -195,5 +209,7 @@ if __name__ == "__main__":
         subscribe(sock, int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
     elif mode == "slow":
         slow(sock, int(sys.argv[3]))
+    elif mode == "idle":
+        idle(sock, int(sys.argv[3]), float(sys.argv[4]))
     else:
         sys.exit(__doc__)
