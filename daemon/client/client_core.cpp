@@ -509,21 +509,22 @@ nlohmann::json ClientCore::status_json() const {
         reconnect["next_retry_in_s"] = std::max<int64_t>(0, left.count()) / 1000.0;
     }
     nlohmann::json out = {{"server", ctx_.profile.server ? ctx_.profile.server->str() : ""},
-            {"transport", ctx_.profile.transport.type},
-            {"user", user_},
-            {"public_key", public_key_},
-            {"host_key_fingerprint", host_key_fp_},
-            {"bytes_in", stats_->bytes_in.load()},
-            {"bytes_out", stats_->bytes_out.load()},
-            {"channels_open", stats_->channels_open.load()},
-            {"channels_total", stats_->channels_total.load()},
-            {"keepalive", {{"sent", stats_->keepalives_sent.load()},
-                           {"answered", stats_->keepalives_answered.load()}}},
-            {"forwards", std::move(fw)},
-            {"listeners", std::move(listeners)},
-            {"remote_forwards", std::move(rfw)},
-            {"reconnect", std::move(reconnect)},
-            {"last_error", last_error_}};
+                          {"transport", ctx_.profile.transport.type},
+                          {"user", user_},
+                          {"public_key", public_key_},
+                          {"host_key_fingerprint", host_key_fp_},
+                          {"bytes_in", stats_->bytes_in.load()},
+                          {"bytes_out", stats_->bytes_out.load()},
+                          {"channels_open", stats_->channels_open.load()},
+                          {"channels_total", stats_->channels_total.load()},
+                          {"keepalive",
+                           {{"sent", stats_->keepalives_sent.load()},
+                            {"answered", stats_->keepalives_answered.load()}}},
+                          {"forwards", std::move(fw)},
+                          {"listeners", std::move(listeners)},
+                          {"remote_forwards", std::move(rfw)},
+                          {"reconnect", std::move(reconnect)},
+                          {"last_error", last_error_}};
     if (tun_) out["tun"] = tun_->status();
     if (!transport_info_.empty()) out["tls"] = transport_info_;
     return out;

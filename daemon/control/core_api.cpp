@@ -115,21 +115,25 @@ CoreApi::CoreApi(ProfileManager& profiles) : profiles_(profiles) {
         if (!only_params(p, {"name"}, r) || !string_param(p, "name", &name, r)) return;
         pm.down(name, std::move(r));
     }, "bring a profile down"};
-    methods_["config.check"] = {false, [](const json& p, Reply r) {
-        // The caller sends the content: ghostd never opens a path a caller names.
-        std::string file, text;
-        if (!only_params(p, {"file", "text"}, r) || !string_param(p, "file", &file, r) ||
-            !text_param(p, "text", &text, r))
-            return;
-        if (file.size() > kMaxFileName)
-            return r(ApiResult::failure(errc::invalid_params, "invalid params: \"file\" is longer than " +
-                                                                  std::to_string(kMaxFileName) + " bytes"));
-        std::vector<config::Error> errs;
-        config::check_profile_text(file, text, errs);
-        json a = json::array();
-        for (auto& e : errs) a.push_back(e.str());
-        r(ApiResult::success({{"ok", errs.empty()}, {"errors", a}}));
-    }, "validate a profile's content (text) as the daemon would; file names it in errors"};
+    methods_["config.check"] = {
+        false,
+        [](const json& p, Reply r) {
+            // The caller sends the content: ghostd never opens a path a caller names.
+            std::string file, text;
+            if (!only_params(p, {"file", "text"}, r) || !string_param(p, "file", &file, r) ||
+                !text_param(p, "text", &text, r))
+                return;
+            if (file.size() > kMaxFileName)
+                return r(ApiResult::failure(errc::invalid_params,
+                                            "invalid params: \"file\" is longer than " +
+                                                std::to_string(kMaxFileName) + " bytes"));
+            std::vector<config::Error> errs;
+            config::check_profile_text(file, text, errs);
+            json a = json::array();
+            for (auto& e : errs) a.push_back(e.str());
+            r(ApiResult::success({{"ok", errs.empty()}, {"errors", a}}));
+        },
+        "validate a profile's content (text) as the daemon would; file names it in errors"};
     methods_["server.sessions"] = {false, [&pm](const json& p, Reply r) {
         std::string name;
         if (!only_params(p, {"name"}, r) || !string_param(p, "name", &name, r)) return;

@@ -73,16 +73,16 @@ public:
     void open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket socket);
 
 private:
-    static constexpr size_t kScratchSize = 64 * 1024;
-    enum class Phase { kex, auth, up, closed };
-    /// What became of a message: refused (libssh's default reply is sent), answered (or
-    /// deliberately left unanswered), or held by the session (direct-tcpip while connecting).
-    enum class Answer { refuse, answered, held };
-    /// A direct-tcpip open whose outbound connect is running; answered when it ends.
-    struct PendingOpen {
-        ssh_message msg;  // owned: freed when answered or at teardown
-        std::string target;
-    };
+  static constexpr size_t kScratchSize = 64 * 1024;
+  enum class Phase { kex, auth, up, closed };
+  /// What became of a message: refused (libssh's default reply is sent), answered (or
+  /// deliberately left unanswered), or held by the session (direct-tcpip while connecting).
+  enum class Answer { refuse, answered, held };
+  /// A direct-tcpip open whose outbound connect is running; answered when it ends.
+  struct PendingOpen {
+      ssh_message msg;  // owned: freed when answered or at teardown
+      std::string target;
+  };
     /// A forwarded-tcpip channel waiting for the client's OPEN_CONFIRMATION.
     struct PendingReverse {
         std::shared_ptr<ssh::ChannelBridge> channel;

@@ -347,15 +347,17 @@ public:
 
     nlohmann::json status() const override {
         std::lock_guard lock(sh_->mu);
-        return {{"certificate", {{"file", sh_->cert.cert_file},
-                                 {"subject", sh_->cert.subject},
-                                 {"pin_sha256", sh_->cert.pin_sha256},
-                                 {"self_signed_by_ghostd", sh_->cert.generated}}},
+        return {{"certificate",
+                 {{"file", sh_->cert.cert_file},
+                  {"subject", sh_->cert.subject},
+                  {"pin_sha256", sh_->cert.pin_sha256},
+                  {"self_signed_by_ghostd", sh_->cert.generated}}},
                 {"knock_path", sh_->cfg.transport.knock_path},
                 {"allow_bare_ssh", sh_->cfg.transport.allow_bare_ssh},
                 {"sniff", sh_->cfg.transport.sniff},
                 {"plain_ssh_connections", sh_->plain_ssh.load()},
-                {"fallback", sh_->cfg.transport.fallback ? sh_->cfg.transport.fallback->str() : "built-in 404"},
+                {"fallback",
+                 sh_->cfg.transport.fallback ? sh_->cfg.transport.fallback->str() : "built-in 404"},
                 {"knocks_accepted", sh_->knocks_accepted.load()},
                 {"knocks_rejected", sh_->knocks_rejected.load()},
                 {"fallback_connections", sh_->fallbacks.load()},

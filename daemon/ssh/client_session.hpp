@@ -82,41 +82,41 @@ struct SessionEvents {
 class ClientSession final : public BridgeHost,
                             public std::enable_shared_from_this<ClientSession> {
 public:
-    using ForwardCallback = GlobalRequests::ForwardCallback;
+  using ForwardCallback = GlobalRequests::ForwardCallback;
 
-    ClientSession(asio::io_context& io, ClientSessionConfig cfg, log::Logger logger,
-                  std::shared_ptr<SessionStats> stats, SessionEvents events);
-    ~ClientSession();
-    ClientSession(const ClientSession&) = delete;
-    ClientSession& operator=(const ClientSession&) = delete;
+  ClientSession(asio::io_context& io, ClientSessionConfig cfg, log::Logger logger,
+                std::shared_ptr<SessionStats> stats, SessionEvents events);
+  ~ClientSession();
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
 
-    /// Takes the connected transport fd and starts the handshake.
-    void start(transport::UniqueFd fd);
-    /// Opens a direct-tcpip channel; callback semantics of proxy::ChannelOpener::open.
-    void open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb);
-    /// Asks the server to listen (ssh -R); requests are queued and sent one at a time.
-    void listen_forward(std::string host, uint16_t port, ForwardCallback cb);
-    /// Tears everything down without calling `ended`. Idempotent.
-    void close();
+  /// Takes the connected transport fd and starts the handshake.
+  void start(transport::UniqueFd fd);
+  /// Opens a direct-tcpip channel; callback semantics of proxy::ChannelOpener::open.
+  void open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb);
+  /// Asks the server to listen (ssh -R); requests are queued and sent one at a time.
+  void listen_forward(std::string host, uint16_t port, ForwardCallback cb);
+  /// Tears everything down without calling `ended`. Idempotent.
+  void close();
 
-    bool is_up() const { return phase_ == Phase::up; }
-    /// Server host key fingerprint (after key exchange).
-    const std::string& host_key_fingerprint() const { return host_fp_; }
+  bool is_up() const { return phase_ == Phase::up; }
+  /// Server host key fingerprint (after key exchange).
+  const std::string& host_key_fingerprint() const { return host_fp_; }
 
-    // --- BridgeHost (used by ChannelBridge) ---
-    asio::io_context& io() override { return io_; }
-    const log::Logger& logger() const override { return log_; }
-    size_t out_allowance() const override { return out_budget_; }
-    void consume_out(size_t n) override;
-    /// 64 KiB scratch buffer shared by the worker's bridges.
-    char* scratch() override { return scratch_.data(); }
-    size_t scratch_size() const override { return scratch_.size(); }
-    void count_bytes(uint64_t in, uint64_t out) override;
-    void add_stalled(const std::shared_ptr<ChannelBridge>& b) override;
-    void release_bridge(const std::shared_ptr<ChannelBridge>& b) override;
-    void after_io() override;
-    bool input_pending() const override;
-    void add_corked(const std::shared_ptr<ChannelBridge>& b) override;
+  // --- BridgeHost (used by ChannelBridge) ---
+  asio::io_context& io() override { return io_; }
+  const log::Logger& logger() const override { return log_; }
+  size_t out_allowance() const override { return out_budget_; }
+  void consume_out(size_t n) override;
+  /// 64 KiB scratch buffer shared by the worker's bridges.
+  char* scratch() override { return scratch_.data(); }
+  size_t scratch_size() const override { return scratch_.size(); }
+  void count_bytes(uint64_t in, uint64_t out) override;
+  void add_stalled(const std::shared_ptr<ChannelBridge>& b) override;
+  void release_bridge(const std::shared_ptr<ChannelBridge>& b) override;
+  void after_io() override;
+  bool input_pending() const override;
+  void add_corked(const std::shared_ptr<ChannelBridge>& b) override;
 
 private:
     enum class Phase { idle, connecting, authenticating, up, closed };

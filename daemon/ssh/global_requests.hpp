@@ -23,7 +23,7 @@ namespace ghost::daemon::ssh {
 /// The global requests of one client session, sent one at a time. Use on the session's
 /// thread only, never from inside a libssh callback (its calls run libssh's packet loop).
 class GlobalRequests {
-public:
+  public:
     using ForwardCallback = std::function<void(bool ok, int bound_port, std::string message)>;
 
     /// A queued remote-forward request.
@@ -62,7 +62,7 @@ public:
     /// Removes the queued forwards (the session is closing); their callbacks are not run.
     std::deque<Forward> take_forwards();
 
-private:
+  private:
     enum class InFlight { none, forward, keepalive };
 
     bool finish_keepalive(ssh_session s);

@@ -484,7 +484,7 @@ namespace {
 /// A raw non-blocking libssh client session to the test's sshd, for driving
 /// ssh::GlobalRequests directly.
 class RawSession {
-public:
+  public:
     RawSession(uint16_t port, const std::string& identity) {
         s_ = ssh_new();
         bool no = false;
@@ -516,7 +516,7 @@ public:
         while (std::chrono::steady_clock::now() < end) ssh_event_dopoll(ev_, 10);
     }
 
-private:
+  private:
     ssh_session s_ = nullptr;
     ssh_event ev_ = nullptr;
     bool ok_ = false;
