@@ -14,13 +14,14 @@ bool LineFramer::feed(std::string_view data) {
     if (overflowed_) return false;
     if (start_ > 0 && start_ == buffer_.size()) {
         buffer_.clear();
-        start_ = scanned_ = 0;
+        start_ = scanned_ = tail_ = 0;
     }
+    // Only the new bytes are searched: a line trickled in byte by byte costs linear time.
+    size_t nl = data.rfind('\n');
+    if (nl != std::string_view::npos) tail_ = buffer_.size() + nl + 1;
     buffer_.append(data);
     // Only the incomplete tail counts against the limit; complete lines are checked as popped.
-    size_t nl = buffer_.rfind('\n');
-    size_t tail_start = nl == std::string::npos ? start_ : nl + 1;
-    if (buffer_.size() - tail_start > max_line_) overflowed_ = true;
+    if (buffer_.size() - std::max(tail_, start_) > max_line_) overflowed_ = true;
     return !overflowed_;
 }
 
@@ -39,6 +40,7 @@ std::optional<std::string> LineFramer::next_line() {
     start_ = scanned_ = pos + 1;
     if (start_ > 65536 && start_ * 2 > buffer_.size()) {
         buffer_.erase(0, start_);
+        tail_ = tail_ > start_ ? tail_ - start_ : 0;
         start_ = scanned_ = 0;
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();

@@ -29,7 +29,7 @@ public:
     std::string take_rest() {
         std::string rest = buffer_.substr(start_);
         buffer_.clear();
-        start_ = scanned_ = 0;
+        start_ = scanned_ = tail_ = 0;
         return rest;
     }
 
@@ -38,6 +38,7 @@ private:
     std::string buffer_;
     size_t start_ = 0;
     size_t scanned_ = 0;
+    size_t tail_ = 0;  // where the incomplete last line starts
     bool overflowed_ = false;
 };
 

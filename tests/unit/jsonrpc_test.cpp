@@ -25,6 +25,25 @@ TEST(LineFramer, RefusesOversizedLineEvenWithoutNewline) {
     EXPECT_FALSE(f.next_line());
 }
 
+// A line trickled in one byte per read is scanned once, not once per byte (a local user
+// could otherwise make each byte cost a scan of everything buffered).
+TEST(LineFramer, ByteByByteLineIsTakenWhole) {
+    constexpr size_t kLimit = size_t{1} << 20;
+    LineFramer f(kLimit);
+    for (size_t i = 0; i < kLimit; ++i) ASSERT_TRUE(f.feed("x"));
+    EXPECT_FALSE(f.next_line());
+    EXPECT_FALSE(f.feed("y"));  // one byte over the limit, still without a newline
+    EXPECT_TRUE(f.overflowed());
+
+    LineFramer g(kLimit);
+    for (size_t i = 0; i < kLimit; ++i) ASSERT_TRUE(g.feed("x"));
+    ASSERT_TRUE(g.feed("\nz"));
+    auto line = g.next_line();
+    ASSERT_TRUE(line);
+    EXPECT_EQ(line->size(), kLimit);
+    EXPECT_EQ(g.pending(), 1u);
+}
+
 TEST(LineFramer, RefusesOversizedCompleteLine) {
     LineFramer f(4);
     f.feed("ok\n0123456789\n");
