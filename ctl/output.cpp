@@ -102,4 +102,22 @@ std::string human_bytes(uint64_t b) {
     return buf;
 }
 
+std::string human_path(const nlohmann::json& path) {
+    if (!path.is_object()) return {};
+    std::string out;
+    auto rtt = path.find("rtt_ms"), min = path.find("min_rtt_ms");
+    if (rtt != path.end() && rtt->is_number()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "rtt %.1f ms", rtt->get<double>());
+        out = buf;
+        if (min != path.end() && min->is_number()) {
+            std::snprintf(buf, sizeof buf, " (min %.1f)", min->get<double>());
+            out += buf;
+        }
+    }
+    uint64_t window = path.value("largest_window", uint64_t{0});
+    if (window > 0) out += (out.empty() ? "" : ", ") + std::string("window ") + human_bytes(window);
+    return out;
+}
+
 }  // namespace ghost::ctl

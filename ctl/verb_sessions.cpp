@@ -20,9 +20,11 @@ int verb_sessions(const Options& o) {
                         s.value("peer", ""), human_duration(now - s.value("since", now)),
                         std::to_string(s.value("channels", 0)),
                         human_bytes(s.value("bytes_in", uint64_t{0})) + " / " +
-                            human_bytes(s.value("bytes_out", uint64_t{0}))});
+                            human_bytes(s.value("bytes_out", uint64_t{0})),
+                        human_path(s.value("path", nlohmann::json()))});
     }
-    print_table({"ID", "KEY", "FINGERPRINT", "PEER", "SINCE", "CHANNELS", "IN / OUT"}, rows);
+    print_table({"ID", "KEY", "FINGERPRINT", "PEER", "SINCE", "CHANNELS", "IN / OUT", "PATH"},
+                rows);
     return exit_code::ok;
 }
 

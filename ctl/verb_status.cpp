@@ -36,12 +36,15 @@ void print_status(const nlohmann::json& s) {
         line("traffic", human_bytes(s.value("bytes_in", uint64_t{0})) + " in, " +
                             human_bytes(s.value("bytes_out", uint64_t{0})) + " out");
     line("channels", str(s, "channels_open"));
+    if (s.contains("path")) line("path", human_path(s["path"]));
     line("file", str(s, "file"));
     for (auto& e : s.value("config_errors", nlohmann::json::array())) line("config error", e.get<std::string>());
     // Anything else the runner reports (listeners, forwards, reconnect...) as compact JSON.
-    static const char* known[] = {"name", "state", "since", "role", "reason", "last_error", "server",
-                                  "transport", "user", "host_key_fingerprint", "public_key", "bytes_in",
-                                  "bytes_out", "channels_open", "file", "config_errors", "autostart", "valid"};
+    static const char* known[] = {
+        "name",          "state",     "since",     "role",          "reason",
+        "last_error",    "server",    "transport", "user",          "host_key_fingerprint",
+        "public_key",    "bytes_in",  "bytes_out", "channels_open", "file",
+        "config_errors", "autostart", "valid",     "path"};
     for (auto& [k, v] : s.items()) {
         bool skip = false;
         for (auto* kn : known) skip = skip || k == kn;

@@ -223,6 +223,8 @@ Profile build_profile(const json& doc) {
     Profile p;
     p.role = root.str("role") == "server" ? Role::server : Role::client;
     p.autostart = root.flag("autostart");
+    Section win = root.sub("window");
+    p.window = {win.num("initial"), win.num("max"), win.num("session_budget")};
     if (p.role == Role::client) {
         build_client(root, p);
     } else {

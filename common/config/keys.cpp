@@ -298,6 +298,27 @@ std::vector<Key> client_tail() {
             .min = 1,
             .max = 100},
 
+        {.path = "window", .type = object, .scope = Scope::any, .feature = "ssh",
+            .doc = "Receive windows of SSH channels (both roles): each channel starts at `initial` and "
+                   "doubles once per round trip while the path, not the local reader, limits it, up to "
+                   "`max`; the growth of all channels of one session comes out of `session_budget`. "
+                   "docs/performance.md explains the sizes."},
+        {.path = "window.initial", .type = uint, .def = "2097152", .scope = Scope::any,
+            .feature = "ssh",
+            .doc = "Bytes granted to every channel as soon as it opens (OpenSSH grants 2 MiB). libssh "
+                   "itself keeps at least about 1.28 MB open once data flows.",
+            .min = 65536, .max = 268435456},
+        {.path = "window.max", .type = uint, .def = "16777216", .scope = Scope::any, .feature = "ssh",
+            .doc = "Largest window of one channel in bytes: one flow carries at most max / RTT "
+                   "(16 MiB: about 1.3 Gbit/s at 100 ms). Also what one channel may hold in memory "
+                   "when its local reader stops.",
+            .min = 65536, .max = 268435456},
+        {.path = "window.session_budget", .type = uint, .def = "67108864", .scope = Scope::any,
+            .feature = "ssh",
+            .doc = "Bytes all channels of one session may grow by beyond `initial`, together; 0 keeps "
+                   "every window at `initial`.",
+            .max = 4294967295},
+
         {.path = "reconnect", .type = object, .scope = Scope::client, .feature = "ssh",
             .doc = "Reconnect with exponential backoff and jitter."},
         {.path = "reconnect.enabled", .type = boolean, .def = "true", .scope = Scope::client,

@@ -64,6 +64,13 @@ struct RemoteForwardConfig {
     net::Endpoint target;
 };
 
+/// Receive windows of SSH channels (`window.*`, both roles).
+struct WindowConfig {
+    uint32_t initial = 2 * 1024 * 1024;
+    uint32_t max = 16 * 1024 * 1024;
+    uint32_t session_budget = 64 * 1024 * 1024;
+};
+
 struct KeepaliveConfig {
     uint32_t interval_s = 5;  // send an SSH_MSG_IGNORE / check progress every interval
     uint32_t count = 3;       // dead after interval*count without inbound traffic
@@ -166,6 +173,7 @@ struct Profile {
     std::optional<TunConfig> tun;
     KeepaliveConfig keepalive;
     ReconnectConfig reconnect;
+    WindowConfig window;  // both roles
     HooksConfig hooks;
 
     // server role

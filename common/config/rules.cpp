@@ -79,6 +79,20 @@ void check_reconnect(const json& doc, const std::string& file, std::vector<Error
     }
 }
 
+/// A channel starts at window.initial and grows up to window.max.
+void check_window(const json& doc, const std::string& file, std::vector<Error>& errors) {
+    const json& win = member(doc, "window");
+    if (!win.is_object() || (!win.contains("initial") && !win.contains("max"))) return;
+    uint64_t initial = uint_or_default(win, "initial", "window.initial");
+    uint64_t max = uint_or_default(win, "max", "window.max");
+    if (initial > max) {
+        const char* at = win.contains("initial") ? "initial" : "max";
+        add(errors, file, std::string("window.") + at, &win[at],
+            "window.initial (" + std::to_string(initial) + ") must not exceed window.max (" +
+                std::to_string(max) + ")");
+    }
+}
+
 /// A penalty never outstanding for more than `max` seconds must be able to exceed `min`.
 void check_penalties(const json& limits, const std::string& file, std::vector<Error>& errors) {
     const json& pen = member(limits, "penalties");
@@ -132,6 +146,7 @@ void check_listeners(const json& doc, const std::string& file, std::vector<Error
 
 void check_profile_rules(const json& doc, Role role, const std::string& file,
                          std::vector<Error>& errors) {
+    check_window(doc, file, errors);
     if (role == Role::client) {
         check_credentials(doc, "socks5", file, errors);
         check_credentials(doc, "http_connect", file, errors);

@@ -272,7 +272,7 @@ void ClientCore::on_transport(transport::ConnectResult r) {
     session_ = std::make_shared<ssh::ClientSession>(io_, std::move(cfg),
                                                     ctx_.log.with_peer(r.peer), stats_,
                                                     std::move(ev));
-    session_->start(std::move(r.fd));
+    session_->start(std::move(r.fd), std::move(r.path_fd));
 }
 
 ssh::ClientSessionConfig ClientCore::session_config(const ssh::Identity& id) const {
@@ -293,6 +293,7 @@ ssh::ClientSessionConfig ClientCore::session_config(const ssh::Identity& id) con
     c.open_timeout = std::chrono::seconds(std::max<uint32_t>(p.ssh.connect_timeout_s, 10));
     c.keepalive_interval_s = p.keepalive.interval_s;
     c.keepalive_count = p.keepalive.count;
+    c.window = {p.window.initial, p.window.max, p.window.session_budget};
     return c;
 }
 
@@ -520,6 +521,7 @@ nlohmann::json ClientCore::status_json() const {
                           {"keepalive",
                            {{"sent", stats_->keepalives_sent.load()},
                             {"answered", stats_->keepalives_answered.load()}}},
+                          {"path", stats_->windows.to_json()},
                           {"forwards", std::move(fw)},
                           {"listeners", std::move(listeners)},
                           {"remote_forwards", std::move(rfw)},

@@ -24,6 +24,7 @@ struct Accepted {
     transport::UniqueFd fd;
     net::IpAddress peer_ip;
     std::string peer;  // "1.2.3.4:5678"
+    transport::UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls)
 };
 
 /// Accepts connections for one `listen[]` entry.

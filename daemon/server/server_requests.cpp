@@ -90,7 +90,8 @@ void ServerSession::finish_open(uint64_t id, OutboundResult r, asio::ip::tcp::so
         --info_->channels;
         return after_io();
     }
-    auto c = std::make_shared<ssh::ChannelBridge>(*this, ch, open.target);
+    auto c = std::make_shared<ssh::ChannelBridge>(*this, ch, open.target,
+                                                  ssh::WindowTuner::kAcceptedWindow);
     c->install_callbacks();
     reaper_.watch(ch);
     channels_.emplace(c.get(), c);
@@ -215,10 +216,11 @@ void ServerSession::open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket soc
     if (!ch) return;
     reaper_.watch(ch);
     auto label = "R " + hp(fwd.requested(), fwd.bound_port());
-    auto pending = std::make_unique<PendingReverse>(PendingReverse{
-        std::make_shared<ssh::ChannelBridge>(*this, ch, std::move(label)),
-        std::move(socket), fwd.requested(), fwd.bound_port(), remote.address().to_string(),
-        remote.port()});
+    auto pending = std::make_unique<PendingReverse>(
+        PendingReverse{std::make_shared<ssh::ChannelBridge>(*this, ch, std::move(label),
+                                                            ssh::WindowTuner::kOpenedWindow),
+                       std::move(socket), fwd.requested(), fwd.bound_port(),
+                       remote.address().to_string(), remote.port()});
     pending->channel->install_callbacks();
     reverse_.push_back(std::move(pending));
     service_reverse();

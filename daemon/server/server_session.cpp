@@ -21,6 +21,10 @@ constexpr int kMaxPollsPerPump = 64;            // ~256 KiB of input, then yield
 constexpr size_t kMaxMessagesPerPump = 1024;    // requests handled per pump, then yield
 constexpr size_t kOutBudget = 2 * 1024 * 1024;  // session output queued between drains
 
+ssh::WindowSettings window_settings(const config::WindowConfig& w) {
+    return {w.initial, w.max, w.session_budget};
+}
+
 }  // namespace
 
 ServerSession::ServerSession(asio::io_context& io, std::shared_ptr<ServerShared> shared,
@@ -33,7 +37,9 @@ ServerSession::ServerSession(asio::io_context& io, std::shared_ptr<ServerShared>
       watch_(io),
       grace_(io),
       idle_(io),
-      out_budget_(kOutBudget) {
+      out_budget_(kOutBudget),
+      windows_(window_settings(shared_->profile.window),
+               std::shared_ptr<ssh::WindowStats>(info_, &info_->windows)) {
     info_->id = shared_->next_id();
     info_->peer = conn_.peer;
     info_->since = static_cast<int64_t>(std::time(nullptr));
@@ -94,6 +100,7 @@ bool ServerSession::setup(std::string* why) {
     int watch = ::dup(fd_);
     asio::error_code ec(watch < 0 ? errno : 0, asio::system_category());
     if (!ec) watch_.assign(watch, ec);
+    if (!ec) windows_.set_path_fd(conn_.path_fd ? conn_.path_fd.get() : watch);
     if (ec) {
         if (watch >= 0) ::close(watch);
         *why = "cannot watch the connection: " + ec.message();
@@ -286,6 +293,7 @@ bool ServerSession::check_alive() {
 void ServerSession::after_pump(bool more) {
     corked_.flush();
     if (!check_alive()) return;
+    windows_.rtt(std::chrono::steady_clock::now());  // status, even while idle
     if (counter_in_.in_packets != last_in_packets_) {
         last_in_packets_ = counter_in_.in_packets;
         service_reverse();
@@ -426,7 +434,9 @@ void ServerSession::teardown() {
     grace_.cancel();
     idle_.cancel();
     asio::error_code ec;
+    windows_.set_path_fd(-1);
     watch_.close(ec);
+    conn_.path_fd.reset();
     for (auto& [_, f] : forwards_) f->close();
     forwards_.clear();
     for (auto& [_, c] : channels_) c->detach_for_teardown();

@@ -64,6 +64,7 @@ public:
     }
     size_t scratch_size() const override { return kScratchSize; }
     void count_bytes(uint64_t in, uint64_t out) override;
+    ssh::SessionWindows& windows() override { return windows_; }
     void add_stalled(const std::shared_ptr<ssh::ChannelBridge>& c) override;
     void release_bridge(const std::shared_ptr<ssh::ChannelBridge>& c) override;
     void after_io() override;
@@ -157,6 +158,7 @@ private:
     size_t out_budget_;
     std::vector<char> scratch_;
     ssh::CorkList corked_;
+    ssh::SessionWindows windows_;
     std::unordered_map<ssh::ChannelBridge*, std::shared_ptr<ssh::ChannelBridge>> channels_;
     std::map<uint64_t, PendingOpen> opens_;  // direct-tcpip opens waiting for their connect
     uint64_t next_open_ = 0;

@@ -13,7 +13,8 @@ nlohmann::json SessionInfo::to_json() const {
             {"channels", channels.load()},
             {"forwards", forwards.load()},
             {"bytes_in", bytes_in.load()},
-            {"bytes_out", bytes_out.load()}};
+            {"bytes_out", bytes_out.load()},
+            {"path", windows.to_json()}};
 }
 
 ServerShared::~ServerShared() {

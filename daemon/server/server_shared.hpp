@@ -21,6 +21,7 @@
 #include "daemon/core/log.hpp"
 #include "daemon/server/outbound.hpp"
 #include "daemon/server/startup_limiter.hpp"
+#include "daemon/ssh/session_windows.hpp"
 
 namespace ghost::daemon::server {
 
@@ -39,6 +40,7 @@ struct SessionInfo {
     std::atomic<uint64_t> forwards{0};
     std::atomic<uint64_t> bytes_in{0};   // from the client (channel data received)
     std::atomic<uint64_t> bytes_out{0};  // to the client
+    ssh::WindowStats windows;            // path RTT and receive windows
 
     nlohmann::json to_json() const;
 };

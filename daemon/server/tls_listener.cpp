@@ -4,6 +4,7 @@
 /// control thread; each connection's TLS, knock and fallback run on a worker, and the
 /// SSH session gets one end of a socketpair whose other end a Pump bridges to TLS.
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -222,6 +223,8 @@ private:
         st::Pump::start(net_, std::move(pump_end), framing, std::move(leftover));
         Accepted a;
         a.fd = std::move(ssh_end);
+        // The session reads the path RTT from the TCP socket under TLS (TCP_INFO).
+        a.path_fd = transport::UniqueFd(::fcntl(net_->fd(), F_DUPFD_CLOEXEC, 0));
         a.peer_ip = peer_ip_;
         a.peer = peer_;
         deliver(std::move(a));

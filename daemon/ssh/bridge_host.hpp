@@ -1,7 +1,8 @@
 #pragma once
 /// What a ChannelBridge needs from the SSH session (client or server) that owns its
 /// channel: the worker's io_context, a shared scratch buffer, the session's output
-/// budget, the stalled list, byte counters and deferred channel frees.
+/// budget, its receive-window state, the stalled list, byte counters and deferred
+/// channel frees.
 
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <asio.hpp>
 
 #include "daemon/core/log.hpp"
+#include "daemon/ssh/session_windows.hpp"
 
 namespace ghost::daemon::ssh {
 
@@ -29,6 +31,8 @@ public:
     /// Scratch buffer shared by the worker's bridges (no per-flow read buffers).
     virtual char* scratch() = 0;
     virtual size_t scratch_size() const = 0;
+    /// Receive-window settings, budget and path RTT shared by the session's channels.
+    virtual SessionWindows& windows() = 0;
     /// Counts channel payload received (`in`) and sent (`out`).
     virtual void count_bytes(uint64_t in, uint64_t out) = 0;
     /// Parks a bridge until window or output budget grows (then resume_up()).

@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -12,12 +13,14 @@ namespace {
 constexpr int kMaxReadsPerWake = 8;  // fairness between flows on one worker
 }
 
-ChannelBridge::ChannelBridge(BridgeHost& session, ssh_channel channel, std::string label)
+ChannelBridge::ChannelBridge(BridgeHost& session, ssh_channel channel, std::string label,
+                             uint32_t announced_window)
     : session_(session),
       channel_(channel),
       label_(std::move(label)),
       socket_(session.io()),
-      last_activity_(std::chrono::steady_clock::now()) {}
+      last_activity_(std::chrono::steady_clock::now()),
+      window_(announced_window) {}
 
 ChannelBridge::~ChannelBridge() = default;
 
@@ -47,6 +50,10 @@ void ChannelBridge::attach(asio::ip::tcp::socket socket, std::string early_data)
     }
     if (!finished_) resume_up();
     if (!finished_ && remote_eof_) maybe_half_close_local();  // EOF came before attach
+    if (!finished_) {
+        window_.start_at(session_.windows().settings().initial);
+        want_grant();
+    }
     kick();
 }
 
@@ -71,9 +78,17 @@ void ChannelBridge::terminate(const std::string& why) {
 int ChannelBridge::on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
                            void* user) {
     auto* self = static_cast<ChannelBridge*>(user);
-    if (is_stderr || self->finished_) return static_cast<int>(len);  // discard
+    if (is_stderr) {  // discarded, but it used window all the same
+        self->window_.on_packet(len, 0);
+        return static_cast<int>(len);
+    }
+    if (self->finished_) return static_cast<int>(len);  // discard
+    uint64_t arrived = len > self->libssh_left_ ? len - self->libssh_left_ : 0;
     size_t took = self->deliver(static_cast<const char*>(data), len);
     if (took < len) self->libssh_pending_ = true;
+    self->libssh_left_ = len - took;
+    self->window_.on_packet(arrived, self->libssh_left_);
+    self->want_grant();
     return static_cast<int>(took);
 }
 
@@ -94,6 +109,7 @@ size_t ChannelBridge::deliver(const char* data, size_t len) {
             return len;
         }
         sent = n > 0 ? static_cast<size_t>(n) : 0;
+        delivered(sent);
     }
     if (down_off_ > 0 && down_off_ == down_.size()) {
         down_.clear();
@@ -149,11 +165,13 @@ void ChannelBridge::on_writable() {
             return finish(std::string("local write failed: ") + std::strerror(errno));
         }
         down_off_ += static_cast<size_t>(n);
+        delivered(static_cast<size_t>(n));
     }
     down_.clear();
     down_off_ = 0;
     pull_from_libssh();
     maybe_half_close_local();
+    want_grant();
 }
 
 void ChannelBridge::pull_from_libssh() {
@@ -163,11 +181,44 @@ void ChannelBridge::pull_from_libssh() {
                                              static_cast<uint32_t>(room), 0);
         if (r == SSH_EOF || r == 0) {
             libssh_pending_ = false;
+            libssh_left_ = 0;
             break;
         }
         if (r < 0) return finish("channel read failed");
+        libssh_left_ -= std::min<uint64_t>(libssh_left_, static_cast<uint64_t>(r));
+        window_.on_pulled();
         deliver(session_.scratch(), static_cast<size_t>(r));
         if (static_cast<size_t>(r) < room) libssh_pending_ = false;
+    }
+}
+
+void ChannelBridge::delivered(size_t n) {
+    if (n == 0 || finished_) return;
+    auto now = std::chrono::steady_clock::now();
+    SessionWindows& w = session_.windows();
+    window_.on_delivered(n, now, w.rtt(now), w.settings(), w.budget());
+}
+
+void ChannelBridge::want_grant() {
+    if (grant_posted_ || finished_ || window_.grant_due(unconsumed()) == 0) return;
+    grant_posted_ = true;
+    asio::post(session_.io(), [self = shared_from_this()] {
+        self->update_window();
+        self->kick();
+    });
+}
+
+void ChannelBridge::update_window() {
+    grant_posted_ = false;
+    if (finished_ || remote_eof_ || !channel_ || !ssh_channel_is_open(channel_)) return;
+    uint32_t count = window_.grant_due(unconsumed());
+    if (count == 0) return;
+    window_.granted(count);  // before the call: data it reads uses the new window
+    session_.windows().note_target(window_.target());
+    // Nothing is copied: the stderr stream of a forwarding channel stays empty (on_data
+    // takes all of it).
+    if (ssh_channel_read_timeout(channel_, session_.scratch(), count, 1, 0) < 0) {
+        session_.logger().debug("flow ", label_, ": window grant failed");
     }
 }
 
@@ -176,6 +227,7 @@ void ChannelBridge::service_later(bool done_check) {
         if (s->finished_) return;
         s->pull_from_libssh();
         s->maybe_half_close_local();
+        s->want_grant();
         if (done_check) s->maybe_done();
         s->kick();
     });
@@ -307,6 +359,7 @@ void ChannelBridge::maybe_done() {
 void ChannelBridge::finish(const std::string& why) {
     if (finished_) return;
     finished_ = true;
+    window_.release(session_.windows().budget());
     if (!why.empty()) session_.logger().debug("flow ", label_, " ends: ", why);
     asio::error_code ec;
     socket_.close(ec);
@@ -321,6 +374,7 @@ void ChannelBridge::detach_for_teardown() {
     if (callbacks_installed_ && channel_) ssh_remove_channel_callbacks(channel_, &callbacks_);
     callbacks_installed_ = false;
     channel_ = nullptr;
+    if (!finished_) window_.release(session_.windows().budget());
     finished_ = true;
     asio::error_code ec;
     socket_.close(ec);

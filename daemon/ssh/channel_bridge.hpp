@@ -6,6 +6,8 @@
 ///     window closed until we pull the rest with ssh_channel_read_nonblocking.
 ///   local -> ssh: we read only as much as the remote window and the session's output
 ///     budget allow; otherwise the channel waits on the session's stalled list.
+/// Receive window: a WindowTuner keeps the account; grants are made with a read of the
+///   empty stderr stream (window_tuner.hpp), always outside libssh callbacks.
 /// Used by both the client (direct-tcpip, forwarded-tcpip) and the server (direct-tcpip,
 /// remote forwards); the owning session is seen only through BridgeHost. Lives on the
 /// session's worker; all frees of the libssh channel are deferred out of libssh callbacks.
@@ -23,6 +25,7 @@
 
 #include "daemon/proxy/channel_opener.hpp"
 #include "daemon/ssh/bridge_host.hpp"
+#include "daemon/ssh/window_tuner.hpp"
 
 namespace ghost::daemon::ssh {
 
@@ -33,7 +36,9 @@ class ChannelBridge : public proxy::ChannelHandle::Impl,
     /// Bytes kept per direction beyond what the kernel socket buffers hold.
     static constexpr size_t kDownCap = 256 * 1024;
 
-    ChannelBridge(BridgeHost& session, ssh_channel channel, std::string label);
+    /// `announced_window`: what libssh announced for the channel (WindowTuner).
+    ChannelBridge(BridgeHost& session, ssh_channel channel, std::string label,
+                  uint32_t announced_window);
     ~ChannelBridge() override;
     ChannelBridge(const ChannelBridge&) = delete;
     ChannelBridge& operator=(const ChannelBridge&) = delete;
@@ -53,6 +58,10 @@ class ChannelBridge : public proxy::ChannelHandle::Impl,
     void detach_for_teardown();
     /// Pushes what sends with MSG_MORE left in the socket (CorkList::flush).
     void uncork();
+    /// Grants the peer window when the account says one is due. Runs libssh's packet
+    /// loop: never call it from inside a libssh callback (want_grant() posts it).
+    void update_window();
+    uint32_t window_target() const { return window_.target(); }
 
     ssh_channel channel() const { return channel_; }
     bool finished() const { return finished_; }
@@ -83,6 +92,9 @@ class ChannelBridge : public proxy::ChannelHandle::Impl,
     void service_later(bool done_check);
     void maybe_done();
     void kick();
+    void delivered(size_t n);
+    void want_grant();
+    uint64_t unconsumed() const { return libssh_left_ + (down_.size() - down_off_); }
 
     BridgeHost& session_;
     ssh_channel channel_;
@@ -104,6 +116,9 @@ class ChannelBridge : public proxy::ChannelHandle::Impl,
     bool remote_closed_ = false;
     bool local_write_shut_ = false;
     bool corked_ = false;
+    uint64_t libssh_left_ = 0;  // stdout bytes buffered in libssh (the callback took less)
+    WindowTuner window_;
+    bool grant_posted_ = false;
 
     // local -> ssh
     std::vector<char> up_pending_;

@@ -59,6 +59,7 @@ ClientSession::ClientSession(asio::io_context& io, ClientSessionConfig cfg, log:
       keepalive_(io),
       out_budget_(kOutBudget),
       scratch_(64 * 1024),
+      windows_(cfg_.window, std::shared_ptr<WindowStats>(stats_, &stats_->windows)),
       sweep_(io) {
     server_label_ = join_host_port(cfg_.host, cfg_.port);
 }
@@ -67,12 +68,14 @@ ClientSession::~ClientSession() { teardown(); }
 
 // ---------------------------------------------------------------- handshake
 
-void ClientSession::start(transport::UniqueFd fd) {
+void ClientSession::start(transport::UniqueFd fd, transport::UniqueFd path_fd) {
     LogScope scope(log_);
     fd_ = std::move(fd);
+    path_fd_ = std::move(path_fd);
     std::string why;
     if (!configure(&why)) return end({why, true});
     watch_.assign(::dup(fd_.get()));
+    windows_.set_path_fd(path_fd_ ? path_fd_.get() : watch_.native_handle());
     phase_ = Phase::connecting;
     deadline_.expires_after(cfg_.handshake_timeout);
     deadline_.async_wait([w = weak_from_this()](asio::error_code ec) {
@@ -287,6 +290,7 @@ void ClientSession::add_corked(const std::shared_ptr<ChannelBridge>& b) { corked
 void ClientSession::after_pump(bool more) {
     corked_.flush();
     if (!check_alive()) return;
+    windows_.rtt(std::chrono::steady_clock::now());  // status, even while idle
     // Small inbound messages (a channel-open confirmation, then the first data of the new
     // flow) are answered by servers that leave Nagle on (OpenSSH's sshd for non-tty
     // sessions): its second segment waits for our ACK, which delayed ACK holds ~40 ms.
@@ -403,7 +407,7 @@ void ClientSession::open_direct(proxy::OpenRequest req, proxy::ChannelOpener::Op
     ssh_channel ch = ssh_channel_new(session_);
     if (!ch) return fail_later(proxy::OpenFailure::general, "cannot create channel");
     op->bridge = std::make_shared<ChannelBridge>(
-        *this, ch, join_host_port(op->req.host, op->req.port));
+        *this, ch, join_host_port(op->req.host, op->req.port), WindowTuner::kOpenedWindow);
     op->bridge->install_callbacks();
     int rc = ssh_channel_open_forward(ch, op->req.host.c_str(), op->req.port,
                                       op->req.origin_host.c_str(), op->req.origin_port);
@@ -566,7 +570,8 @@ int ClientSession::handle_forwarded_open(ssh_message msg) {
     }
     ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
     if (!ch) return 0;
-    auto bridge = std::make_shared<ChannelBridge>(*this, ch, "R " + target->str());
+    auto bridge = std::make_shared<ChannelBridge>(*this, ch, "R " + target->str(),
+                                                  WindowTuner::kAcceptedWindow);
     bridge->install_callbacks();
     bridges_.emplace(bridge.get(), bridge);
     ++stats_->channels_open;
@@ -659,7 +664,9 @@ void ClientSession::teardown() {
     keepalive_.cancel();
     sweep_.cancel();
     asio::error_code ec;
+    windows_.set_path_fd(-1);
     watch_.close(ec);
+    path_fd_.reset();
     for (auto& [_, b] : bridges_) b->detach_for_teardown();
     bridges_.clear();
     stats_->channels_open = 0;

@@ -27,6 +27,7 @@
 #include "daemon/ssh/bridge_host.hpp"
 #include "daemon/ssh/global_requests.hpp"
 #include "daemon/ssh/host_key_check.hpp"
+#include "daemon/ssh/session_windows.hpp"
 #include "daemon/ssh/ssh_key.hpp"
 #include "daemon/transport/unique_fd.hpp"
 
@@ -49,6 +50,7 @@ struct ClientSessionConfig {
     uint32_t keepalive_count = 3;       // dead after interval x count without inbound packets
     size_t max_channels = 16384;     // open + opening
     size_t max_opening = 512;        // CHANNEL_OPENs in flight
+    WindowSettings window;           // receive windows of this session's channels
 };
 
 /// Counters shared with the control thread.
@@ -59,6 +61,7 @@ struct SessionStats {
     std::atomic<uint64_t> channels_total{0};
     std::atomic<uint64_t> keepalives_sent{0};      // keepalive@openssh.com probes
     std::atomic<uint64_t> keepalives_answered{0};  // success or failure, both mean alive
+    WindowStats windows;                           // path RTT and receive windows
 };
 
 /// How a session ended.
@@ -90,8 +93,9 @@ public:
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
-  /// Takes the connected transport fd and starts the handshake.
-  void start(transport::UniqueFd fd);
+  /// Takes the connected transport fd and starts the handshake. `path_fd`: the TCP
+  /// socket under `fd` when `fd` is not one itself (TLS), for the path RTT only.
+  void start(transport::UniqueFd fd, transport::UniqueFd path_fd = {});
   /// Opens a direct-tcpip channel; callback semantics of proxy::ChannelOpener::open.
   void open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb);
   /// Asks the server to listen (ssh -R); requests are queued and sent one at a time.
@@ -112,6 +116,7 @@ public:
   char* scratch() override { return scratch_.data(); }
   size_t scratch_size() const override { return scratch_.size(); }
   void count_bytes(uint64_t in, uint64_t out) override;
+  SessionWindows& windows() override { return windows_; }
   void add_stalled(const std::shared_ptr<ChannelBridge>& b) override;
   void release_bridge(const std::shared_ptr<ChannelBridge>& b) override;
   void after_io() override;
@@ -158,6 +163,7 @@ private:
     ssh_session session_ = nullptr;
     ssh_event event_ = nullptr;
     transport::UniqueFd fd_;  // owned by us until libssh closes it
+    transport::UniqueFd path_fd_;  // TCP socket under a TLS transport (TCP_INFO only)
     bool fd_given_ = false;   // handed to libssh with SSH_OPTIONS_FD
     asio::posix::stream_descriptor watch_;  // dup of fd_, readiness only
     bool read_armed_ = false;
@@ -177,6 +183,7 @@ private:
     size_t out_budget_;
     std::vector<char> scratch_;
     CorkList corked_;
+    SessionWindows windows_;
     std::unordered_map<ChannelBridge*, std::shared_ptr<ChannelBridge>> bridges_;
     std::vector<std::weak_ptr<ChannelBridge>> stalled_;
     std::deque<std::unique_ptr<PendingOpen>> opening_;

@@ -11,6 +11,22 @@
 #include "daemon/transport/tls_transport.hpp"
 
 namespace ghost::daemon::transport {
+namespace {
+
+ConnectResult failure(std::string why) {
+    ConnectResult r;
+    r.error = std::move(why);
+    return r;
+}
+
+ConnectResult connected(UniqueFd fd, std::string peer) {
+    ConnectResult r;
+    r.fd = std::move(fd);
+    r.peer = std::move(peer);
+    return r;
+}
+
+}  // namespace
 
 /// One connect() in flight; handlers keep it alive, cancel() closes it.
 struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attempt> {
@@ -69,7 +85,7 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
         if (ec) return try_next(ec);
         std::string why;
         if (!mark_socket(socket.native_handle(), opts.fwmark, &why)) {
-            return finish(ConnectResult{{}, why + " on connection to " + server.str(), {}});
+            return finish(failure(why + " on connection to " + server.str()));
         }
         auto self = shared_from_this();
         socket.async_connect(ep, [self, ep](asio::error_code ec2) {
@@ -86,12 +102,12 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
         asio::error_code ignored;
         socket.set_option(asio::ip::tcp::no_delay(true), ignored);
         if (!tune_tcp_socket(socket.native_handle(), opts, &why)) {
-            return finish(ConnectResult{{}, why + " on connection to " + server.str(), {}});
+            return finish(failure(why + " on connection to " + server.str()));
         }
         std::string peer = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
                                                  : ep.address().to_string();
         peer += ":" + std::to_string(ep.port());
-        finish(ConnectResult{UniqueFd(socket.release()), {}, std::move(peer)});
+        finish(connected(UniqueFd(socket.release()), std::move(peer)));
     }
 
     void finish_error(asio::error_code ec, const std::string& what) {
@@ -106,7 +122,7 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
         } else {
             msg = what + ": " + ec.message();
         }
-        finish(ConnectResult{{}, std::move(msg), {}});
+        finish(failure(std::move(msg)));
     }
 
     void finish(ConnectResult r) {

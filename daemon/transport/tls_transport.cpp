@@ -1,5 +1,6 @@
 #include "daemon/transport/tls_transport.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -218,6 +219,8 @@ void TlsTransport::connect(Callback cb) {
             r.error = why;
             return cb(std::move(r));
         }
+        // The session reads the path RTT from the TCP socket under TLS (TCP_INFO).
+        r.path_fd = UniqueFd(::fcntl(s.net->fd(), F_DUPFD_CLOEXEC, 0));
         stealth::Pump::start(std::move(s.net), std::move(pump_end),
                              s.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,
                              std::move(s.leftover));

@@ -36,6 +36,7 @@ struct ConnectResult {
     std::string peer;   // "127.0.0.1:2222" actually connected
     bool fatal = false;  // retrying cannot help (untrusted certificate, pin mismatch)
     nlohmann::json info = nlohmann::json::object();  // transport details for status (tls)
+    UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls): RTT only
 };
 
 /// Produces one connected byte stream per connect() call.
