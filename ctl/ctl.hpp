@@ -80,7 +80,8 @@ void print_json_line(const nlohmann::json& j);
 std::string human_duration(int64_t seconds);
 /// Human "1.2 MiB" for bytes.
 std::string human_bytes(uint64_t bytes);
-/// Human "rtt 100.4 ms (min 100.0), window 16.0 MiB" for a session's `path` object;
+/// Human "rtt 100.4 ms (min 100.0), ssh rtt 100.9 ms, window 16.0 MiB" for a session's
+/// `path` object;
 /// empty when nothing was measured.
 std::string human_path(const nlohmann::json& path);
 

@@ -115,6 +115,13 @@ std::string human_path(const nlohmann::json& path) {
             out += buf;
         }
     }
+    auto ssh_rtt = path.find("window_rtt_ms");
+    if (ssh_rtt != path.end() && ssh_rtt->is_number()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%sssh rtt %.1f ms", out.empty() ? "" : ", ",
+                      ssh_rtt->get<double>());
+        out += buf;
+    }
     uint64_t window = path.value("largest_window", uint64_t{0});
     if (window > 0) out += (out.empty() ? "" : ", ") + std::string("window ") + human_bytes(window);
     return out;

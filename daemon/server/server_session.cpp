@@ -293,7 +293,7 @@ bool ServerSession::check_alive() {
 void ServerSession::after_pump(bool more) {
     corked_.flush();
     if (!check_alive()) return;
-    windows_.rtt(std::chrono::steady_clock::now());  // status, even while idle
+    windows_.refresh_path(std::chrono::steady_clock::now());  // status, even while idle
     if (counter_in_.in_packets != last_in_packets_) {
         last_in_packets_ = counter_in_.in_packets;
         service_reverse();

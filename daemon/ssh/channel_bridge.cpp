@@ -78,18 +78,29 @@ void ChannelBridge::terminate(const std::string& why) {
 int ChannelBridge::on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
                            void* user) {
     auto* self = static_cast<ChannelBridge*>(user);
-    if (is_stderr) {  // discarded, but it used window all the same
-        self->window_.on_packet(len, 0);
+    if (self->finished_) return static_cast<int>(len);  // discard
+    if (is_stderr) {
+        // Discarded, all of it: update_window() relies on the stderr buffer staying
+        // empty (its read copies what is buffered there into the scratch buffer).
+        self->account(len, 0);
         return static_cast<int>(len);
     }
-    if (self->finished_) return static_cast<int>(len);  // discard
     uint64_t arrived = len > self->libssh_left_ ? len - self->libssh_left_ : 0;
     size_t took = self->deliver(static_cast<const char*>(data), len);
-    if (took < len) self->libssh_pending_ = true;
     self->libssh_left_ = len - took;
-    self->window_.on_packet(arrived, self->libssh_left_);
-    self->want_grant();
+    self->account(arrived, self->libssh_left_);
     return static_cast<int>(took);
+}
+
+void ChannelBridge::account(uint64_t arrived, uint64_t left) {
+    auto now = std::chrono::steady_clock::now();
+    auto sample = window_.on_packet(arrived, left, now);
+    if (sample.count() > 0) session_.windows().note_rtt_sample(sample, now);
+    if (window_.overrun()) {
+        return terminate("the peer sent " + std::to_string(window_.received()) +
+                         " bytes, more than the window it was granted");
+    }
+    want_grant();
 }
 
 size_t ChannelBridge::deliver(const char* data, size_t len) {
@@ -174,21 +185,24 @@ void ChannelBridge::on_writable() {
     want_grant();
 }
 
+// Reads only while libssh holds data: a read of an empty buffer would run libssh's
+// packet loop, whose data callback could fill down_ under the read.
 void ChannelBridge::pull_from_libssh() {
-    while (libssh_pending_ && !finished_ && down_.size() - down_off_ < kDownCap) {
-        size_t room = std::min(kDownCap - (down_.size() - down_off_), session_.scratch_size());
+    while (libssh_left_ > 0 && !finished_ && down_.size() - down_off_ < kDownCap) {
+        size_t room = std::min({kDownCap - (down_.size() - down_off_), session_.scratch_size(),
+                                static_cast<size_t>(libssh_left_)});
         int r = ssh_channel_read_nonblocking(channel_, session_.scratch(),
                                              static_cast<uint32_t>(room), 0);
         if (r == SSH_EOF || r == 0) {
-            libssh_pending_ = false;
             libssh_left_ = 0;
             break;
         }
         if (r < 0) return finish("channel read failed");
         libssh_left_ -= std::min<uint64_t>(libssh_left_, static_cast<uint64_t>(r));
-        window_.on_pulled();
-        deliver(session_.scratch(), static_cast<size_t>(r));
-        if (static_cast<size_t>(r) < room) libssh_pending_ = false;
+        window_.on_pulled(std::chrono::steady_clock::now());
+        if (deliver(session_.scratch(), static_cast<size_t>(r)) < static_cast<size_t>(r)) {
+            return finish("internal error: channel data did not fit the bridge buffer");
+        }
     }
 }
 
@@ -213,10 +227,10 @@ void ChannelBridge::update_window() {
     if (finished_ || remote_eof_ || !channel_ || !ssh_channel_is_open(channel_)) return;
     uint32_t count = window_.grant_due(unconsumed());
     if (count == 0) return;
-    window_.granted(count);  // before the call: data it reads uses the new window
+    // Before the call: data it reads already uses the new window.
+    window_.granted(count, std::chrono::steady_clock::now());
     session_.windows().note_target(window_.target());
-    // Nothing is copied: the stderr stream of a forwarding channel stays empty (on_data
-    // takes all of it).
+    // Nothing is copied: the stderr buffer stays empty (on_data takes all of it).
     if (ssh_channel_read_timeout(channel_, session_.scratch(), count, 1, 0) < 0) {
         session_.logger().debug("flow ", label_, ": window grant failed");
     }
@@ -248,10 +262,13 @@ void ChannelBridge::on_close(ssh_session, ssh_channel, void* user) {
 
 void ChannelBridge::maybe_half_close_local() {
     if (!remote_eof_ || local_write_shut_ || finished_ || !attached_) return;
-    if (down_off_ < down_.size() || libssh_pending_) return;
-    if (!remote_closed_ && ssh_channel_poll(channel_, 0) > 0) {  // late data: pull first
-        libssh_pending_ = true;
-        return pull_from_libssh();
+    if (down_off_ < down_.size() || libssh_left_ > 0) return;
+    if (!remote_closed_) {
+        int late = ssh_channel_poll(channel_, 0);  // may run the packet loop: on_data counts
+        if (late > 0) {
+            libssh_left_ = std::max<uint64_t>(libssh_left_, static_cast<uint64_t>(late));
+            return pull_from_libssh();
+        }
     }
     local_write_shut_ = true;
     asio::error_code ec;
@@ -360,6 +377,7 @@ void ChannelBridge::finish(const std::string& why) {
     if (finished_) return;
     finished_ = true;
     window_.release(session_.windows().budget());
+    session_.windows().note_budget();
     if (!why.empty()) session_.logger().debug("flow ", label_, " ends: ", why);
     asio::error_code ec;
     socket_.close(ec);
@@ -374,7 +392,10 @@ void ChannelBridge::detach_for_teardown() {
     if (callbacks_installed_ && channel_) ssh_remove_channel_callbacks(channel_, &callbacks_);
     callbacks_installed_ = false;
     channel_ = nullptr;
-    if (!finished_) window_.release(session_.windows().budget());
+    if (!finished_) {
+        window_.release(session_.windows().budget());
+        session_.windows().note_budget();
+    }
     finished_ = true;
     asio::error_code ec;
     socket_.close(ec);

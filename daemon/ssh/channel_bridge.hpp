@@ -93,6 +93,7 @@ class ChannelBridge : public proxy::ChannelHandle::Impl,
     void maybe_done();
     void kick();
     void delivered(size_t n);
+    void account(uint64_t arrived, uint64_t left);
     void want_grant();
     uint64_t unconsumed() const { return libssh_left_ + (down_.size() - down_off_); }
 
@@ -111,7 +112,6 @@ class ChannelBridge : public proxy::ChannelHandle::Impl,
     std::vector<char> down_;
     size_t down_off_ = 0;
     bool writing_ = false;
-    bool libssh_pending_ = false;  // data left inside libssh (callback took less)
     bool remote_eof_ = false;
     bool remote_closed_ = false;
     bool local_write_shut_ = false;

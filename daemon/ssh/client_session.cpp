@@ -290,7 +290,7 @@ void ClientSession::add_corked(const std::shared_ptr<ChannelBridge>& b) { corked
 void ClientSession::after_pump(bool more) {
     corked_.flush();
     if (!check_alive()) return;
-    windows_.rtt(std::chrono::steady_clock::now());  // status, even while idle
+    windows_.refresh_path(std::chrono::steady_clock::now());  // status, even while idle
     // Small inbound messages (a channel-open confirmation, then the first data of the new
     // flow) are answered by servers that leave Nagle on (OpenSSH's sshd for non-tty
     // sessions): its second segment waits for our ACK, which delayed ACK holds ~40 ms.

@@ -12,8 +12,15 @@
 /// The target starts at `initial` and doubles, up to `max` and as far as the session's
 /// budget allows, after every round trip in which the local side drained data at a rate
 /// that would have used at least three quarters of the window in one round trip
-/// (window-limited and draining). What is granted is the target minus what was received
-/// and not yet delivered locally, so a local reader that stops also stops the sender.
+/// (window-limited and draining); after 16 round trips in a row that used less than a
+/// quarter of it, it halves again (not below `initial`) and gives the growth back. What
+/// is granted is the target minus what was received and not yet delivered locally, so a
+/// local reader that stops also stops the sender.
+///
+/// The round trip is the SSH path's own, measured by the grants: the first byte beyond
+/// the window a grant raised can only arrive one round trip after the grant left (sooner
+/// than that is impossible, later when the sender had nothing to send), so the lowest
+/// such delay is the round trip, through proxies and TLS front ends alike.
 /// Pure bookkeeping: no libssh calls, no clocks of its own (unit-tested alone).
 
 #include <chrono>
@@ -55,16 +62,22 @@ class WindowTuner {
     /// What libssh announces for a channel it opens, and for one it accepts.
     static constexpr uint32_t kOpenedWindow = 64000;
     static constexpr uint32_t kAcceptedWindow = 32000;
+    /// Tolerance before overrun(): libssh's largest packet (256 KiB).
+    static constexpr uint64_t kOverrunSlack = 256 * 1024;
 
     /// `announced`: the window libssh announced when the channel was opened or accepted
     /// (64,000 for channels we open, 32,000 for channels a peer opens to us).
     explicit WindowTuner(uint32_t announced) : granted_(announced) {}
 
-    /// A data packet of `bytes` arrived; `left` bytes stay buffered in libssh's stream
-    /// buffer after the data callback took what it could.
-    void on_packet(uint64_t bytes, uint64_t left);
-    /// Buffered bytes were pulled out of libssh (ssh_channel_read_nonblocking).
-    void on_pulled();
+    /// A data packet of `bytes` arrived at `now`; `left` bytes stay buffered in libssh's
+    /// stream buffer after the data callback took what it could. Returns a round-trip
+    /// sample when this packet is the first beyond a granted window, else zero.
+    std::chrono::microseconds on_packet(uint64_t bytes, uint64_t left, Clock::time_point now);
+    /// Buffered bytes were pulled out of libssh (ssh_channel_read_nonblocking) at `now`.
+    void on_pulled(Clock::time_point now);
+    /// The peer sent more than it was ever granted (a protocol violation: libssh keeps
+    /// such data all the same, so the channel must end).
+    bool overrun() const { return overrun_; }
     /// `bytes` were delivered to the local side at `now`. Grows the target when the last
     /// round trip (`rtt`; zero = unknown, no growth) was window-limited.
     void on_delivered(uint64_t bytes, Clock::time_point now, std::chrono::microseconds rtt,
@@ -72,8 +85,8 @@ class WindowTuner {
     /// The `count` to pass to ssh_channel_read_timeout now, or 0 when no grant is due.
     /// `unconsumed`: received bytes not yet delivered locally (libssh's buffer and ours).
     uint32_t grant_due(uint64_t unconsumed) const;
-    /// A read with `count` was made: libssh raised the window to at least `count`.
-    void granted(uint32_t count);
+    /// A read with `count` is made at `now`: libssh raises the window to at least `count`.
+    void granted(uint32_t count, Clock::time_point now);
     /// Sets the target (>= the current one, e.g. `initial` at open); no budget involved.
     void start_at(uint32_t target);
     /// Gives the growth back to the budget (the channel is gone).
@@ -86,6 +99,11 @@ class WindowTuner {
 
   private:
     void grow(const WindowSettings& s, WindowBudget& budget);
+    void shrink(const WindowSettings& s, WindowBudget& budget);
+    /// The window grows now: time the first byte beyond the current one.
+    void start_sample(Clock::time_point now);
+    /// Raises the window as libssh does (grow_window): to max(count, base), if larger.
+    void raise_to(uint64_t count, Clock::time_point now);
 
     uint64_t granted_;       // every byte of window granted, including the first
     uint64_t received_ = 0;  // every data byte the peer sent (stdout and stderr)
@@ -93,6 +111,11 @@ class WindowTuner {
     uint64_t grown_ = 0;     // taken from the budget
     Clock::time_point epoch_{};
     uint64_t epoch_bytes_ = 0;
+    unsigned quiet_epochs_ = 0;  // in a row, each using under a quarter of the window
+    bool overrun_ = false;
+    bool sampling_ = false;      // a round-trip sample is running
+    uint64_t sample_limit_ = 0;  // the window's end before the grant
+    Clock::time_point sample_at_{};
 };
 
 }  // namespace ghost::daemon::ssh

@@ -21,7 +21,7 @@ WindowSettings settings() {
 /// Feeds `bytes` through a channel whose local side drains everything at once.
 void flow(WindowTuner& t, uint64_t bytes, Clock::time_point now, std::chrono::microseconds rtt,
           const WindowSettings& s, WindowBudget& b) {
-    t.on_packet(bytes, 0);
+    t.on_packet(bytes, 0, now);
     t.on_delivered(bytes, now, rtt, s, b);
 }
 
@@ -35,7 +35,7 @@ TEST(WindowTuner, StartGrantsTheInitialWindowAtOnce) {
     WindowTuner t(WindowTuner::kAcceptedWindow);
     t.start_at(2 * kMiB);
     EXPECT_EQ(t.grant_due(0), 2 * kMiB);
-    t.granted(2 * kMiB);
+    t.granted(2 * kMiB, Clock::now());
     EXPECT_EQ(t.window(), 2 * kMiB);
     EXPECT_EQ(t.grant_due(0), 0u);
 }
@@ -43,29 +43,30 @@ TEST(WindowTuner, StartGrantsTheInitialWindowAtOnce) {
 TEST(WindowTuner, SmallGrantsWaitForAnEighthOfTheTarget) {
     WindowTuner t(WindowTuner::kOpenedWindow);
     t.start_at(2 * kMiB);
-    t.granted(2 * kMiB);
-    t.on_packet(100 * 1024, 0);  // delivered: the window may be topped up by 100 KiB
+    t.granted(2 * kMiB, Clock::now());
+    t.on_packet(100 * 1024, 0, Clock::now());  // delivered: the window may be topped up by 100 KiB
     EXPECT_EQ(t.grant_due(0), 0u);
-    t.on_packet(200 * 1024, 0);  // 300 KiB used: more than 2 MiB / 8
+    t.on_packet(200 * 1024, 0, Clock::now());  // 300 KiB used: more than 2 MiB / 8
     EXPECT_EQ(t.grant_due(0), 2 * kMiB);
 }
 
 TEST(WindowTuner, UndeliveredBytesAreNotGrantedAgain) {
     WindowTuner t(WindowTuner::kOpenedWindow);
     t.start_at(2 * kMiB);
-    t.granted(2 * kMiB);
-    t.on_packet(kMiB, kMiB);  // all of it still buffered: the local reader is stuck
+    t.granted(2 * kMiB, Clock::now());
+    t.on_packet(kMiB, kMiB, Clock::now());  // all of it still buffered: the local reader is stuck
     EXPECT_EQ(t.grant_due(kMiB), 0u);
     EXPECT_EQ(t.grant_due(2 * kMiB), 0u);
 }
 
 TEST(WindowTuner, MirrorsLibsshTopUpAfterPacket) {
     WindowTuner t(WindowTuner::kOpenedWindow);
-    t.on_packet(60000, 0);  // 4,000 left + 0 buffered < 640,000: libssh grants its base
+    t.on_packet(60000, 0,
+                Clock::now());  // 4,000 left + 0 buffered < 640,000: libssh grants its base
     EXPECT_EQ(t.window(), WindowTuner::kLibsshBase);
-    t.on_packet(700000, 700000);  // 580,000 left but 700,000 buffered: no top-up
+    t.on_packet(700000, 700000, Clock::now());  // 580,000 left but 700,000 buffered: no top-up
     EXPECT_EQ(t.window(), WindowTuner::kLibsshBase - 700000);
-    t.on_pulled();  // a read with the window under half the base: libssh tops up
+    t.on_pulled(Clock::now());  // a read with the window under half the base: libssh tops up
     EXPECT_EQ(t.window(), WindowTuner::kLibsshBase);
 }
 
@@ -73,7 +74,7 @@ TEST(WindowTuner, GrantBelowLibsshBaseStillGivesTheBase) {
     WindowTuner t(WindowTuner::kAcceptedWindow);
     t.start_at(256 * 1024);
     ASSERT_EQ(t.grant_due(0), 256u * 1024);
-    t.granted(256 * 1024);
+    t.granted(256 * 1024, Clock::now());
     EXPECT_EQ(t.window(), WindowTuner::kLibsshBase);
 }
 
@@ -97,7 +98,7 @@ TEST(WindowTuner, DoesNotGrowWhenTheReaderIsSlow) {
     auto now = Clock::now();
     // 1 KB/s delivered for 60 s: never close to a window per round trip.
     for (int i = 0; i < 600; ++i) {
-        t.on_packet(100, 0);
+        t.on_packet(100, 0, Clock::now());
         t.on_delivered(100, now + i * 100ms, 100ms, s, budget);
     }
     EXPECT_EQ(t.target(), s.initial);
@@ -167,16 +168,58 @@ TEST(WindowTuner, ZeroBudgetKeepsTheInitialWindow) {
     EXPECT_EQ(t.target(), s.initial);
 }
 
+TEST(WindowTuner, FirstByteBeyondAGrantTimesTheRoundTrip) {
+    WindowTuner t(WindowTuner::kOpenedWindow);
+    auto t0 = Clock::now();
+    t.start_at(2 * kMiB);
+    t.granted(2 * kMiB, t0);
+    EXPECT_EQ(t.on_packet(WindowTuner::kOpenedWindow, 0, t0 + 30ms).count(), 0);  // old window
+    EXPECT_EQ(t.on_packet(1000, 0, t0 + 100ms), std::chrono::microseconds(100ms));
+    EXPECT_EQ(t.on_packet(1000, 0, t0 + 120ms).count(), 0);  // one sample per grant
+}
+
+TEST(WindowTuner, LibsshTopUpAlsoTimesTheRoundTrip) {
+    WindowTuner t(WindowTuner::kOpenedWindow);
+    auto t0 = Clock::now();
+    t.on_packet(60000, 0, t0);  // libssh grants its base here
+    EXPECT_EQ(t.on_packet(10000, 0, t0 + 80ms), std::chrono::microseconds(80ms));
+}
+
+TEST(WindowTuner, SendingBeyondTheWindowIsAnOverrun) {
+    WindowTuner t(WindowTuner::kAcceptedWindow);
+    t.start_at(2 * kMiB);
+    t.granted(2 * kMiB, Clock::now());
+    // The local reader is stuck: all of it stays buffered, so libssh grants nothing more.
+    t.on_packet(2 * kMiB, 2 * kMiB, Clock::now());
+    EXPECT_FALSE(t.overrun());
+    t.on_packet(300000, 2 * kMiB + 300000, Clock::now());  // 300 KB beyond the window
+    EXPECT_TRUE(t.overrun());
+}
+
+TEST(WindowTuner, QuietRoundTripsGiveTheGrowthBack) {
+    auto s = settings();
+    WindowBudget budget(s.session_budget);
+    WindowTuner t(WindowTuner::kOpenedWindow);
+    t.start_at(s.initial);
+    auto now = Clock::now();
+    for (int i = 0; i < 3; ++i) flow(t, s.max, now + i * 100ms, 100ms, s, budget);
+    ASSERT_EQ(t.target(), 8 * kMiB);
+    // Then a trickle: 10 KB per round trip for 3.7 s halves the window, twice.
+    for (int i = 3; i < 40; ++i) flow(t, 10000, now + i * 100ms, 100ms, s, budget);
+    EXPECT_EQ(t.target(), 2 * kMiB);
+    EXPECT_EQ(budget.used(), 0u);
+}
+
 TEST(WindowTuner, GrantKeepsTargetMinusUnconsumed) {
     auto s = settings();
     WindowBudget budget(s.session_budget);
     WindowTuner t(WindowTuner::kOpenedWindow);
     t.start_at(8 * kMiB);
-    t.granted(8 * kMiB);
-    t.on_packet(4 * kMiB, kMiB);  // 3 MiB delivered, 1 MiB still buffered
+    t.granted(8 * kMiB, Clock::now());
+    t.on_packet(4 * kMiB, kMiB, Clock::now());  // 3 MiB delivered, 1 MiB still buffered
     // The peer may send 8 MiB minus what we hold: 7 MiB, of which 4 MiB are open.
     EXPECT_EQ(t.grant_due(kMiB), 7 * kMiB);
-    t.granted(7 * kMiB);
+    t.granted(7 * kMiB, Clock::now());
     EXPECT_EQ(t.window(), 7 * kMiB);
 }
 
