@@ -69,32 +69,8 @@ want() { [[ " $WAN_PATHS " == *" $1 "* ]]; }
 BENCH_T0=$SECONDS
 
 # ---------------------------------------------------------------- topology
-NET=10.$((RANDOM % 200 + 20))
-C=$(netns_create c) RT=$(netns_create r) S=$(netns_create s)
-netns_veth "$C" "$RT" "$NET.1.1/24" "$NET.1.2/24"
-netns_veth "$RT" "$S" "$NET.2.1/24" "$NET.2.2/24"
-R_FROM_C=v${RUN_ID}b1 R_FROM_S=v${RUN_ID}a2
-ip -n "$C" link set "v${RUN_ID}a1" mtu "$WAN_MTU"
-ip -n "$RT" link set "$R_FROM_C" mtu "$WAN_MTU"
-ip -n "$RT" link set "$R_FROM_S" mtu "$WAN_MTU"
-ip -n "$S" link set "v${RUN_ID}b2" mtu "$WAN_MTU"
-ip -n "$C" route add default via "$NET.1.2"
-ip -n "$S" route add default via "$NET.2.1"
-SERVER=$NET.2.2
-
-in_r() { ip netns exec "$RT" "$@"; }
-in_s() { ip netns exec "$S" "$@"; }
-in_r sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-    net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-for dev in wanA wanB; do
-    ip -n "$RT" tuntap add dev "$dev" mode tun
-    ip -n "$RT" link set "$dev" mtu "$WAN_MTU" up
-done
-for dev in "$R_FROM_C" "$R_FROM_S" wanA wanB; do in_r sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"; done
-ip -n "$RT" route add default dev wanA table 100
-ip -n "$RT" route add default dev wanB table 101
-ip -n "$RT" rule add iif "$R_FROM_C" table 100
-ip -n "$RT" rule add iif "$R_FROM_S" table 101
+. "$(dirname "$0")/../integration/wan_lib.sh"
+wan_topology "$WAN_MTU"
 
 declare -A SYS0  # the namespaces' own values, restored for the default mode
 for ns in C S; do
@@ -103,64 +79,15 @@ for ns in C S; do
 done
 
 # ---------------------------------------------------------------- the delay line
-LINE_PID='' LINE_N=0
 # start_line RTT_MS LOSS_PERCENT [RATE]: delay_line in R for this link setting.
 start_line() {
-    local args=(--a wanA --b wanB --delay-ms "$(awk -v r="$1" 'BEGIN { print r / 2 }')"
-        --rate-mbit "${3-$WAN_RATE}" --loss "$(awk -v l="$2" 'BEGIN { print l / 100 }')")
-    [[ -z ${WAN_QUEUE_BYTES:-} ]] || args+=(--queue-bytes "$WAN_QUEUE_BYTES")
-    ((WAN_LINE_RT == 0)) || args+=(--rt "$WAN_LINE_RT")
-    LINE_LOG=$T/line-$((++LINE_N)).log
-    ip netns exec "$RT" "$DELAY_LINE" "${args[@]}" >"$LINE_LOG" 2>&1 &
-    LINE_PID=$!
-    track_pid $LINE_PID
-    wait_for 10 "delay_line ready" grep -qx ready "$LINE_LOG"
-    wait_for 10 "ICMP echo through the line" icmp_rtt 1 0
+    local extra=()
+    [[ -z ${WAN_QUEUE_BYTES:-} ]] || extra+=(--queue-bytes "$WAN_QUEUE_BYTES")
+    ((WAN_LINE_RT == 0)) || extra+=(--rt "$WAN_LINE_RT")
+    wan_start_line "$1" "$2" "${3-$WAN_RATE}" "${extra[@]}"
 }
-# stop_line: SIGTERM (ip netns exec execs, so $! is delay_line itself), and its counters (drops, how late packets left) to the log.
-stop_line() {
-    [[ -n $LINE_PID ]] || return 0
-    kill -TERM "$LINE_PID"
-    wait "$LINE_PID" 2>/dev/null || true
-    LINE_PID=
-    grep '^delay_line .*->' "$LINE_LOG" | sed 's/^/    /' >&2 || true
-}
-# icmp_rtt COUNT INTERVAL: ICMP echo from C to S (ping need not be installed); prints
-# "min/avg/max/mdev ms, N lost", fails when every probe was lost.
-icmp_rtt() {
-    in_c python3 - "$SERVER" "$1" "$2" <<'PY'
-import os, socket, statistics, struct, sys, time
-dst, count, interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-ident, rtts = os.getpid() & 0xFFFF, []
-def checksum(b):
-    t = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    t = (t >> 16) + (t & 0xFFFF)
-    return ~(t + (t >> 16)) & 0xFFFF
-for seq in range(count):
-    body = struct.pack("!HH", ident, seq) + b"wan_bench" * 6
-    pkt = struct.pack("!BBH", 8, 0, checksum(struct.pack("!BBH", 8, 0, 0) + body)) + body
-    t0 = time.perf_counter()
-    s.sendto(pkt, (dst, 0))
-    deadline = t0 + 2
-    while (left := deadline - time.perf_counter()) > 0:
-        s.settimeout(left)
-        try:
-            pkt = s.recv(2048)
-        except socket.timeout:
-            break
-        icmp = pkt[(pkt[0] & 15) * 4:]
-        if icmp[0] == 0 and struct.unpack("!HH", icmp[4:8]) == (ident, seq):
-            rtts.append((time.perf_counter() - t0) * 1e3)
-            break
-    if seq + 1 < count:
-        time.sleep(interval)
-if not rtts:
-    sys.exit("no echo reply")
-dev = statistics.pstdev(rtts)
-print(f"{min(rtts):.3f}/{statistics.mean(rtts):.3f}/{max(rtts):.3f}/{dev:.3f} ms, {count - len(rtts)} lost")
-PY
-}
+stop_line() { wan_stop_line; }
+icmp_rtt() { wan_icmp_rtt "$@"; }
 line_cpu_ticks() { awk '{print $14 + $15}' "/proc/$LINE_PID/stat"; }
 
 # ---------------------------------------------------------------- servers in S
@@ -172,22 +99,11 @@ wait_for 10 "iperf3 -s" in_s ss -Hltn 'sport = :5201'
 start_line 0 0 0  # unshaped while the servers come up
 bench_sshd "MaxStartups 100"
 
-# ghostd_in NS NAME: a ghostd of its own in NS ($T/NAME/{etc,run,state}, profiles written
-# before).
-ghostd_in() {
-    local d=$T/$2
-    mkdir -p "$d/etc/profiles" "$d/run" "$d/state"
-    echo '{ "log_level": "warning" }' >"$d/etc/ghostd.json"
-    ip netns exec "$1" "$GHOSTD" --foreground --config-dir "$d/etc" --runtime-dir "$d/run" \
-        --state-dir "$d/state" >>"$T/ghostd-$2.log" 2>&1 &
-    track_pid $!
-    wait_for 10 "ghostd $2 control socket" test -S "$d/run/ghostd.sock"
-}
-gctl_in() {
-    local who=$1
-    shift
-    "$GHOSTCTL" --socket "$T/$who/run/ghostd.sock" "$@"
-}
+# ghostd_in (wan_lib.sh) with quiet logs
+for who in gs gc; do
+    mkdir -p "$T/$who/etc"
+    echo '{ "log_level": "warning" }' >"$T/$who/etc/ghostd.json"
+done
 
 GHOST_SERVER_FP=
 if want ssh-ghost || want ghost-ghost; then
