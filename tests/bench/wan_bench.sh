@@ -37,7 +37,7 @@
 # WAN_QUEUE_BYTES (delay_line's default: rate x RTT + 256 KiB), WAN_LINE_RT (SCHED_FIFO
 # priority of delay_line, 10; 0 = normal scheduling), WAN_CC (congestion control in C and S;
 # default the namespace's), WAN_OMIT (iperf3 -O seconds, 0), KEEP_TMP=1.
-# Full matrix at 10 s: about 30 minutes (WAN_PARALLEL=0: about 16).
+# Full matrix at 10 s: about 31 minutes (WAN_PARALLEL=0: about 16; one setting about 7.5).
 : "${BENCH_SECONDS:=10}"
 . "$(dirname "$0")/bench_lib.sh"
 
@@ -174,21 +174,27 @@ tunnels_down() {
 }
 
 # ---------------------------------------------------------------- measurements
-# iperf KEY PATH FLOWS [-R]: Mbit/s received into R[KEY.PATH]; "fail" when iperf3 fails.
+# iperf KEY PATH FLOWS [-R]: Mbit/s received into R[KEY.PATH]; a failed run is retried
+# once (with a fresh iperf3 server), then recorded as "fail".
 iperf() {
-    local key=$1 path=$2 flows=$3 json host=127.0.0.1 port
+    local key=$1 path=$2 flows=$3 json host=127.0.0.1 port mbit attempt
     shift 3
     port=${LPORT[$path]:-5201}
     [[ $path == direct ]] && host=$SERVER
     local opts=(-c "$host" -p "$port" -t "$SECS" -J -P "$flows")
     ((WAN_OMIT == 0)) || opts+=(-O "$WAN_OMIT")
-    if json=$(in_c timeout -k 5 $((SECS + WAN_OMIT + 40)) iperf3 "${opts[@]}" "$@" 2>>"$T/iperf3-client.log"); then
-        R[$key.$path]=$(jq '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' <<<"$json")
-    else
-        log "iperf3 $key $path failed: $(jq -r .error <<<"$json" 2>/dev/null || echo "timed out?")"
-        R[$key.$path]=fail
+    for attempt in 1 2; do
+        json=$(in_c timeout -k 5 $((SECS + WAN_OMIT + 40)) iperf3 "${opts[@]}" "$@" \
+            2>>"$T/iperf3-client.log") || true
+        mbit=$(jq -r '.end.sum_received.bits_per_second // empty | . / 1e6 | . * 10 | round / 10' \
+            <<<"$json" 2>/dev/null) || mbit=
+        [[ -z $mbit ]] || break
+        log "iperf3 $key $path failed (attempt $attempt): $(jq -r '.error // "no result"' <<<"$json" 2>/dev/null ||
+            echo "no JSON; timed out?")"
+        printf '%s\n' "$json" >>"$T/iperf3-failed.json"
         restart_iperf_server
-    fi
+    done
+    R[$key.$path]=${mbit:-fail}
     log "  $key $path: ${R[$key.$path]} Mbit/s"
 }
 restart_iperf_server() {
@@ -217,8 +223,9 @@ validate() {
         c1=$(line_cpu_ticks) t1=$(date +%s.%N)
         cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" \
             'BEGIN { printf "%.0f", 100 * t / hz / (b - a) }')
-        got=$(jq -r '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' <<<"$json")
-        lost=$(jq -r '.end.sum_received.lost_percent // .end.sum.lost_percent | . * 10 | round / 10' <<<"$json")
+        got=$(jq -r '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' <<<"$json") || got='?'
+        lost=$(jq -r '.end.sum_received.lost_percent // .end.sum.lost_percent | . * 10 | round / 10' \
+            <<<"$json") || lost='?'
         log "  UDP $dir sent at $rate_udp: $got Mbit/s arrived, $lost % lost; delay_line CPU $cpu % of a core"
     done
 }
@@ -255,6 +262,11 @@ measure() {
     done
 }
 
+# ratio A B: A / B, or n/a unless both are figures
+ratio() {
+    if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]]; then bench_ratio "$1" "$2"; else echo n/a; fi
+}
+
 # table TITLE_LINE...: one table of the figures in R.
 table() {
     local keys=(up1 down1) k p
@@ -263,20 +275,21 @@ table() {
         [downP]="down, $WAN_PARALLEL flows")
     echo
     printf '%s\n' "$@"
-    printf '%-20s %8s %8s %10s %5s %9s %5s %11s %5s\n' Mbit/s direct ssh-sshd ghost-sshd '÷ssh' \
+    # widths in bytes: "÷" takes two
+    printf '%-22s %8s %8s %10s %6s %9s %6s %11s %6s\n' Mbit/s direct ssh-sshd ghost-sshd '÷ssh' \
         ssh-ghost '÷ssh' ghost-ghost '÷ssh'
     for k in "${keys[@]}"; do
         local b=${R[$k.ssh-sshd]:-n/a}
-        printf '%-20s %8s %8s %10s %5s %9s %5s %11s %5s\n' "${label[$k]}" "${R[$k.direct]:-n/a}" "$b" \
-            "${R[$k.ghost-sshd]:-n/a}" "$(bench_ratio "${R[$k.ghost-sshd]:-}" "$b")" \
-            "${R[$k.ssh-ghost]:-n/a}" "$(bench_ratio "${R[$k.ssh-ghost]:-}" "$b")" \
-            "${R[$k.ghost-ghost]:-n/a}" "$(bench_ratio "${R[$k.ghost-ghost]:-}" "$b")"
+        printf '%-22s %8s %8s %10s %5s %9s %5s %11s %5s\n' "${label[$k]}" "${R[$k.direct]:-n/a}" "$b" \
+            "${R[$k.ghost-sshd]:-n/a}" "$(ratio "${R[$k.ghost-sshd]:-}" "$b")" \
+            "${R[$k.ssh-ghost]:-n/a}" "$(ratio "${R[$k.ssh-ghost]:-}" "$b")" \
+            "${R[$k.ghost-ghost]:-n/a}" "$(ratio "${R[$k.ghost-ghost]:-}" "$b")"
     done
     for k in "${keys[@]}"; do
         local d=${R[$k.direct]:-}
-        printf '%-20s %8s %8s %10s %5s %9s %5s %11s\n' "÷direct ${label[$k]}" "$(bench_ratio "$d" "$d")" \
-            "$(bench_ratio "${R[$k.ssh-sshd]:-}" "$d")" "$(bench_ratio "${R[$k.ghost-sshd]:-}" "$d")" '' \
-            "$(bench_ratio "${R[$k.ssh-ghost]:-}" "$d")" '' "$(bench_ratio "${R[$k.ghost-ghost]:-}" "$d")"
+        printf '%-23s %8s %8s %10s %5s %9s %5s %11s\n' "÷direct ${label[$k]}" "$(ratio "$d" "$d")" \
+            "$(ratio "${R[$k.ssh-sshd]:-}" "$d")" "$(ratio "${R[$k.ghost-sshd]:-}" "$d")" '' \
+            "$(ratio "${R[$k.ssh-ghost]:-}" "$d")" '' "$(ratio "${R[$k.ghost-ghost]:-}" "$d")"
     done
 }
 
