@@ -13,13 +13,13 @@ namespace ghost::ctl {
 /// Documented exit codes (docs/ghostctl.md).
 namespace exit_code {
 inline constexpr int ok = 0;
-inline constexpr int failed = 1;          // the operation ran and failed (up → failed, check → errors)
-inline constexpr int usage = 2;           // bad command line
-inline constexpr int unreachable = 3;     // ghostd not running / socket or bus unreachable
-inline constexpr int denied = 4;          // permission denied
-inline constexpr int not_found = 5;       // no such profile / session
-inline constexpr int config = 6;          // profile has configuration errors
-inline constexpr int protocol = 7;        // unexpected answer, timeout, internal error
+inline constexpr int failed = 1;  // the operation ran and failed (up → failed, check → errors)
+inline constexpr int usage = 2;   // bad command line
+inline constexpr int unreachable = 3;  // ghostd not running / socket or bus unreachable
+inline constexpr int denied = 4;       // permission denied
+inline constexpr int not_found = 5;    // no such profile / session
+inline constexpr int config = 6;       // profile has configuration errors
+inline constexpr int protocol = 7;     // unexpected answer, timeout, internal error
 }  // namespace exit_code
 
 struct Options {
@@ -41,7 +41,7 @@ struct Answer {
 
 /// A connection to ghostd over the socket or D-Bus.
 class Connection {
-public:
+  public:
     virtual ~Connection() = default;
     /// Calls a core method with named params. Exits the process on transport failure.
     virtual Answer call(const std::string& method, const nlohmann::json& params) = 0;
@@ -71,7 +71,8 @@ void print_line(const std::string& text);
 /// Prints one line of text to stderr, escaped.
 void print_error_line(const std::string& text);
 /// Prints a table: header row and rows, columns padded, cells escaped.
-void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows);
 /// Prints JSON (pretty) to stdout, strings escaped; valid JSON whatever the bytes.
 void print_json(const nlohmann::json& j);
 /// Prints JSON on one line to stdout (and flushes), strings escaped.

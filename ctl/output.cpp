@@ -12,13 +12,20 @@ namespace {
 // Application error codes of the core API (docs/rpc.md).
 int exit_for(int rpc_code) {
     switch (rpc_code) {
-        case -32001: return exit_code::not_found;
-        case -32002: return exit_code::denied;
-        case -32004: return exit_code::config;
-        case -32005: return exit_code::failed;
-        case -32003: return exit_code::failed;
-        case -32602: return exit_code::usage;
-        default: return exit_code::protocol;
+        case -32001:
+            return exit_code::not_found;
+        case -32002:
+            return exit_code::denied;
+        case -32004:
+            return exit_code::config;
+        case -32005:
+            return exit_code::failed;
+        case -32003:
+            return exit_code::failed;
+        case -32602:
+            return exit_code::usage;
+        default:
+            return exit_code::protocol;
     }
 }
 }  // namespace

@@ -13,7 +13,8 @@ int verb_sessions(const Options& o) {
         return exit_code::ok;
     }
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
     std::vector<std::vector<std::string>> rows;
     for (auto& s : a.result) {
         rows.push_back({s.value("id", ""), s.value("key_name", ""), s.value("key_fingerprint", ""),

@@ -20,7 +20,8 @@ std::string str(const nlohmann::json& s, const char* key) {
 
 void print_status(const nlohmann::json& s) {
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
     std::string head = s.value("name", "?") + ": " + s.value("state", "?");
     if (s.contains("since")) head += " (for " + human_duration(now - s.value("since", now)) + ")";
     print_line(head);
@@ -38,7 +39,8 @@ void print_status(const nlohmann::json& s) {
     line("channels", str(s, "channels_open"));
     if (s.contains("path")) line("path", human_path(s["path"]));
     line("file", str(s, "file"));
-    for (auto& e : s.value("config_errors", nlohmann::json::array())) line("config error", e.get<std::string>());
+    for (auto& e : s.value("config_errors", nlohmann::json::array()))
+        line("config error", e.get<std::string>());
     // Anything else the runner reports (listeners, forwards, reconnect...) as compact JSON.
     static const char* known[] = {
         "name",          "state",     "since",     "role",          "reason",
@@ -48,7 +50,8 @@ void print_status(const nlohmann::json& s) {
     for (auto& [k, v] : s.items()) {
         bool skip = false;
         for (auto* kn : known) skip = skip || k == kn;
-        if (skip || v.is_null() || (v.is_array() && v.empty()) || (v.is_object() && v.empty())) continue;
+        if (skip || v.is_null() || (v.is_array() && v.empty()) || (v.is_object() && v.empty()))
+            continue;
         line(k, v.is_string() ? v.get<std::string>() : text::dump_printable(v));
     }
 }

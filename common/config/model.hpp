@@ -19,10 +19,10 @@ struct TransportConfig {
     std::string type = "tcp";  // "tcp" | "tls"
     std::string sni;           // tls: defaults to the server host
     std::vector<std::string> alpn{"h2", "http/1.1"};
-    std::string ca_file;       // tls: empty = system CAs
-    std::string pin_sha256;    // tls: base64 SPKI SHA-256 pin
+    std::string ca_file;     // tls: empty = system CAs
+    std::string pin_sha256;  // tls: base64 SPKI SHA-256 pin
     std::string min_version = "1.3";
-    std::string knock_path;    // tls: WebSocket path
+    std::string knock_path;  // tls: WebSocket path
     std::string knock_secret_file;
     // server listeners only (`listen[].transport`)
     std::string cert_file;                  // tls: PEM certificate chain
@@ -97,9 +97,9 @@ struct TunConfig {
     bool full = false;
     bool kill_switch = true;
     bool ipv6 = true;
-    std::vector<net::Endpoint> dns;  // resolvers on the server side
+    std::vector<net::Endpoint> dns;        // resolvers on the server side
     std::vector<std::string> dns_domains;  // split tunnel: routing domains for resolved
-    std::string dns_mode = "auto";   // auto | resolved | none
+    std::string dns_mode = "auto";         // auto | resolved | none
 };
 
 /// Server listener (`listen[]`).
@@ -121,7 +121,7 @@ struct OutboundConfig {
 struct AclConfig {
     std::vector<net::Cidr> allow;  // empty = everything not denied
     std::vector<net::Cidr> deny;
-    std::vector<uint16_t> ports;   // empty = all ports
+    std::vector<uint16_t> ports;  // empty = all ports
     bool deny_loopback = true;
     bool deny_link_local = true;
     bool deny_self = true;
@@ -150,9 +150,9 @@ struct LimitsConfig {
     uint32_t source_netblock_v6 = 64;
     PenaltyConfig penalties;
     uint32_t login_grace_time_s = 30;
-    uint32_t max_channels = 1024;     // per session
-    uint32_t max_forwards = 16;       // per session
-    uint32_t idle_timeout_s = 0;      // per channel; 0 = none
+    uint32_t max_channels = 1024;  // per session
+    uint32_t max_forwards = 16;    // per session
+    uint32_t idle_timeout_s = 0;   // per channel; 0 = none
 };
 
 /// A whole profile after validation.
@@ -193,16 +193,16 @@ struct Profile {
 
 /// ghostd.json
 struct DaemonConfig {
-    std::string log_level = "info";    // debug | info | notice | warning | error
+    std::string log_level = "info";  // debug | info | notice | warning | error
     std::string control_group = "ghost";
-    uint32_t workers = 0;               // 0 = one per core
+    uint32_t workers = 0;  // 0 = one per core
     uint32_t rpc_max_clients = 64;
     uint32_t rpc_reserved_clients = 16;           // only root and the control group
     uint32_t rpc_max_clients_per_user = 8;        // per uid outside the control group
     uint32_t rpc_max_subscriptions_per_user = 4;  // per uid outside the control group
     uint32_t rpc_max_request_bytes = 1 << 20;
     uint32_t rpc_idle_timeout_s = 300;
-    uint32_t watchdog_interval_s = 0;   // 0 = from WATCHDOG_USEC
+    uint32_t watchdog_interval_s = 0;  // 0 = from WATCHDOG_USEC
 };
 
 }  // namespace ghost::config

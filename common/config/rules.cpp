@@ -137,7 +137,8 @@ void check_listeners(const json& doc, const std::string& file, std::vector<Error
         if (!transport.contains("knock") && member(transport, "allow_bare_ssh") != true &&
             member(transport, "sniff") != true) {
             add(errors, file, at + "knock", nullptr,
-                "a tls listener needs 'knock' (or allow_bare_ssh / sniff: true), else it serves nobody");
+                "a tls listener needs 'knock' (or allow_bare_ssh / sniff: true), else it serves "
+                "nobody");
         }
     }
 }

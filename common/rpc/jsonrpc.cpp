@@ -91,7 +91,8 @@ ParseOutcome parse_request(std::string_view line) {
         params_it != msg.end() ? std::move(*params_it) : nlohmann::json::object();
     if (params.is_null()) params = nlohmann::json::object();
     if (!params.is_object())
-        return fail(kInvalidParams, "invalid params: \"params\" must be an object of named parameters");
+        return fail(kInvalidParams,
+                    "invalid params: \"params\" must be an object of named parameters");
     Request req;
     req.is_notification = id_it == msg.end();
     req.id = std::move(id);

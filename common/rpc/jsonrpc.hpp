@@ -14,7 +14,7 @@ namespace ghost::rpc {
 /// Splits a byte stream into lines ('\n'-terminated, optional '\r' stripped), refusing any
 /// line longer than max_line bytes. After an overflow the framer stays failed.
 class LineFramer {
-public:
+  public:
     explicit LineFramer(size_t max_line) : max_line_(max_line) {}
 
     /// Appends received bytes. Returns false when the current line exceeds the limit.
@@ -33,7 +33,7 @@ public:
         return rest;
     }
 
-private:
+  private:
     size_t max_line_;
     std::string buffer_;
     size_t start_ = 0;

@@ -44,7 +44,8 @@ ClientCore::ClientCore(RunnerContext ctx)
       resolve_timer_(io_),
       waiter_timer_(io_) {
     user_ = ctx_.profile.ssh.user;
-    for (const auto& rf : ctx_.profile.remote_forward) remote_forwards_.push_back({rf, 0, "pending", {}});
+    for (const auto& rf : ctx_.profile.remote_forward)
+        remote_forwards_.push_back({rf, 0, "pending", {}});
 }
 
 ClientCore::~ClientCore() = default;
@@ -168,17 +169,18 @@ void ClientCore::resolve_server() {
         if (!self || self->phase_ != Phase::connecting || self->resolve_gen_ != gen) return;
         ++self->resolve_gen_;
         self->resolve_timer_.cancel();
-        self->on_session_end({"cannot resolve " + self->ctx_.profile.server->host +
-                                  " (needed before the full tunnel takes the default route): " +
-                                  what,
-                              false});
+        self->on_session_end(
+            {"cannot resolve " + self->ctx_.profile.server->host +
+                 " (needed before the full tunnel takes the default route): " + what,
+             false});
     };
     // The deadline ends the attempt itself: cancelling cannot interrupt a getaddrinfo
     // that has started, and a black-holed DNS server would hold it for its own timeouts.
     resolve_timer_.expires_after(std::chrono::seconds(ctx_.profile.ssh.connect_timeout_s));
-    resolve_timer_.async_wait([failed, s = ctx_.profile.ssh.connect_timeout_s](asio::error_code ec) {
-        if (!ec) failed("no answer within ssh.connect_timeout (" + std::to_string(s) + " s)");
-    });
+    resolve_timer_.async_wait(
+        [failed, s = ctx_.profile.ssh.connect_timeout_s](asio::error_code ec) {
+            if (!ec) failed("no answer within ssh.connect_timeout (" + std::to_string(s) + " s)");
+        });
     server_resolver_.async_resolve(
         server.host, std::to_string(server.port),
         [w, gen, failed](asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
@@ -237,8 +239,8 @@ void ClientCore::on_transport(transport::ConnectResult r) {
     ssh::Identity id;
     std::string why;
     if (!ssh_cfg.agent || !ssh_cfg.identity_file.empty()) {
-        if (!ssh::load_identity(ssh_cfg.identity_file, ctx_.paths.state_dir, ctx_.profile.name,
-                                &id, &why)) {
+        if (!ssh::load_identity(ssh_cfg.identity_file, ctx_.paths.state_dir, ctx_.profile.name, &id,
+                                &why)) {
             return fail(why);
         }
         std::lock_guard lock(mutex_);
@@ -269,9 +271,8 @@ void ClientCore::on_transport(transport::ConnectResult r) {
         if (auto self = w.lock()) return self->remote_target(addr, port);
         return std::nullopt;
     };
-    session_ = std::make_shared<ssh::ClientSession>(io_, std::move(cfg),
-                                                    ctx_.log.with_peer(r.peer), stats_,
-                                                    std::move(ev));
+    session_ = std::make_shared<ssh::ClientSession>(io_, std::move(cfg), ctx_.log.with_peer(r.peer),
+                                                    stats_, std::move(ev));
     session_->start(std::move(r.fd), std::move(r.path_fd));
 }
 
@@ -306,8 +307,8 @@ void ClientCore::on_session_up() {
         host_key_fp_ = session_->host_key_fingerprint();
         snapshot_attempt_ = 0;
     }
-    report(ProfileState::up, "connected to " + ctx_.profile.server->str() + " as " +
-                                 ctx_.profile.ssh.user);
+    report(ProfileState::up,
+           "connected to " + ctx_.profile.server->str() + " as " + ctx_.profile.ssh.user);
     ctx_.event({{"type", "session.connected"},
                 {"profile", ctx_.profile.name},
                 {"server", ctx_.profile.server->str()}});
@@ -392,8 +393,8 @@ void ClientCore::request_remote_forwards() {
                 rf.message = msg;
             }
             if (ok) {
-                self->ctx_.log.info("remote forward ", cfg.listen.str(), " (port ", bound,
-                                    ") -> ", cfg.target.str());
+                self->ctx_.log.info("remote forward ", cfg.listen.str(), " (port ", bound, ") -> ",
+                                    cfg.target.str());
                 return;
             }
             self->ctx_.log.warning(msg);
@@ -462,11 +463,10 @@ void ClientCore::expire_waiters() {
     while (!waiters_.empty() && waiters_.front().deadline <= now) {
         auto w = std::move(waiters_.front());
         waiters_.pop_front();
-        w.cb(proxy::OpenOutcome::fail(proxy::OpenFailure::no_session,
-                                      "SSH session to " + ctx_.profile.server->str() +
-                                          " not up within " +
-                                          std::to_string(ctx_.profile.reconnect.pending_wait_s) +
-                                          " s"),
+        w.cb(proxy::OpenOutcome::fail(
+                 proxy::OpenFailure::no_session,
+                 "SSH session to " + ctx_.profile.server->str() + " not up within " +
+                     std::to_string(ctx_.profile.reconnect.pending_wait_s) + " s"),
              {});
     }
     if (waiters_.empty()) return;

@@ -23,13 +23,13 @@ namespace ghost::daemon::server {
 struct Accepted {
     transport::UniqueFd fd;
     net::IpAddress peer_ip;
-    std::string peer;  // "1.2.3.4:5678"
+    std::string peer;             // "1.2.3.4:5678"
     transport::UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls)
 };
 
 /// Accepts connections for one `listen[]` entry.
 class Listener {
-public:
+  public:
     using AcceptFn = std::function<void(Accepted)>;
     virtual ~Listener() = default;
     /// Binds now; false + *why ("cannot listen on 127.0.0.1:22: Address already in use").
@@ -68,6 +68,7 @@ AcceptLoop::ErrorFn accept_failure_logger(const log::Logger& log, const net::End
 bool bind_acceptor(asio::ip::tcp::acceptor& acceptor, const net::Endpoint& ep, uint16_t* bound_port,
                    std::string* why);
 /// The `tls` listener (tls_listener.cpp).
-std::unique_ptr<Listener> make_tls_listener(const ListenerContext& ctx, const config::ListenConfig& cfg);
+std::unique_ptr<Listener> make_tls_listener(const ListenerContext& ctx,
+                                            const config::ListenConfig& cfg);
 
 }  // namespace ghost::daemon::server

@@ -19,7 +19,9 @@ namespace {
 constexpr const char* kTunnelsOnly =
     "this server provides tunnels only; use ssh -N with -D, -L or -R (e.g. ssh -N -D 1080 ...)\r\n";
 
-std::string str_or_empty(const char* s) { return s ? s : ""; }
+std::string str_or_empty(const char* s) {
+    return s ? s : "";
+}
 
 std::string hp(const std::string& host, int port) {
     return net::Endpoint{host, static_cast<uint16_t>(port)}.str();
@@ -173,9 +175,12 @@ ServerSession::Answer ServerSession::handle_tcpip_forward(ssh_message msg) {
     // GatewayPorts: loopback unless allowed; then the client's address ("" / "*" = all).
     std::string bind_host = "127.0.0.1";
     if (shared_->profile.gateway_ports && requested != "localhost") {
-        if (requested.empty() || requested == "*") bind_host = "0.0.0.0";
-        else if (net::IpAddress::parse(requested)) bind_host = requested;
-        else return refuse("listen address must be an IP address, '*' or 'localhost'");
+        if (requested.empty() || requested == "*")
+            bind_host = "0.0.0.0";
+        else if (net::IpAddress::parse(requested))
+            bind_host = requested;
+        else
+            return refuse("listen address must be an IP address, '*' or 'localhost'");
     }
     auto fwd = std::make_shared<RemoteForward>(*this, requested, bind_host);
     std::string why;

@@ -46,7 +46,9 @@ ServerSession::ServerSession(asio::io_context& io, std::shared_ptr<ServerShared>
     log_ = shared_->log.with_peer(conn_.peer);
 }
 
-ServerSession::~ServerSession() { teardown(); }
+ServerSession::~ServerSession() {
+    teardown();
+}
 
 // ---------------------------------------------------------------- handshake
 
@@ -220,12 +222,16 @@ void ServerSession::deny_auth(const std::string& fp, const std::string& reason) 
     denied_fp_ = fp;
     log_.notice("authentication refused for key ", fp, ": ", reason);
     if (shared_->event)
-        shared_->event({{"type", "session.auth_failed"}, {"profile", shared_->profile.name},
-                        {"peer", conn_.peer}, {"key_fingerprint", fp}, {"reason", reason}});
+        shared_->event({{"type", "session.auth_failed"},
+                        {"profile", shared_->profile.name},
+                        {"peer", conn_.peer},
+                        {"key_fingerprint", fp},
+                        {"reason", reason}});
 }
 
 void ServerSession::become_up() {
-    ssh::read_ahead_attach(fd_, session_);  // every read from here on goes through pump()/after_io()
+    ssh::read_ahead_attach(fd_,
+                           session_);  // every read from here on goes through pump()/after_io()
     phase_ = Phase::up;
     grace_.cancel();
     slot_.release(PreauthOutcome::authenticated);
@@ -233,9 +239,12 @@ void ServerSession::become_up() {
     log_.info("session ", info_->id, " authenticated with key '", entry_->name, "' (",
               info_->key_fingerprint, ")");
     if (shared_->event)
-        shared_->event({{"type", "session.connected"}, {"profile", shared_->profile.name},
-                        {"session", info_->id}, {"peer", conn_.peer},
-                        {"key_name", entry_->name}, {"key_fingerprint", info_->key_fingerprint}});
+        shared_->event({{"type", "session.connected"},
+                        {"profile", shared_->profile.name},
+                        {"session", info_->id},
+                        {"peer", conn_.peer},
+                        {"key_name", entry_->name},
+                        {"key_fingerprint", info_->key_fingerprint}});
     if (shared_->profile.limits.idle_timeout_s > 0) sweep_idle();
 }
 
@@ -250,8 +259,10 @@ void ServerSession::arm_read() {
                           if (!self) return;
                           self->read_armed_ = false;
                           if (ec) return;
-                          if (self->phase_ == Phase::kex) self->step_kex();
-                          else self->pump();
+                          if (self->phase_ == Phase::kex)
+                              self->step_kex();
+                          else
+                              self->pump();
                       });
 }
 
@@ -264,8 +275,10 @@ void ServerSession::arm_write() {
                           if (!self) return;
                           self->write_armed_ = false;
                           if (ec) return;
-                          if (self->phase_ == Phase::kex) self->step_kex();
-                          else self->pump();
+                          if (self->phase_ == Phase::kex)
+                              self->step_kex();
+                          else
+                              self->pump();
                       });
 }
 
@@ -416,12 +429,17 @@ void ServerSession::recheck_key() {
 void ServerSession::close(const std::string& reason) {
     if (phase_ == Phase::closed) return;
     bool was_up = phase_ == Phase::up;
-    if (was_up) log_.info("session ", info_->id, " closed: ", reason);
-    else log_.notice("connection closed before authentication: ", reason);
+    if (was_up)
+        log_.info("session ", info_->id, " closed: ", reason);
+    else
+        log_.notice("connection closed before authentication: ", reason);
     teardown();
     if (shared_->event && was_up)
-        shared_->event({{"type", "session.disconnected"}, {"profile", shared_->profile.name},
-                        {"session", info_->id}, {"peer", conn_.peer}, {"reason", reason},
+        shared_->event({{"type", "session.disconnected"},
+                        {"profile", shared_->profile.name},
+                        {"session", info_->id},
+                        {"peer", conn_.peer},
+                        {"reason", reason},
                         {"bytes_in", info_->bytes_in.load()},
                         {"bytes_out", info_->bytes_out.load()}});
     // Drop our own reference from a fresh handler, not under our own member call.

@@ -39,7 +39,7 @@ class RemoteForward;
 /// Create with make_shared on a worker's io_context; use only there.
 class ServerSession final : public ssh::BridgeHost,
                             public std::enable_shared_from_this<ServerSession> {
-public:
+  public:
     ServerSession(asio::io_context& io, std::shared_ptr<ServerShared> shared, Accepted conn,
                   StartupSlot slot);
     ~ServerSession();
@@ -73,17 +73,17 @@ public:
     /// A remote-forward listener accepted a connection: open a forwarded-tcpip channel.
     void open_forwarded(RemoteForward& fwd, asio::ip::tcp::socket socket);
 
-private:
-  static constexpr size_t kScratchSize = 64 * 1024;
-  enum class Phase { kex, auth, up, closed };
-  /// What became of a message: refused (libssh's default reply is sent), answered (or
-  /// deliberately left unanswered), or held by the session (direct-tcpip while connecting).
-  enum class Answer { refuse, answered, held };
-  /// A direct-tcpip open whose outbound connect is running; answered when it ends.
-  struct PendingOpen {
-      ssh_message msg;  // owned: freed when answered or at teardown
-      std::string target;
-  };
+  private:
+    static constexpr size_t kScratchSize = 64 * 1024;
+    enum class Phase { kex, auth, up, closed };
+    /// What became of a message: refused (libssh's default reply is sent), answered (or
+    /// deliberately left unanswered), or held by the session (direct-tcpip while connecting).
+    enum class Answer { refuse, answered, held };
+    /// A direct-tcpip open whose outbound connect is running; answered when it ends.
+    struct PendingOpen {
+        ssh_message msg;  // owned: freed when answered or at teardown
+        std::string target;
+    };
     /// A forwarded-tcpip channel waiting for the client's OPEN_CONFIRMATION.
     struct PendingReverse {
         std::shared_ptr<ssh::ChannelBridge> channel;
@@ -146,8 +146,8 @@ private:
     bool pump_posted_ = false;
     asio::steady_timer grace_;
     asio::steady_timer idle_;
-    struct ssh_counter_struct counter_in_{};
-    struct ssh_counter_struct counter_out_{};
+    struct ssh_counter_struct counter_in_ {};
+    struct ssh_counter_struct counter_out_ {};
     uint64_t last_in_packets_ = 0;
 
     std::vector<uint8_t> key_blob_;

@@ -39,7 +39,9 @@ bool ServerShared::reserve_session() {
     return true;
 }
 
-void ServerShared::release_session() { --authenticated_; }
+void ServerShared::release_session() {
+    --authenticated_;
+}
 
 void ServerShared::add(const Registered& r) {
     std::lock_guard lock(mu_);

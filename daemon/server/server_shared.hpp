@@ -31,7 +31,7 @@ class ServerSession;
 struct SessionInfo {
     std::string id;
     std::string peer;
-    int64_t since = 0;  // unix time of accept
+    int64_t since = 0;      // unix time of accept
     mutable std::mutex mu;  // guards the key fields, set once at authentication
     std::string key_name;
     std::string key_fingerprint;
@@ -79,7 +79,7 @@ struct ServerShared {
     std::vector<Registered> snapshot() const;
     std::string next_id() { return std::to_string(next_id_++); }
 
-private:
+  private:
     mutable std::mutex mu_;
     std::shared_ptr<const auth::AuthorizedKeys> keys_;
     std::map<std::string, Registered> sessions_;

@@ -75,9 +75,13 @@ struct TlsShared {
 
 /// One accepted connection until it is handed to SSH or its fallback ends.
 class Conn : public std::enable_shared_from_this<Conn> {
-public:
+  public:
     Conn(std::shared_ptr<TlsShared> sh, asio::io_context& io, Accepted a)
-        : sh_(std::move(sh)), io_(io), timer_(io), peer_ip_(a.peer_ip), peer_(a.peer),
+        : sh_(std::move(sh)),
+          io_(io),
+          timer_(io),
+          peer_ip_(a.peer_ip),
+          peer_(a.peer),
           log_(sh_->log.with_peer(a.peer)) {
         net_ = std::make_shared<st::NetStream>(io, std::move(a.fd), nullptr);
     }
@@ -101,7 +105,7 @@ public:
         if (!decided_) net_->close();
     }
 
-private:
+  private:
     void on_first_bytes(bool ok) {
         if (!ok) return done();  // timed out or closed before sending anything
         unsigned char first = 0;
@@ -117,8 +121,9 @@ private:
         SSL_set_accept_state(ssl.get());
         net_->attach_tls(std::move(ssl));
         auto self = shared_from_this();
-        st::drive(net_, [n2 = net_] { return n2->handshake(); },
-                  [self](st::NetStream::Result r) { self->on_handshake(std::move(r)); });
+        st::drive(
+            net_, [n2 = net_] { return n2->handshake(); },
+            [self](st::NetStream::Result r) { self->on_handshake(std::move(r)); });
     }
 
     /// `sniff`: not TLS. An SSH banner gets the SSH server on the TCP socket itself; anything
@@ -174,14 +179,15 @@ private:
     void decide() {
         const auto& t = sh_->cfg.transport;
         std::string_view b(buf_);
-        if (t.allow_bare_ssh &&
-            kSshPrefix.substr(0, std::min(b.size(), kSshPrefix.size())) == b.substr(0, kSshPrefix.size())) {
+        if (t.allow_bare_ssh && kSshPrefix.substr(0, std::min(b.size(), kSshPrefix.size())) ==
+                                    b.substr(0, kSshPrefix.size())) {
             if (b.size() < kSshPrefix.size()) return read_head();
             ++sh_->bare_ssh;
             log_.debug("bare SSH inside TLS");
             return to_ssh(st::Pump::Framing::raw, std::move(buf_));
         }
-        if (t.knock_path.empty() || !ks::could_be_knock(b, t.knock_path)) return fallback(std::move(buf_), false);
+        if (t.knock_path.empty() || !ks::could_be_knock(b, t.knock_path))
+            return fallback(std::move(buf_), false);
         const size_t len = ks::head_length(b);
         if (len == 0) {
             if (b.size() > ks::kMaxKnockHead) return fallback(std::move(buf_), false);
@@ -194,7 +200,8 @@ private:
         ks::TokenCheck check;
         {
             std::lock_guard lock(sh_->mu);
-            check = sh_->replay.check(sh_->secret, t.knock_path, *token, std::chrono::system_clock::now());
+            check = sh_->replay.check(sh_->secret, t.knock_path, *token,
+                                      std::chrono::system_clock::now());
         }
         if (check != ks::TokenCheck::ok) {
             ++sh_->knocks_rejected;
@@ -205,7 +212,9 @@ private:
         settle();
         std::string leftover = buf_.substr(len);
         auto self = shared_from_this();
-        st::write_all(net_, ks::build_switching_protocols(ks::websocket_accept(key), st::http_date(st::NginxMimic::Clock::now())),
+        st::write_all(net_,
+                      ks::build_switching_protocols(ks::websocket_accept(key),
+                                                    st::http_date(st::NginxMimic::Clock::now())),
                       [self, leftover = std::move(leftover)](std::string err) mutable {
                           if (!err.empty()) return self->done();
                           self->to_ssh(st::Pump::Framing::ws_server, std::move(leftover));
@@ -245,7 +254,8 @@ private:
         auto on_end = [self] { self->done(); };
         const auto& t = sh_->cfg.transport;
         if (t.fallback && !plain_on_tls) {
-            st::serve_upstream(net_, std::move(received), *t.fallback, kUpstreamConnectTimeout, accepted_, on_end);
+            st::serve_upstream(net_, std::move(received), *t.fallback, kUpstreamConnectTimeout,
+                               accepted_, on_end);
         } else {
             auto port = plain_http_ ? st::NginxMimic::Port::plain : st::NginxMimic::Port::tls;
             st::serve_builtin(net_, std::move(received), port, plain_on_tls, accepted_, on_end);
@@ -298,17 +308,20 @@ std::vector<std::string> cert_names(const net::Endpoint& ep) {
 }
 
 class TlsListener : public Listener {
-public:
+  public:
     TlsListener(const ListenerContext& ctx, const config::ListenConfig& cfg)
-        : ctx_(ctx), sh_(std::make_shared<TlsShared>(ctx.control, cfg, ctx.log)),
-          acceptor_(ctx.control), ep_(cfg.address) {}
+        : ctx_(ctx),
+          sh_(std::make_shared<TlsShared>(ctx.control, cfg, ctx.log)),
+          acceptor_(ctx.control),
+          ep_(cfg.address) {}
 
     ~TlsListener() override { close(); }
 
     bool open(std::string* why) override {
         const auto& t = sh_->cfg.transport;
         if (t.knock_path.empty() && !t.allow_bare_ssh && !t.sniff) {
-            *why = "listen " + ep_.str() + ": a tls listener needs transport.knock (or allow_bare_ssh / sniff)";
+            *why = "listen " + ep_.str() +
+                   ": a tls listener needs transport.knock (or allow_bare_ssh / sniff)";
             return false;
         }
         if (!load_material(why)) return false;
@@ -381,7 +394,7 @@ public:
         return j;
     }
 
-private:
+  private:
     bool load_material(std::string* why) {
         const auto& t = sh_->cfg.transport;
         std::string cert = t.cert_file, key = t.key_file;
@@ -392,7 +405,8 @@ private:
             bool existed = ::access((dir + "/tls.crt").c_str(), F_OK) == 0;
             if (!st::ensure_self_signed(dir, cert_names(ep_), &cert, &key, why)) return false;
             if (!existed)
-                ctx_.log.warning("listen ", ep_.str(), ": no transport.cert_file; generated a self-signed certificate ",
+                ctx_.log.warning("listen ", ep_.str(),
+                                 ": no transport.cert_file; generated a self-signed certificate ",
                                  cert, " (clients must pin it; probes see a self-signed site)");
             generated = true;
         }
@@ -404,8 +418,8 @@ private:
         if (!t.knock_path.empty()) {
             if (::access(t.knock_secret_file.c_str(), F_OK) != 0) {
                 if (!st::create_knock_secret(t.knock_secret_file, why)) return false;
-                ctx_.log.notice("listen ", ep_.str(), ": created knock secret ", t.knock_secret_file,
-                                "; copy it to the clients");
+                ctx_.log.notice("listen ", ep_.str(), ": created knock secret ",
+                                t.knock_secret_file, "; copy it to the clients");
             }
             auto s = st::load_knock_secret(t.knock_secret_file, why);
             if (!s) return false;
@@ -475,7 +489,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Listener> make_tls_listener(const ListenerContext& ctx, const config::ListenConfig& cfg) {
+std::unique_ptr<Listener> make_tls_listener(const ListenerContext& ctx,
+                                            const config::ListenConfig& cfg) {
     return std::make_unique<TlsListener>(ctx, cfg);
 }
 

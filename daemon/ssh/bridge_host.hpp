@@ -20,7 +20,7 @@ class ChannelBridge;
 
 /// Implemented by ClientSession and ServerSession; used only on the session's worker.
 class BridgeHost {
-public:
+  public:
     /// The worker's io_context (bridges post and wait on it).
     virtual asio::io_context& io() = 0;
     virtual const log::Logger& logger() const = 0;
@@ -52,12 +52,12 @@ public:
 
 /// The bridges whose sockets hold data sent with MSG_MORE, until the session flushes them.
 class CorkList {
-public:
+  public:
     void add(std::shared_ptr<ChannelBridge> b) { bridges_.push_back(std::move(b)); }
     /// Pushes every socket on the list and empties it.
     void flush();
 
-private:
+  private:
     std::vector<std::shared_ptr<ChannelBridge>> bridges_;
 };
 

@@ -20,7 +20,7 @@
 namespace ghost::daemon::ssh {
 namespace {
 
-constexpr int kMaxPollsPerPump = 64;          // ~256 KiB of input, then yield
+constexpr int kMaxPollsPerPump = 64;            // ~256 KiB of input, then yield
 constexpr size_t kOutBudget = 2 * 1024 * 1024;  // session output queued between drains
 constexpr size_t kMaxQueuedOpens = 4096;
 constexpr uint64_t kQuickAckBelow = 32 * 1024;  // bytes read by one pump
@@ -64,7 +64,9 @@ ClientSession::ClientSession(asio::io_context& io, ClientSessionConfig cfg, log:
     server_label_ = join_host_port(cfg_.host, cfg_.port);
 }
 
-ClientSession::~ClientSession() { teardown(); }
+ClientSession::~ClientSession() {
+    teardown();
+}
 
 // ---------------------------------------------------------------- handshake
 
@@ -121,8 +123,10 @@ bool ClientSession::configure(std::string* why) {
 }
 
 void ClientSession::step_handshake() {
-    if (phase_ == Phase::connecting) step_connect();
-    else if (phase_ == Phase::authenticating) step_auth();
+    if (phase_ == Phase::connecting)
+        step_connect();
+    else if (phase_ == Phase::authenticating)
+        step_auth();
 }
 
 void ClientSession::step_connect() {
@@ -135,7 +139,8 @@ void ClientSession::step_connect() {
         const char* banner = ssh_get_serverbanner(session_);
         if (!banner || std::strncmp(banner, "SSH-", 4) != 0 ||
             err.find("banner") != std::string::npos || err.find("rotocol") != std::string::npos) {
-            hint = banner ? " (server banner \"" + std::string(banner).substr(0, 60) + "\"" : " (no SSH banner received";
+            hint = banner ? " (server banner \"" + std::string(banner).substr(0, 60) + "\""
+                          : " (no SSH banner received";
             hint += "; is " + server_label_ + " an SSH server?)";
         }
         return end({"SSH handshake with " + server_label_ + " failed: " + err + hint, false});
@@ -159,8 +164,7 @@ void ClientSession::step_auth() {
     if (rc == SSH_AUTH_AGAIN) return wait_handshake_io();
     if (rc == SSH_AUTH_SUCCESS) return become_up();
     if (rc == SSH_AUTH_ERROR) {
-        return end({"authentication with " + server_label_ + " failed: " +
-                        ssh_get_error(session_),
+        return end({"authentication with " + server_label_ + " failed: " + ssh_get_error(session_),
                     false});
     }
     std::string key = cfg_.agent ? "keys from ssh-agent" : "key " + cfg_.identity.fingerprint;
@@ -220,8 +224,10 @@ void ClientSession::arm_read() {
                           if (!self) return;
                           self->read_armed_ = false;
                           if (ec) return;
-                          if (self->phase_ == Phase::up) self->pump();
-                          else self->step_handshake();
+                          if (self->phase_ == Phase::up)
+                              self->pump();
+                          else
+                              self->step_handshake();
                       });
 }
 
@@ -234,8 +240,10 @@ void ClientSession::arm_write() {
                           if (!self) return;
                           self->write_armed_ = false;
                           if (ec) return;
-                          if (self->phase_ == Phase::up) self->pump();
-                          else self->step_handshake();
+                          if (self->phase_ == Phase::up)
+                              self->pump();
+                          else
+                              self->step_handshake();
                       });
 }
 
@@ -267,8 +275,7 @@ void ClientSession::pump() {
     auto r = drain_event(event_, kMaxPollsPerPump);
     if (r == DrainResult::error) {
         // The session may be half gone (libssh-0.10.md): touch nothing but teardown.
-        return end({"connection to " + server_label_ + " lost: " + ssh_get_error(session_),
-                    false});
+        return end({"connection to " + server_label_ + " lost: " + ssh_get_error(session_), false});
     }
     after_pump(r == DrainResult::more);
 }
@@ -285,7 +292,9 @@ bool ClientSession::input_pending() const {
     return fd_ && read_ahead_buffered(fd_.get()) > 0;
 }
 
-void ClientSession::add_corked(const std::shared_ptr<ChannelBridge>& b) { corked_.add(b); }
+void ClientSession::add_corked(const std::shared_ptr<ChannelBridge>& b) {
+    corked_.add(b);
+}
 
 void ClientSession::after_pump(bool more) {
     corked_.flush();
@@ -331,7 +340,9 @@ void ClientSession::after_pump(bool more) {
     if (ssh_get_status(session_) & SSH_WRITE_PENDING) arm_write();
 }
 
-void ClientSession::consume_out(size_t n) { out_budget_ = n >= out_budget_ ? 0 : out_budget_ - n; }
+void ClientSession::consume_out(size_t n) {
+    out_budget_ = n >= out_budget_ ? 0 : out_budget_ - n;
+}
 
 void ClientSession::count_bytes(uint64_t in, uint64_t out) {
     stats_->bytes_in += in;
@@ -384,7 +395,8 @@ void ClientSession::open_direct(proxy::OpenRequest req, proxy::ChannelOpener::Op
             cb(proxy::OpenOutcome::fail(f, msg), {});
         });
     };
-    if (phase_ == Phase::closed) return fail_later(proxy::OpenFailure::no_session, "SSH session closed");
+    if (phase_ == Phase::closed)
+        return fail_later(proxy::OpenFailure::no_session, "SSH session closed");
     if (bridges_.size() + opening_.size() >= cfg_.max_channels) {
         return fail_later(proxy::OpenFailure::resource_shortage,
                           "too many channels (" + std::to_string(cfg_.max_channels) + ")");
@@ -397,7 +409,8 @@ void ClientSession::open_direct(proxy::OpenRequest req, proxy::ChannelOpener::Op
         if (queued_opens_.size() >= kMaxQueuedOpens) {
             return asio::post(io_, [cb = std::move(op->cb)] {
                 cb(proxy::OpenOutcome::fail(proxy::OpenFailure::resource_shortage,
-                                            "too many pending channel opens"), {});
+                                            "too many pending channel opens"),
+                   {});
             });
         }
         queued_opens_.push_back(std::move(op));
@@ -426,19 +439,18 @@ void ClientSession::service_opens() {
     for (size_t i = 0; i < opening_.size() && phase_ == Phase::up;) {
         PendingOpen& op = *opening_[i];
         ssh_channel ch = op.bridge->channel();
-        int rc = ssh_channel_is_open(ch) ? SSH_OK
-                                          : ssh_channel_open_forward(ch, op.req.host.c_str(),
-                                                                     op.req.port,
-                                                                     op.req.origin_host.c_str(),
-                                                                     op.req.origin_port);
+        int rc = ssh_channel_is_open(ch)
+                     ? SSH_OK
+                     : ssh_channel_open_forward(ch, op.req.host.c_str(), op.req.port,
+                                                op.req.origin_host.c_str(), op.req.origin_port);
         if (rc == SSH_AGAIN) {
             ++i;
             continue;
         }
         auto owned = std::move(opening_[i]);
         opening_.erase(opening_.begin() + static_cast<ptrdiff_t>(i));
-        finish_open(*owned, rc == SSH_OK ? proxy::OpenOutcome::success()
-                                         : classify_open_error(owned->req));
+        finish_open(*owned,
+                    rc == SSH_OK ? proxy::OpenOutcome::success() : classify_open_error(owned->req));
     }
     while (phase_ == Phase::up && !queued_opens_.empty() && opening_.size() < cfg_.max_opening) {
         auto op = std::move(queued_opens_.front());
@@ -481,10 +493,14 @@ proxy::OpenOutcome ClientSession::classify_open_error(const proxy::OpenRequest& 
     std::string lower;
     for (char c : d) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     proxy::OpenFailure f = proxy::OpenFailure::general;
-    if (code == SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED) f = proxy::OpenFailure::denied;
-    else if (code == SSH2_OPEN_RESOURCE_SHORTAGE) f = proxy::OpenFailure::resource_shortage;
-    else if (lower.find("refused") != std::string::npos) f = proxy::OpenFailure::refused;
-    else if (lower.find("timed out") != std::string::npos) f = proxy::OpenFailure::timeout;
+    if (code == SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED)
+        f = proxy::OpenFailure::denied;
+    else if (code == SSH2_OPEN_RESOURCE_SHORTAGE)
+        f = proxy::OpenFailure::resource_shortage;
+    else if (lower.find("refused") != std::string::npos)
+        f = proxy::OpenFailure::refused;
+    else if (lower.find("timed out") != std::string::npos)
+        f = proxy::OpenFailure::timeout;
     else if (lower.find("unreachable") != std::string::npos ||
              lower.find("no route") != std::string::npos ||
              lower.find("not known") != std::string::npos ||

@@ -48,9 +48,9 @@ struct ClientSessionConfig {
     std::chrono::milliseconds open_timeout{15000};
     uint32_t keepalive_interval_s = 5;  // a quiet link is probed after this long
     uint32_t keepalive_count = 3;       // dead after interval x count without inbound packets
-    size_t max_channels = 16384;     // open + opening
-    size_t max_opening = 512;        // CHANNEL_OPENs in flight
-    WindowSettings window;           // receive windows of this session's channels
+    size_t max_channels = 16384;        // open + opening
+    size_t max_opening = 512;           // CHANNEL_OPENs in flight
+    WindowSettings window;              // receive windows of this session's channels
 };
 
 /// Counters shared with the control thread.
@@ -77,53 +77,51 @@ struct SessionEvents {
     std::function<void(SessionEnd)> ended;  // once, unless close() was called first
     /// Target for an incoming forwarded-tcpip channel (bound address/port as the server
     /// reports them); nullopt rejects it.
-    std::function<std::optional<net::Endpoint>(const std::string& addr, int port)>
-        remote_target;
+    std::function<std::optional<net::Endpoint>(const std::string& addr, int port)> remote_target;
 };
 
 /// One SSH client connection. Create with make_shared; use only on io().
-class ClientSession final : public BridgeHost,
-                            public std::enable_shared_from_this<ClientSession> {
-public:
-  using ForwardCallback = GlobalRequests::ForwardCallback;
+class ClientSession final : public BridgeHost, public std::enable_shared_from_this<ClientSession> {
+  public:
+    using ForwardCallback = GlobalRequests::ForwardCallback;
 
-  ClientSession(asio::io_context& io, ClientSessionConfig cfg, log::Logger logger,
-                std::shared_ptr<SessionStats> stats, SessionEvents events);
-  ~ClientSession();
-  ClientSession(const ClientSession&) = delete;
-  ClientSession& operator=(const ClientSession&) = delete;
+    ClientSession(asio::io_context& io, ClientSessionConfig cfg, log::Logger logger,
+                  std::shared_ptr<SessionStats> stats, SessionEvents events);
+    ~ClientSession();
+    ClientSession(const ClientSession&) = delete;
+    ClientSession& operator=(const ClientSession&) = delete;
 
-  /// Takes the connected transport fd and starts the handshake. `path_fd`: the TCP
-  /// socket under `fd` when `fd` is not one itself (TLS), for the path RTT only.
-  void start(transport::UniqueFd fd, transport::UniqueFd path_fd = {});
-  /// Opens a direct-tcpip channel; callback semantics of proxy::ChannelOpener::open.
-  void open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb);
-  /// Asks the server to listen (ssh -R); requests are queued and sent one at a time.
-  void listen_forward(std::string host, uint16_t port, ForwardCallback cb);
-  /// Tears everything down without calling `ended`. Idempotent.
-  void close();
+    /// Takes the connected transport fd and starts the handshake. `path_fd`: the TCP
+    /// socket under `fd` when `fd` is not one itself (TLS), for the path RTT only.
+    void start(transport::UniqueFd fd, transport::UniqueFd path_fd = {});
+    /// Opens a direct-tcpip channel; callback semantics of proxy::ChannelOpener::open.
+    void open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb);
+    /// Asks the server to listen (ssh -R); requests are queued and sent one at a time.
+    void listen_forward(std::string host, uint16_t port, ForwardCallback cb);
+    /// Tears everything down without calling `ended`. Idempotent.
+    void close();
 
-  bool is_up() const { return phase_ == Phase::up; }
-  /// Server host key fingerprint (after key exchange).
-  const std::string& host_key_fingerprint() const { return host_fp_; }
+    bool is_up() const { return phase_ == Phase::up; }
+    /// Server host key fingerprint (after key exchange).
+    const std::string& host_key_fingerprint() const { return host_fp_; }
 
-  // --- BridgeHost (used by ChannelBridge) ---
-  asio::io_context& io() override { return io_; }
-  const log::Logger& logger() const override { return log_; }
-  size_t out_allowance() const override { return out_budget_; }
-  void consume_out(size_t n) override;
-  /// 64 KiB scratch buffer shared by the worker's bridges.
-  char* scratch() override { return scratch_.data(); }
-  size_t scratch_size() const override { return scratch_.size(); }
-  void count_bytes(uint64_t in, uint64_t out) override;
-  SessionWindows& windows() override { return windows_; }
-  void add_stalled(const std::shared_ptr<ChannelBridge>& b) override;
-  void release_bridge(const std::shared_ptr<ChannelBridge>& b) override;
-  void after_io() override;
-  bool input_pending() const override;
-  void add_corked(const std::shared_ptr<ChannelBridge>& b) override;
+    // --- BridgeHost (used by ChannelBridge) ---
+    asio::io_context& io() override { return io_; }
+    const log::Logger& logger() const override { return log_; }
+    size_t out_allowance() const override { return out_budget_; }
+    void consume_out(size_t n) override;
+    /// 64 KiB scratch buffer shared by the worker's bridges.
+    char* scratch() override { return scratch_.data(); }
+    size_t scratch_size() const override { return scratch_.size(); }
+    void count_bytes(uint64_t in, uint64_t out) override;
+    SessionWindows& windows() override { return windows_; }
+    void add_stalled(const std::shared_ptr<ChannelBridge>& b) override;
+    void release_bridge(const std::shared_ptr<ChannelBridge>& b) override;
+    void after_io() override;
+    bool input_pending() const override;
+    void add_corked(const std::shared_ptr<ChannelBridge>& b) override;
 
-private:
+  private:
     enum class Phase { idle, connecting, authenticating, up, closed };
     struct PendingOpen;
 
@@ -162,17 +160,17 @@ private:
 
     ssh_session session_ = nullptr;
     ssh_event event_ = nullptr;
-    transport::UniqueFd fd_;  // owned by us until libssh closes it
-    transport::UniqueFd path_fd_;  // TCP socket under a TLS transport (TCP_INFO only)
-    bool fd_given_ = false;   // handed to libssh with SSH_OPTIONS_FD
+    transport::UniqueFd fd_;                // owned by us until libssh closes it
+    transport::UniqueFd path_fd_;           // TCP socket under a TLS transport (TCP_INFO only)
+    bool fd_given_ = false;                 // handed to libssh with SSH_OPTIONS_FD
     asio::posix::stream_descriptor watch_;  // dup of fd_, readiness only
     bool read_armed_ = false;
     bool write_armed_ = false;
     bool pump_posted_ = false;
     asio::steady_timer deadline_;
     asio::steady_timer keepalive_;
-    struct ssh_counter_struct counter_in_{};
-    struct ssh_counter_struct counter_out_{};
+    struct ssh_counter_struct counter_in_ {};
+    struct ssh_counter_struct counter_out_ {};
     uint64_t last_in_packets_ = 0;
     uint64_t rx_seen_packets_ = 0;                   // in_packets when last_rx_ was taken
     std::chrono::steady_clock::time_point last_rx_;  // last inbound packet (liveness)

@@ -60,10 +60,11 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
             });
             return;
         }
-        resolver.async_resolve(server.host, std::to_string(server.port),
-                               [self](asio::error_code ec, asio::ip::tcp::resolver::results_type r) {
-                                   self->on_resolved(ec, std::move(r));
-                               });
+        resolver.async_resolve(
+            server.host, std::to_string(server.port),
+            [self](asio::error_code ec, asio::ip::tcp::resolver::results_type r) {
+                self->on_resolved(ec, std::move(r));
+            });
     }
 
     void on_resolved(asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
@@ -104,8 +105,8 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
         if (!tune_tcp_socket(socket.native_handle(), opts, &why)) {
             return finish(failure(why + " on connection to " + server.str()));
         }
-        std::string peer = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                                 : ep.address().to_string();
+        std::string peer =
+            ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
         peer += ":" + std::to_string(ep.port());
         finish(connected(UniqueFd(socket.release()), std::move(peer)));
     }
@@ -137,7 +138,9 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
 TcpTransport::TcpTransport(asio::io_context& io, net::Endpoint server, StreamOptions opts)
     : io_(io), server_(std::move(server)), opts_(opts) {}
 
-TcpTransport::~TcpTransport() { cancel(); }
+TcpTransport::~TcpTransport() {
+    cancel();
+}
 
 void TcpTransport::connect(Callback cb) {
     cancel();

@@ -37,8 +37,14 @@ bool stream_pair(UniqueFd* a, UniqueFd* b, std::string* why) {
 struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attempt> {
     Attempt(asio::io_context& ctx_io, config::TransportConfig c, net::Endpoint s, StreamOptions o,
             stealth::SslCtxPtr x, std::string sec, StreamCallback done)
-        : io(ctx_io), timer(ctx_io), cfg(std::move(c)), server(std::move(s)), opts(o), ctx(std::move(x)),
-          secret(std::move(sec)), cb(std::move(done)) {
+        : io(ctx_io),
+          timer(ctx_io),
+          cfg(std::move(c)),
+          server(std::move(s)),
+          opts(o),
+          ctx(std::move(x)),
+          secret(std::move(sec)),
+          cb(std::move(done)) {
         verify_name = cfg.sni.empty() ? server.host : cfg.sni;
     }
 
@@ -72,8 +78,9 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
             self->timed_out = true;
             if (self->net) self->net->close();
         });
-        stealth::drive(net, [n = net] { return n->handshake(); },
-                       [self](NetStream::Result res) { self->on_handshake(std::move(res)); });
+        stealth::drive(
+            net, [n = net] { return n->handshake(); },
+            [self](NetStream::Result res) { self->on_handshake(std::move(res)); });
     }
 
     void on_handshake(NetStream::Result r) {
@@ -81,9 +88,10 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
         SSL* ssl = net->ssl();
         if (r.io != NetStream::Io::ok) {
             if (timed_out) return fail("TLS handshake with " + server.str() + " timed out", false);
-            return fail("TLS handshake with " + server.str() + " failed: " +
-                            (r.io == NetStream::Io::eof ? "connection closed by the server" : r.error),
-                        false);
+            return fail(
+                "TLS handshake with " + server.str() + " failed: " +
+                    (r.io == NetStream::Io::eof ? "connection closed by the server" : r.error),
+                false);
         }
         if (std::string bad = stealth::check_server_cert(ssl, cfg, verify_name); !bad.empty())
             return fail(bad, true);
@@ -91,26 +99,30 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
         unsigned alpn_len = 0;
         SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
         X509* cert = SSL_get0_peer_certificate(ssl);
-        info = {{"version", SSL_get_version(ssl)},
-                {"cipher", SSL_get_cipher_name(ssl)},
-                {"alpn", std::string(reinterpret_cast<const char*>(alpn), alpn_len)},
-                {"sni", cfg.sni},
-                {"peer_subject", stealth::subject_line(cert)},
-                {"peer_pin_sha256", stealth::spki_pin(cert)},
-                {"verified_by", cfg.pin_sha256.empty() ? (cfg.ca_file.empty() ? "system CAs" : cfg.ca_file)
-                                                       : "pin"},
-                {"knock", !cfg.knock_path.empty()}};
+        info = {
+            {"version", SSL_get_version(ssl)},
+            {"cipher", SSL_get_cipher_name(ssl)},
+            {"alpn", std::string(reinterpret_cast<const char*>(alpn), alpn_len)},
+            {"sni", cfg.sni},
+            {"peer_subject", stealth::subject_line(cert)},
+            {"peer_pin_sha256", stealth::spki_pin(cert)},
+            {"verified_by",
+             cfg.pin_sha256.empty() ? (cfg.ca_file.empty() ? "system CAs" : cfg.ca_file) : "pin"},
+            {"knock", !cfg.knock_path.empty()}};
         if (cfg.knock_path.empty()) return succeed({}, false);
         ws_key = ghost::stealth::websocket_key();
         ghost::stealth::KnockRequest kr;
         kr.path = cfg.knock_path;
         kr.host = cfg.sni.empty() ? server.host : cfg.sni;
         kr.key = ws_key;
-        kr.token = ghost::stealth::make_token(secret, cfg.knock_path, std::chrono::system_clock::now());
+        kr.token =
+            ghost::stealth::make_token(secret, cfg.knock_path, std::chrono::system_clock::now());
         auto self = shared_from_this();
         stealth::write_all(net, ghost::stealth::build_knock_request(kr), [self](std::string err) {
             if (!self->cb) return;
-            if (!err.empty()) return self->fail("sending the knock to " + self->server.str() + " failed: " + err, false);
+            if (!err.empty())
+                return self->fail("sending the knock to " + self->server.str() + " failed: " + err,
+                                  false);
             self->read_answer();
         });
     }
@@ -120,8 +132,11 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
         stealth::read_some(net, &head, [self](std::string err) {
             if (!self->cb) return;
             if (!err.empty()) {
-                if (self->timed_out) return self->fail("knock answer from " + self->server.str() + " timed out", false);
-                return self->fail("server " + self->server.str() + " closed the connection after the knock" +
+                if (self->timed_out)
+                    return self->fail("knock answer from " + self->server.str() + " timed out",
+                                      false);
+                return self->fail("server " + self->server.str() +
+                                      " closed the connection after the knock" +
                                       (err == "eof" ? "" : ": " + err),
                                   false);
             }
@@ -139,12 +154,15 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
         auto h = ghost::stealth::parse_head(std::string_view(head).substr(0, len));
         if (!h) return fail("knock answer from " + server.str() + " is not HTTP", false);
         if (h->start_line.rfind("HTTP/1.1 101", 0) != 0) {
-            return fail("server " + server.str() + " refused the knock: \"" + h->start_line +
-                            "\" (check transport.knock path and secret, and that both clocks are right)",
-                        false);
+            return fail(
+                "server " + server.str() + " refused the knock: \"" + h->start_line +
+                    "\" (check transport.knock path and secret, and that both clocks are right)",
+                false);
         }
         if (h->get("Sec-WebSocket-Accept") != ghost::stealth::websocket_accept(ws_key))
-            return fail("server " + server.str() + " answered the knock with a wrong Sec-WebSocket-Accept", false);
+            return fail(
+                "server " + server.str() + " answered the knock with a wrong Sec-WebSocket-Accept",
+                false);
         succeed(head.substr(len), true);
     }
 
@@ -182,9 +200,15 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
 };
 
 TlsTransport::TlsTransport(asio::io_context& io, const config::Profile& profile, StreamOptions opts)
-    : io_(io), cfg_(profile.transport), server_(*profile.server), opts_(opts), tcp_(io, *profile.server, opts) {}
+    : io_(io),
+      cfg_(profile.transport),
+      server_(*profile.server),
+      opts_(opts),
+      tcp_(io, *profile.server, opts) {}
 
-TlsTransport::~TlsTransport() { cancel(); }
+TlsTransport::~TlsTransport() {
+    cancel();
+}
 
 void TlsTransport::open_stream(StreamCallback cb) {
     cancel();
@@ -194,17 +218,21 @@ void TlsTransport::open_stream(StreamCallback cb) {
     std::string secret;
     if (ctx && !cfg_.knock_path.empty()) {
         auto s = stealth::load_knock_secret(cfg_.knock_secret_file, &why);
-        if (s) secret = std::move(*s);
-        else ctx = nullptr;
+        if (s)
+            secret = std::move(*s);
+        else
+            ctx = nullptr;
     }
     if (!ctx) {
         ConnectResult r;
         r.error = why;
         r.fatal = true;
-        asio::post(io_, [cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r), Stream{}); });
+        asio::post(
+            io_, [cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r), Stream{}); });
         return;
     }
-    attempt_ = std::make_shared<Attempt>(io_, cfg_, server_, opts_, std::move(ctx), std::move(secret), std::move(cb));
+    attempt_ = std::make_shared<Attempt>(io_, cfg_, server_, opts_, std::move(ctx),
+                                         std::move(secret), std::move(cb));
     tcp_.connect([w = std::weak_ptr<Attempt>(attempt_)](ConnectResult r) {
         if (auto a = w.lock()) a->on_tcp(std::move(r));
     });
@@ -221,9 +249,10 @@ void TlsTransport::connect(Callback cb) {
         }
         // The session reads the path RTT from the TCP socket under TLS (TCP_INFO).
         r.path_fd = UniqueFd(::fcntl(s.net->fd(), F_DUPFD_CLOEXEC, 0));
-        stealth::Pump::start(std::move(s.net), std::move(pump_end),
-                             s.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,
-                             std::move(s.leftover));
+        stealth::Pump::start(
+            std::move(s.net), std::move(pump_end),
+            s.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,
+            std::move(s.leftover));
         r.fd = std::move(ssh_end);
         cb(std::move(r));
     });

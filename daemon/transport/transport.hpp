@@ -32,8 +32,8 @@ struct StreamOptions {
 /// Outcome of Transport::connect: a connected stream fd, or a human reason.
 struct ConnectResult {
     UniqueFd fd;
-    std::string error;  // "connection refused to 127.0.0.1:2222"; empty on success
-    std::string peer;   // "127.0.0.1:2222" actually connected
+    std::string error;   // "connection refused to 127.0.0.1:2222"; empty on success
+    std::string peer;    // "127.0.0.1:2222" actually connected
     bool fatal = false;  // retrying cannot help (untrusted certificate, pin mismatch)
     nlohmann::json info = nlohmann::json::object();  // transport details for status (tls)
     UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls): RTT only
@@ -41,7 +41,7 @@ struct ConnectResult {
 
 /// Produces one connected byte stream per connect() call.
 class Transport {
-public:
+  public:
     using Callback = std::function<void(ConnectResult)>;
     virtual ~Transport() = default;
     /// Starts connecting; `cb` runs once on the io_context given at construction.

@@ -62,7 +62,8 @@ TEST(LineFramer, ManySmallLinesDoNotGrowUnbounded) {
 }
 
 TEST(ParseRequest, ValidRequest) {
-    auto o = parse_request(R"({"jsonrpc":"2.0","id":7,"method":"profile.up","params":{"name":"w"}})");
+    auto o =
+        parse_request(R"({"jsonrpc":"2.0","id":7,"method":"profile.up","params":{"name":"w"}})");
     ASSERT_TRUE(o.request);
     EXPECT_EQ(o.request->id, 7);
     EXPECT_EQ(o.request->method, "profile.up");
@@ -85,9 +86,9 @@ TEST(ParseRequest, NotJson) {
 }
 
 TEST(ParseRequest, InvalidShapes) {
-    for (const char* line : {R"([1,2])", R"("str")", R"({"id":1,"method":"x"})",
-                             R"({"jsonrpc":"2.0","id":1})", R"({"jsonrpc":"2.0","id":1,"method":5})",
-                             R"({"jsonrpc":"2.0","id":{},"method":"x"})"}) {
+    for (const char* line :
+         {R"([1,2])", R"("str")", R"({"id":1,"method":"x"})", R"({"jsonrpc":"2.0","id":1})",
+          R"({"jsonrpc":"2.0","id":1,"method":5})", R"({"jsonrpc":"2.0","id":{},"method":"x"})"}) {
         auto o = parse_request(line);
         ASSERT_FALSE(o.request) << line;
         EXPECT_EQ(o.error_response["error"]["code"], -32600) << line;
