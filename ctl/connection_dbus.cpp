@@ -50,13 +50,14 @@ bool unreachable(const std::string& name) {
 }
 
 class DbusConnection : public Connection {
-public:
+  public:
     explicit DbusConnection(const Options& o) : opts_(o) {
         try {
             bus_ = sdbus::createSystemBusConnection();
             manager_ = sdbus::createProxy(*bus_, kService, kManagerPath);
         } catch (const sdbus::Error& e) {
-            std::exit(fail(exit_code::unreachable, "cannot reach the system bus: " + e.getMessage()));
+            std::exit(
+                fail(exit_code::unreachable, "cannot reach the system bus: " + e.getMessage()));
         }
     }
 
@@ -79,16 +80,21 @@ public:
         std::mutex m;
         std::condition_variable cv;
         bool done = false;
-        manager_->uponSignal("ProfileStateChanged").onInterface(kManager).call(
-            [&](const std::string& name, const std::string& state, const std::string& reason) {
-                nlohmann::json ev = {{"type", "state"}, {"profile", name}, {"state", state},
-                                     {"reason", reason}, {"time", std::time(nullptr)}};
-                std::lock_guard lock(m);
-                if (!done && !on_event(ev)) {
-                    done = true;
-                    cv.notify_all();
-                }
-            });
+        manager_->uponSignal("ProfileStateChanged")
+            .onInterface(kManager)
+            .call(
+                [&](const std::string& name, const std::string& state, const std::string& reason) {
+                    nlohmann::json ev = {{"type", "state"},
+                                         {"profile", name},
+                                         {"state", state},
+                                         {"reason", reason},
+                                         {"time", std::time(nullptr)}};
+                    std::lock_guard lock(m);
+                    if (!done && !on_event(ev)) {
+                        done = true;
+                        cv.notify_all();
+                    }
+                });
         manager_->finishRegistration();
         bus_->enterEventLoopAsync();
         std::unique_lock lock(m);
@@ -96,7 +102,7 @@ public:
         bus_->leaveEventLoop();
     }
 
-private:
+  private:
     Answer dispatch(const std::string& method, const nlohmann::json& p) {
         std::string json;
         if (method == "profile.list") {
@@ -105,9 +111,12 @@ private:
             nlohmann::json out = nlohmann::json::array();
             for (auto& s : v) {
                 auto st = parse_reply(invoke<std::string>("GetStatus", s.get<0>()));
-                out.push_back({{"name", s.get<0>()}, {"role", s.get<1>()}, {"state", s.get<2>()},
+                out.push_back({{"name", s.get<0>()},
+                               {"role", s.get<1>()},
+                               {"state", s.get<2>()},
                                {"last_error", st.value("last_error", "")},
-                               {"autostart", st.value("autostart", false)}, {"path", std::string(s.get<3>())}});
+                               {"autostart", st.value("autostart", false)},
+                               {"path", std::string(s.get<3>())}});
             }
             return ok(std::move(out));
         }
@@ -130,7 +139,8 @@ private:
         } else {
             Answer a;
             a.code = -32601;
-            a.message = method + " is not available over D-Bus; use the control socket (without --dbus)";
+            a.message =
+                method + " is not available over D-Bus; use the control socket (without --dbus)";
             return a;
         }
         return ok(parse_reply(json));
@@ -161,6 +171,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Connection> connect_dbus(const Options& o) { return std::make_unique<DbusConnection>(o); }
+std::unique_ptr<Connection> connect_dbus(const Options& o) {
+    return std::make_unique<DbusConnection>(o);
+}
 
 }  // namespace ghost::ctl

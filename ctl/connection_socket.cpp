@@ -19,7 +19,7 @@ namespace ghost::ctl {
 namespace {
 
 class SocketConnection : public Connection {
-public:
+  public:
     explicit SocketConnection(const Options& o) : opts_(o), framer_(64 << 20) { open(); }
     ~SocketConnection() override {
         if (fd_ >= 0) ::close(fd_);
@@ -27,7 +27,8 @@ public:
 
     Answer call(const std::string& method, const nlohmann::json& params) override {
         int id = next_id_++;
-        send(rpc::to_line({{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}));
+        send(
+            rpc::to_line({{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}));
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.timeout_s);
         for (;;) {
             nlohmann::json msg = next_message(deadline);
@@ -53,7 +54,7 @@ public:
         return std::exchange(fd_, -1);
     }
 
-private:
+  private:
     void open() {
         fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_un addr{};
@@ -66,11 +67,14 @@ private:
         if (err == ENOENT || err == ECONNREFUSED) {
             std::exit(fail(exit_code::unreachable,
                            "ghostd is not running (nothing listens on " + opts_.socket +
-                               ").\nStart it with: sudo systemctl start ghostd   (or in a terminal: sudo ghostd --foreground)"));
+                               ").\nStart it with: sudo systemctl start ghostd   (or in a "
+                               "terminal: sudo ghostd --foreground)"));
         }
         if (err == EACCES)
-            std::exit(fail(exit_code::denied, "cannot open " + opts_.socket + ": permission denied"));
-        std::exit(fail(exit_code::unreachable, "cannot connect to " + opts_.socket + ": " + std::strerror(err)));
+            std::exit(
+                fail(exit_code::denied, "cannot open " + opts_.socket + ": permission denied"));
+        std::exit(fail(exit_code::unreachable,
+                       "cannot connect to " + opts_.socket + ": " + std::strerror(err)));
     }
 
     void send(const std::string& line) {
@@ -106,10 +110,12 @@ private:
             }
             int wait_ms = -1;
             if (deadline != std::chrono::steady_clock::time_point::max()) {
-                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now());
                 if (left.count() <= 0)
-                    std::exit(fail(exit_code::protocol, "timed out after " + std::to_string(opts_.timeout_s) +
-                                                            "s waiting for ghostd (use --timeout)"));
+                    std::exit(fail(exit_code::protocol,
+                                   "timed out after " + std::to_string(opts_.timeout_s) +
+                                       "s waiting for ghostd (use --timeout)"));
                 wait_ms = static_cast<int>(left.count());
             }
             pollfd p{fd_, POLLIN, 0};
@@ -131,7 +137,9 @@ private:
             a.result = std::move(*result);
             return a;
         }
-        const auto& e = msg.contains("error") && msg["error"].is_object() ? msg["error"] : nlohmann::json::object();
+        const auto& e = msg.contains("error") && msg["error"].is_object()
+                            ? msg["error"]
+                            : nlohmann::json::object();
         a.code = e.value("code", 0);
         a.message = e.value("message", "unknown error");
         a.data = e.value("data", nlohmann::json());
@@ -146,7 +154,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Connection> connect_socket(const Options& o) { return std::make_unique<SocketConnection>(o); }
+std::unique_ptr<Connection> connect_socket(const Options& o) {
+    return std::make_unique<SocketConnection>(o);
+}
 
 std::unique_ptr<Connection> connect(const Options& o) {
     return o.dbus ? connect_dbus(o) : connect_socket(o);

@@ -34,8 +34,10 @@ constexpr Verb kVerbs[] = {
 };
 
 void usage(std::ostream& os) {
-    os << "usage: ghostctl [--json] [--dbus] [--socket PATH] [--timeout SECONDS] VERB [ARGS]\n\nverbs:\n";
-    for (auto& v : kVerbs) os << "  " << v.usage << std::string(22 - std::strlen(v.usage), ' ') << v.help << "\n";
+    os << "usage: ghostctl [--json] [--dbus] [--socket PATH] [--timeout SECONDS] VERB "
+          "[ARGS]\n\nverbs:\n";
+    for (auto& v : kVerbs)
+        os << "  " << v.usage << std::string(22 - std::strlen(v.usage), ' ') << v.help << "\n";
     os << "\nexit codes: 0 ok, 1 failed, 2 usage, 3 ghostd unreachable, 4 permission denied,\n"
           "            5 not found, 6 configuration error, 7 protocol error or timeout\n";
 }
@@ -49,16 +51,22 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (verb) {
-            if (a == "--json") o.json = true;
-            else o.args.push_back(a);
+            if (a == "--json")
+                o.json = true;
+            else
+                o.args.push_back(a);
             continue;
         }
-        if (a == "--json") o.json = true;
-        else if (a == "--dbus") o.dbus = true;
+        if (a == "--json")
+            o.json = true;
+        else if (a == "--dbus")
+            o.dbus = true;
         else if ((a == "--socket" || a == "--timeout") && i + 1 < argc) {
             std::string v = argv[++i];
-            if (a == "--socket") o.socket = v;
-            else if ((o.timeout_s = std::atoi(v.c_str())) <= 0) return fail(exit_code::usage, "invalid --timeout '" + v + "'");
+            if (a == "--socket")
+                o.socket = v;
+            else if ((o.timeout_s = std::atoi(v.c_str())) <= 0)
+                return fail(exit_code::usage, "invalid --timeout '" + v + "'");
         } else if (a == "--help" || a == "-h" || a == "help") {
             usage(std::cout);
             return exit_code::ok;

@@ -9,8 +9,10 @@ namespace ghost::ctl {
 int verb_monitor(const Options& o) {
     long limit = -1;
     for (size_t i = 0; i < o.args.size(); ++i) {
-        if (o.args[i] == "--count" && i + 1 < o.args.size()) limit = std::strtol(o.args[++i].c_str(), nullptr, 10);
-        else return fail(exit_code::usage, "usage: ghostctl monitor [--count N]");
+        if (o.args[i] == "--count" && i + 1 < o.args.size())
+            limit = std::strtol(o.args[++i].c_str(), nullptr, 10);
+        else
+            return fail(exit_code::usage, "usage: ghostctl monitor [--count N]");
     }
     long seen = 0;
     connect(o)->follow([&](const nlohmann::json& ev) {

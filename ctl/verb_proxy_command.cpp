@@ -37,11 +37,13 @@ int verb_proxy_command(const Options& o) {
     std::string early;
     int fd = conn->take_stream(&early);
     if (fd < 0) return fail(exit_code::protocol, "the control connection cannot carry a stream");
-    if (!early.empty() && !write_all(STDOUT_FILENO, early.data(), early.size())) return exit_code::ok;
+    if (!early.empty() && !write_all(STDOUT_FILENO, early.data(), early.size()))
+        return exit_code::ok;
     char buf[65536];
     bool stdin_open = true;
     for (;;) {
-        pollfd p[2] = {{fd, POLLIN, 0}, {STDIN_FILENO, static_cast<short>(stdin_open ? POLLIN : 0), 0}};
+        pollfd p[2] = {{fd, POLLIN, 0},
+                       {STDIN_FILENO, static_cast<short>(stdin_open ? POLLIN : 0), 0}};
         int r = ::poll(p, stdin_open ? 2 : 1, -1);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) break;

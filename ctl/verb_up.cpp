@@ -6,9 +6,12 @@ int verb_up(const Options& o) {
     bool wait = true;
     std::string name;
     for (auto& a : o.args) {
-        if (a == "--no-wait") wait = false;
-        else if (name.empty()) name = a;
-        else return fail(exit_code::usage, "up takes one profile name");
+        if (a == "--no-wait")
+            wait = false;
+        else if (name.empty())
+            name = a;
+        else
+            return fail(exit_code::usage, "up takes one profile name");
     }
     if (name.empty()) return fail(exit_code::usage, "usage: ghostctl up NAME [--no-wait]");
     Answer a = connect(o)->call("profile.up", {{"name", name}, {"wait", wait}});

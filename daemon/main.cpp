@@ -51,7 +51,8 @@ struct Options {
 constexpr const char* kUsage =
     "usage: ghostd [options]\n"
     "  --foreground         run in the foreground (ghostd never forks; accepted for clarity)\n"
-    "  --config-dir DIR     ghostd.json and profiles/ (default " GHOST_SYSCONFDIR ")\n"
+    "  --config-dir DIR     ghostd.json and profiles/ (default " GHOST_SYSCONFDIR
+    ")\n"
     "  --runtime-dir DIR    control socket ghostd.sock (default /run/ghost)\n"
     "  --state-dir DIR      generated keys (default /var/lib/ghost)\n"
     "  --log-level LEVEL    debug|info|notice|warning|error (overrides ghostd.json)\n"
@@ -61,7 +62,10 @@ constexpr const char* kUsage =
 
 /// systemd passes its directories in the environment; the command line still wins.
 void apply_systemd_dirs(Options& o) {
-    auto first = [](const char* v) { std::string s(v); return s.substr(0, s.find(':')); };
+    auto first = [](const char* v) {
+        std::string s(v);
+        return s.substr(0, s.find(':'));
+    };
     if (const char* v = std::getenv("CONFIGURATION_DIRECTORY")) o.paths.config_dir = first(v);
     if (const char* v = std::getenv("RUNTIME_DIRECTORY")) o.paths.runtime_dir = first(v);
     if (const char* v = std::getenv("STATE_DIRECTORY")) o.paths.state_dir = first(v);
@@ -80,21 +84,47 @@ int parse_args(int argc, char** argv, Options& o) {
             return true;
         };
         if (a == "--foreground" || a == "-f") continue;
-        if (a == "--config-dir") { if (!value(&o.paths.config_dir)) return 2; continue; }
-        if (a == "--runtime-dir") { if (!value(&o.paths.runtime_dir)) return 2; continue; }
-        if (a == "--state-dir") { if (!value(&o.paths.state_dir)) return 2; continue; }
-        if (a == "--log-level") { if (!value(&o.log_level)) return 2; continue; }
-        if (a == "--check-config") { o.check_config = true; continue; }
-        if (a == "--dump-schema") { o.dump_schema = true; continue; }
-        if (a == "--version") { std::cout << "ghostd " GHOST_VERSION "\n"; return 0; }
-        if (a == "--help" || a == "-h") { std::cout << kUsage; return 0; }
+        if (a == "--config-dir") {
+            if (!value(&o.paths.config_dir)) return 2;
+            continue;
+        }
+        if (a == "--runtime-dir") {
+            if (!value(&o.paths.runtime_dir)) return 2;
+            continue;
+        }
+        if (a == "--state-dir") {
+            if (!value(&o.paths.state_dir)) return 2;
+            continue;
+        }
+        if (a == "--log-level") {
+            if (!value(&o.log_level)) return 2;
+            continue;
+        }
+        if (a == "--check-config") {
+            o.check_config = true;
+            continue;
+        }
+        if (a == "--dump-schema") {
+            o.dump_schema = true;
+            continue;
+        }
+        if (a == "--version") {
+            std::cout << "ghostd " GHOST_VERSION "\n";
+            return 0;
+        }
+        if (a == "--help" || a == "-h") {
+            std::cout << kUsage;
+            return 0;
+        }
         std::cerr << "ghostd: unknown option '" << a << "'\n" << kUsage;
         return 2;
     }
     return -1;
 }
 
-std::string daemon_config_path(const Options& o) { return o.paths.config_dir + "/ghostd.json"; }
+std::string daemon_config_path(const Options& o) {
+    return o.paths.config_dir + "/ghostd.json";
+}
 
 /// --check-config: the same validator the daemon uses, every problem printed.
 int check_config(const Options& o) {
@@ -223,7 +253,8 @@ int run(const Options& o) {
 
     remove_tun_leftovers();
     profiles.autostart();
-    L.notice("ghostd ", GHOST_VERSION, " ready: ", profiles.names().size(), " profile(s), control socket ", sock);
+    L.notice("ghostd ", GHOST_VERSION, " ready: ", profiles.names().size(),
+             " profile(s), control socket ", sock);
     notify::ready(status_line(profiles));
     control.run();
     workers.stop();

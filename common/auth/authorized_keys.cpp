@@ -11,7 +11,9 @@
 namespace ghost::auth {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r';
+}
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -58,8 +60,10 @@ bool split_token(std::string_view line, std::string_view* token, std::string_vie
             ++i;
             continue;
         }
-        if (c == '"') quoted = !quoted;
-        else if (!quoted && is_space(c)) break;
+        if (c == '"')
+            quoted = !quoted;
+        else if (!quoted && is_space(c))
+            break;
     }
     if (quoted) return false;
     *token = line.substr(0, i);
@@ -70,8 +74,8 @@ bool split_token(std::string_view line, std::string_view* token, std::string_vie
 /// Checks that the blob starts with the SSH string `type`.
 bool blob_has_type(const std::vector<uint8_t>& blob, const std::string& type) {
     if (blob.size() < 4 + type.size()) return false;
-    uint32_t n = (uint32_t{blob[0]} << 24) | (uint32_t{blob[1]} << 16) |
-                 (uint32_t{blob[2]} << 8) | uint32_t{blob[3]};
+    uint32_t n = (uint32_t{blob[0]} << 24) | (uint32_t{blob[1]} << 16) | (uint32_t{blob[2]} << 8) |
+                 uint32_t{blob[3]};
     return n == type.size() && std::equal(type.begin(), type.end(), blob.begin() + 4);
 }
 
@@ -121,12 +125,18 @@ std::optional<std::vector<uint8_t>> base64_decode(std::string_view text) {
     int bits = 0;
     for (char c : text) {
         int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '+') v = 62;
-        else if (c == '/') v = 63;
-        else return std::nullopt;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '+')
+            v = 62;
+        else if (c == '/')
+            v = 63;
+        else
+            return std::nullopt;
         acc = (acc << 6) | static_cast<uint32_t>(v);
         bits += 6;
         if (bits >= 8) {
@@ -190,7 +200,8 @@ std::optional<int64_t> parse_expiry_time(std::string_view text) {
 bool KeyEntry::from_allows(const net::IpAddress& client) const {
     if (from.empty()) return true;
     net::IpAddress ip = client;
-    if (ip.v6 && std::all_of(ip.bytes.begin(), ip.bytes.begin() + 10, [](uint8_t b) { return b == 0; }) &&
+    if (ip.v6 &&
+        std::all_of(ip.bytes.begin(), ip.bytes.begin() + 10, [](uint8_t b) { return b == 0; }) &&
         ip.bytes[10] == 0xff && ip.bytes[11] == 0xff) {
         net::IpAddress v4;
         std::copy(ip.bytes.begin() + 12, ip.bytes.end(), v4.bytes.begin());
@@ -320,9 +331,15 @@ bool apply_expiry(const std::string& v, KeyEntry* e, std::string* why) {
 
 /// Options that only restrict features this server never offers (pty, X11, agent, rc).
 bool is_noop_option(const std::string& name) {
-    static const char* kNoops[] = {"no-pty",  "no-x11-forwarding", "no-agent-forwarding",
-                                   "no-user-rc", "pty", "x11-forwarding", "agent-forwarding",
-                                   "user-rc", "no-touch-required"};
+    static const char* kNoops[] = {"no-pty",
+                                   "no-x11-forwarding",
+                                   "no-agent-forwarding",
+                                   "no-user-rc",
+                                   "pty",
+                                   "x11-forwarding",
+                                   "agent-forwarding",
+                                   "user-rc",
+                                   "no-touch-required"};
     return std::any_of(std::begin(kNoops), std::end(kNoops),
                        [&](const char* n) { return name == n; });
 }
@@ -348,8 +365,8 @@ bool apply_option(std::string_view opt, KeyEntry* e, std::string* why) {
             : name == "expiry-time"  ? apply_expiry
                                      : nullptr;
     if (!fn) {
-        static const char* kRefused[] = {"command", "environment", "principals", "tunnel",
-                                         "cert-authority", "verify-required"};
+        static const char* kRefused[] = {"command", "environment",    "principals",
+                                         "tunnel",  "cert-authority", "verify-required"};
         bool known = std::any_of(std::begin(kRefused), std::end(kRefused),
                                  [&](const char* n) { return name == n; });
         *why = known ? "option " + name + " is not supported by this server (line ignored)"
@@ -417,7 +434,7 @@ std::optional<KeyEntry> parse_key_line(std::string_view line, const std::string&
     std::string blob_type = blob_type_for(tok);
     if (blob_type.empty()) {
         std::string r = unsupported_type_reason(tok);
-        *why = !r.empty()     ? r
+        *why = !r.empty()    ? r
                : tok.empty() ? "missing key type"
                              : "unknown key type '" + std::string(tok.substr(0, 40)) + "'";
         return std::nullopt;
@@ -448,8 +465,10 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, const std::string& s
         std::string where = source + ":" + std::to_string(line_no);
         std::string why;
         auto entry = parse_key_line(line, where, &why);
-        if (entry) out.entries.push_back(std::move(*entry));
-        else if (!why.empty()) out.errors.push_back({where, why});
+        if (entry)
+            out.entries.push_back(std::move(*entry));
+        else if (!why.empty())
+            out.errors.push_back({where, why});
     }
     return out;
 }
@@ -488,8 +507,8 @@ AuthorizedKeys load_authorized_keys(const std::string& path) {
     if (ec) out.errors.push_back({path, "cannot list directory: " + ec.message()});
     std::sort(files.begin(), files.end());
     if (files.size() > kMaxFiles) {
-        out.errors.push_back({path, "more than " + std::to_string(kMaxFiles) +
-                                        " files; only the first are read"});
+        out.errors.push_back(
+            {path, "more than " + std::to_string(kMaxFiles) + " files; only the first are read"});
         files.resize(kMaxFiles);
     }
     for (const auto& f : files) load_file(f, &out);

@@ -16,7 +16,7 @@ namespace ghost::auth {
 
 /// `permitopen="host:port"`; host "*" or port "*" match anything.
 struct PermitOpen {
-    std::string host;       // lower-case; "*" = any host
+    std::string host;              // lower-case; "*" = any host
     std::optional<uint16_t> port;  // nullopt = "*"
 };
 
@@ -28,16 +28,16 @@ struct PermitListen {
 
 /// One accepted key line.
 struct KeyEntry {
-    std::string type;               // "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"
-    std::string base64;             // key blob as written
-    std::vector<uint8_t> blob;      // decoded key blob
-    std::string name;               // the comment, or "file:line" when there is none
-    std::string where;              // "file:line"
-    bool port_forwarding = true;    // false after restrict / no-port-forwarding
+    std::string type;                         // "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"
+    std::string base64;                       // key blob as written
+    std::vector<uint8_t> blob;                // decoded key blob
+    std::string name;                         // the comment, or "file:line" when there is none
+    std::string where;                        // "file:line"
+    bool port_forwarding = true;              // false after restrict / no-port-forwarding
     std::vector<PermitOpen> permit_open;      // empty = any destination
     std::vector<PermitListen> permit_listen;  // empty = any listen address
-    std::vector<std::string> from;  // from= patterns (lower-case, may start with '!')
-    std::optional<int64_t> expiry;  // unix time; the key is refused at or after it
+    std::vector<std::string> from;            // from= patterns (lower-case, may start with '!')
+    std::optional<int64_t> expiry;            // unix time; the key is refused at or after it
 
     /// True when the key has expired at `now` (unix time).
     bool expired(int64_t now) const { return expiry && now >= *expiry; }

@@ -7,8 +7,8 @@ namespace {
 
 bool is_multicast_or_broadcast(const IpAddress& ip) {
     if (ip.v6) return ip.bytes[0] == 0xff;
-    bool broadcast = std::all_of(ip.bytes.begin(), ip.bytes.begin() + 4,
-                                 [](uint8_t b) { return b == 0xff; });
+    bool broadcast =
+        std::all_of(ip.bytes.begin(), ip.bytes.begin() + 4, [](uint8_t b) { return b == 0xff; });
     return broadcast || (ip.bytes[0] & 0xf0) == 0xe0;
 }
 
@@ -22,13 +22,15 @@ bool in_any(const std::vector<Cidr>& list, const IpAddress& ip, const Cidr** hit
     return false;
 }
 
-AclDecision deny(std::string why) { return {false, std::move(why)}; }
+AclDecision deny(std::string why) {
+    return {false, std::move(why)};
+}
 
 }  // namespace
 
 IpAddress unmap_v4(const IpAddress& ip) {
-    if (!ip.v6 || !std::all_of(ip.bytes.begin(), ip.bytes.begin() + 10,
-                               [](uint8_t b) { return b == 0; }) ||
+    if (!ip.v6 ||
+        !std::all_of(ip.bytes.begin(), ip.bytes.begin() + 10, [](uint8_t b) { return b == 0; }) ||
         ip.bytes[10] != 0xff || ip.bytes[11] != 0xff)
         return ip;
     IpAddress v4;

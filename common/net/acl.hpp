@@ -21,14 +21,14 @@ struct AclDecision {
 /// Immutable rules: deny unspecified, then loopback / link-local / own addresses (when
 /// enabled), then acl.deny, then acl.allow (when non-empty), then acl.ports.
 class Acl {
-public:
+  public:
     /// `self` are the server's own (non-loopback) interface addresses, for deny_self.
     Acl(config::AclConfig cfg, std::vector<IpAddress> self);
     /// Decides for `ip:port`; IPv4-mapped IPv6 addresses are judged as IPv4.
     AclDecision check(const IpAddress& ip, uint16_t port) const;
     const config::AclConfig& config() const { return cfg_; }
 
-private:
+  private:
     config::AclConfig cfg_;
     std::vector<IpAddress> self_;
 };

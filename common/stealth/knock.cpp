@@ -58,12 +58,18 @@ std::string make_token(std::string_view secret, std::string_view path,
 
 const char* to_string(TokenCheck c) {
     switch (c) {
-    case TokenCheck::ok: return "ok";
-    case TokenCheck::malformed: return "malformed token";
-    case TokenCheck::bad_mac: return "wrong secret";
-    case TokenCheck::expired: return "token outside the time window";
-    case TokenCheck::replayed: return "replayed token";
-    case TokenCheck::cache_full: return "replay cache full";
+        case TokenCheck::ok:
+            return "ok";
+        case TokenCheck::malformed:
+            return "malformed token";
+        case TokenCheck::bad_mac:
+            return "wrong secret";
+        case TokenCheck::expired:
+            return "token outside the time window";
+        case TokenCheck::replayed:
+            return "replayed token";
+        case TokenCheck::cache_full:
+            return "replay cache full";
     }
     return "?";
 }
@@ -168,7 +174,9 @@ std::string websocket_accept(std::string_view key) {
     return base64(std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
 }
 
-std::string websocket_key() { return base64(random_bytes(16)); }
+std::string websocket_key() {
+    return base64(random_bytes(16));
+}
 
 std::string build_knock_request(const KnockRequest& r) {
     std::string s;
@@ -257,8 +265,10 @@ std::string base64url(std::string_view bytes) {
     std::string s = base64(bytes);
     while (!s.empty() && s.back() == '=') s.pop_back();
     for (char& c : s) {
-        if (c == '+') c = '-';
-        else if (c == '/') c = '_';
+        if (c == '+')
+            c = '-';
+        else if (c == '/')
+            c = '_';
     }
     return s;
 }
@@ -266,8 +276,10 @@ std::string base64url(std::string_view bytes) {
 std::optional<std::string> base64_decode(std::string_view text) {
     std::string s(text);
     for (char& c : s) {
-        if (c == '-') c = '+';
-        else if (c == '_') c = '/';
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
         else if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=')
             return std::nullopt;
     }

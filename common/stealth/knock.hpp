@@ -3,7 +3,8 @@
 /// before the server speaks SSH (DESIGN.md §10). It is an ordinary RFC 6455 WebSocket
 /// upgrade whose `Cookie: sid=` value is a token
 ///
-///     base64url( ts[8, big endian unix seconds] || nonce[16] || HMAC-SHA256(secret, label || ts || nonce || path) )
+///     base64url( ts[8, big endian unix seconds] || nonce[16] || HMAC-SHA256(secret, label || ts ||
+///     nonce || path) )
 ///
 /// valid for kKnockWindow either side of the server's clock, and only once (ReplayCache).
 /// Everything that is not a valid knock goes to the fallback web server, so nothing here
@@ -43,14 +44,14 @@ const char* to_string(TokenCheck c);
 /// Holds at most `capacity` nonces; when full of unexpired ones, new tokens are refused
 /// (fail closed) rather than forgetting one that could then be replayed.
 class ReplayCache {
-public:
+  public:
     explicit ReplayCache(size_t capacity = 65536) : capacity_(capacity) {}
     /// Checks `token` for `path` and, when valid, records its nonce.
     TokenCheck check(std::string_view secret, std::string_view path, std::string_view token,
                      std::chrono::system_clock::time_point now);
     size_t size() const { return seen_.size(); }
 
-private:
+  private:
     void expire(int64_t now_s);
     size_t capacity_;
     std::unordered_set<std::string> seen_;
@@ -81,10 +82,10 @@ std::string websocket_key();
 
 /// What a knock request must look like, as the server checks it.
 struct KnockRequest {
-    std::string path;       // configured path, e.g. "/ws"
-    std::string host;       // Host header value to send (client side)
-    std::string token;      // client side
-    std::string key;        // Sec-WebSocket-Key (client side)
+    std::string path;   // configured path, e.g. "/ws"
+    std::string host;   // Host header value to send (client side)
+    std::string token;  // client side
+    std::string key;    // Sec-WebSocket-Key (client side)
 };
 /// The client's upgrade request: what Firefox sends for `new WebSocket(wss://host/path)`.
 std::string build_knock_request(const KnockRequest& r);

@@ -71,7 +71,11 @@ size_t WsDecoder::decode(uint8_t* buf, size_t len, Events& ev) {
             hdr_[hdr_len_++] = buf[in++];
             if (hdr_len_ < 2) continue;
             const uint8_t len7 = hdr_[1] & 0x7f;
-            const size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((hdr_[1] & 0x80) ? 4 : 0);
+            const size_t need = 2 +
+                                (len7 == 126   ? 2
+                                 : len7 == 127 ? 8
+                                               : 0) +
+                                ((hdr_[1] & 0x80) ? 4 : 0);
             if (hdr_len_ < need) continue;
             fin_ = hdr_[0] & 0x80;
             opcode_ = hdr_[0] & 0x0f;
@@ -117,8 +121,8 @@ size_t WsDecoder::decode(uint8_t* buf, size_t len, Events& ev) {
             in_payload_ = true;
         }
         // Payload (possibly empty).
-        const size_t take = static_cast<size_t>(
-            std::min<uint64_t>(remaining_, static_cast<uint64_t>(len - in)));
+        const size_t take =
+            static_cast<size_t>(std::min<uint64_t>(remaining_, static_cast<uint64_t>(len - in)));
         if (take > 0) {
             if (masked_) mask_off_ = ws_mask(buf + in, take, mask_, mask_off_);
             if (opcode_ & 0x08) {

@@ -11,7 +11,14 @@
 
 namespace ghost::stealth {
 
-enum class WsOpcode : uint8_t { continuation = 0, text = 1, binary = 2, close = 8, ping = 9, pong = 10 };
+enum class WsOpcode : uint8_t {
+    continuation = 0,
+    text = 1,
+    binary = 2,
+    close = 8,
+    ping = 9,
+    pong = 10
+};
 
 /// Largest frame header: 2 + 8 (length) + 4 (mask).
 inline constexpr size_t kWsMaxHeader = 14;
@@ -28,24 +35,24 @@ std::string ws_control_frame(WsOpcode op, const std::string& payload, const uint
 
 /// Streaming, in-place decoder.
 class WsDecoder {
-public:
+  public:
     /// `expect_masked`: server side (client frames must be masked, RFC 6455 §5.1).
     explicit WsDecoder(bool expect_masked) : expect_masked_(expect_masked) {}
 
     /// What happened while decoding a chunk, besides payload.
     struct Events {
-        bool ping = false;       // answer with pong(ping_payload)
+        bool ping = false;  // answer with pong(ping_payload)
         std::string ping_payload;
-        bool close = false;      // peer sent close: answer close and end
+        bool close = false;  // peer sent close: answer close and end
         uint16_t close_code = 0;
-        std::string error;       // protocol error: end the connection
+        std::string error;  // protocol error: end the connection
     };
 
     /// Decodes `len` bytes at `buf`, moving payload of data frames to the front of `buf`
     /// in order. Returns the payload byte count. Stops at a close frame or an error.
     size_t decode(uint8_t* buf, size_t len, Events& ev);
 
-private:
+  private:
     bool expect_masked_;
     // header being assembled
     uint8_t hdr_[kWsMaxHeader]{};
@@ -58,7 +65,7 @@ private:
     uint8_t mask_[4]{};
     size_t mask_off_ = 0;
     uint64_t remaining_ = 0;
-    std::string control_;           // control frame payload being collected
+    std::string control_;             // control frame payload being collected
     bool in_fragmented_msg_ = false;  // a data message continues in the next frame
     bool done_ = false;
 };

@@ -42,7 +42,7 @@ struct Flow {
     FlowState state = FlowState::syn_sent;
     bool fin_from_app = false;
     bool fin_from_listener = false;
-    bool accepted = false;  // the engine accepted it (set by FlowTable::mark_accepted)
+    bool accepted = false;        // the engine accepted it (set by FlowTable::mark_accepted)
     bool handshake_done = false;  // the application ACKed the listener's SYN-ACK
     Clock::time_point created{};
     Clock::time_point last_seen{};
@@ -53,7 +53,7 @@ struct FlowTableConfig {
     size_t max_flows = 16384;
     uint16_t port_min = 1024;  // range n is drawn from
     uint16_t port_max = 65535;
-    uint16_t reserved_port = 0;  // never handed out (the listener's own port)
+    uint16_t reserved_port = 0;            // never handed out (the listener's own port)
     std::chrono::seconds syn_timeout{60};  // also any flow the engine has not accepted
     std::chrono::seconds idle_timeout{7200};
     std::chrono::seconds half_closed_timeout{600};

@@ -7,7 +7,9 @@
 
 namespace ghost::tun {
 
-NatAddresses NatAddresses::defaults(uint16_t port) { return for_slot(0, port); }
+NatAddresses NatAddresses::defaults(uint16_t port) {
+    return for_slot(0, port);
+}
 
 NatAddresses NatAddresses::for_slot(unsigned slot, uint16_t port) {
     unsigned base = 4 * (slot % kSlots);

@@ -41,7 +41,7 @@ struct NatConfig {
     NatAddresses addresses;
     FlowTableConfig flows;
     bool ipv6 = true;  // false: IPv6 is blocked (RST / ICMPv6 unreachable), never forwarded
-    bool intercept_dns = false;  // UDP to port 53 of the peer address -> Verdict::dns
+    bool intercept_dns = false;      // UDP to port 53 of the peer address -> Verdict::dns
     bool intercept_all_dns = false;  // with intercept_dns: UDP to port 53 of any address
 };
 

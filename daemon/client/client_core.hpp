@@ -27,7 +27,7 @@ namespace ghost::daemon::client {
 
 /// One client profile's data plane.
 class ClientCore : public proxy::ChannelOpener, public std::enable_shared_from_this<ClientCore> {
-public:
+  public:
     /// Open requests allowed to wait for the session while (re)connecting.
     static constexpr size_t kMaxWaiters = 1024;
 
@@ -45,7 +45,7 @@ public:
     asio::io_context& io() override { return io_; }
     void open(proxy::OpenRequest req, OpenCallback cb) override;
 
-private:
+  private:
     enum class Phase { idle, connecting, up, waiting_retry, failed, stopped };
     struct Waiter {
         proxy::OpenRequest req;
@@ -90,12 +90,12 @@ private:
     std::shared_ptr<ssh::SessionStats> stats_;
     std::vector<std::shared_ptr<proxy::ForwardListener>> forwards_;
     std::vector<std::shared_ptr<proxy::ProxyListener>> proxies_;  // SOCKS5 / HTTP CONNECT
-    std::vector<RemoteForwardState> remote_forwards_;  // guarded by mutex_ for reads
+    std::vector<RemoteForwardState> remote_forwards_;             // guarded by mutex_ for reads
     std::shared_ptr<RouteWatch> route_watch_;
     std::shared_ptr<TunMode> tun_;  // set on the worker under mutex_ (status reads it)
     asio::steady_timer retry_timer_;
-    asio::ip::tcp::resolver server_resolver_;  // full tunnel: the server's name, once
-    asio::steady_timer resolve_timer_;          // its deadline (ssh.connect_timeout)
+    asio::ip::tcp::resolver server_resolver_;          // full tunnel: the server's name, once
+    asio::steady_timer resolve_timer_;                 // its deadline (ssh.connect_timeout)
     std::vector<asio::ip::address> server_addresses_;  // what the name resolved to
     uint64_t resolve_gen_ = 0;                         // the lookup whose answer counts
     asio::steady_timer waiter_timer_;
@@ -110,7 +110,8 @@ private:
     std::string public_key_;
     std::string host_key_fp_;
     std::string last_error_;
-    nlohmann::json transport_info_ = nlohmann::json::object();  // tls details of the last connection
+    nlohmann::json transport_info_ =
+        nlohmann::json::object();  // tls details of the last connection
     unsigned snapshot_attempt_ = 0;
     bool snapshot_retry_pending_ = false;
 };

@@ -7,7 +7,7 @@ namespace {
 
 /// Control-thread face of a client profile; the work happens in ClientCore on a worker.
 class ClientRunner : public Runner {
-public:
+  public:
     explicit ClientRunner(RunnerContext ctx)
         : control_(ctx.control), core_(std::make_shared<client::ClientCore>(std::move(ctx))) {}
 
@@ -31,7 +31,7 @@ public:
 
     nlohmann::json status() const override { return core_->status_json(); }
 
-private:
+  private:
     asio::io_context& control_;
     std::shared_ptr<client::ClientCore> core_;
     bool started_ = false;

@@ -38,9 +38,10 @@ size_t question_end(const std::vector<uint8_t>& m) {
 std::vector<uint8_t> dns_servfail(const std::vector<uint8_t>& query) {
     if (query.size() < kHeader) return {};
     size_t end = question_end(query);
-    std::vector<uint8_t> r(query.begin(), query.begin() + static_cast<ptrdiff_t>(end ? end : kHeader));
+    std::vector<uint8_t> r(query.begin(),
+                           query.begin() + static_cast<ptrdiff_t>(end ? end : kHeader));
     r[2] = static_cast<uint8_t>(0x80 | (query[2] & 0x79));  // QR, keep opcode and RD
-    r[3] = 0x80 | 0x02;                                      // RA, RCODE 2 (SERVFAIL)
+    r[3] = 0x80 | 0x02;                                     // RA, RCODE 2 (SERVFAIL)
     put16(r, 4, end ? 1 : 0);
     put16(r, 6, 0);
     put16(r, 8, 0);
@@ -51,7 +52,8 @@ std::vector<uint8_t> dns_servfail(const std::vector<uint8_t>& query) {
 std::vector<uint8_t> dns_truncated(const std::vector<uint8_t>& answer) {
     if (answer.size() < kHeader) return {};
     size_t end = question_end(answer);
-    std::vector<uint8_t> r(answer.begin(), answer.begin() + static_cast<ptrdiff_t>(end ? end : kHeader));
+    std::vector<uint8_t> r(answer.begin(),
+                           answer.begin() + static_cast<ptrdiff_t>(end ? end : kHeader));
     r[2] |= 0x02;  // TC
     put16(r, 4, end ? 1 : 0);
     put16(r, 6, 0);
@@ -67,7 +69,7 @@ struct DnsForwarder::Conn {
     asio::local::stream_protocol::socket sock;
     net::Endpoint resolver;
     State state = State::opening;
-    std::map<uint16_t, Pending> pending;  // by the id sent to the resolver
+    std::map<uint16_t, Pending> pending;   // by the id sent to the resolver
     std::deque<std::vector<uint8_t>> out;  // length-prefixed messages not yet written
     bool writing = false;
     uint16_t next_id;
@@ -77,10 +79,14 @@ struct DnsForwarder::Conn {
 
 DnsForwarder::DnsForwarder(proxy::ChannelOpener& opener, std::vector<net::Endpoint> resolvers,
                            log::Logger log)
-    : opener_(opener), resolvers_(std::move(resolvers)), log_(std::move(log)),
+    : opener_(opener),
+      resolvers_(std::move(resolvers)),
+      log_(std::move(log)),
       sweep_timer_(opener.io()) {}
 
-DnsForwarder::~DnsForwarder() { stop(); }
+DnsForwarder::~DnsForwarder() {
+    stop();
+}
 
 void DnsForwarder::query(std::vector<uint8_t> message, Answer answer) {
     ++queries_;
@@ -112,7 +118,8 @@ std::shared_ptr<DnsForwarder::Conn> DnsForwarder::pick_connection() {
     for (auto& c : conns_) {
         if (!best || c->pending.size() < best->pending.size()) best = c;
     }
-    if (best && (best->pending.size() < kPerConnection || conns_.size() >= kMaxConnections)) return best;
+    if (best && (best->pending.size() < kPerConnection || conns_.size() >= kMaxConnections))
+        return best;
     static thread_local std::mt19937 rng{std::random_device{}()};
     auto c = std::make_shared<Conn>(opener_.io(), resolvers_[next_resolver_++ % resolvers_.size()],
                                     static_cast<uint16_t>(rng()));
@@ -163,14 +170,15 @@ void DnsForwarder::write_next(const std::shared_ptr<Conn>& c) {
     if (c->writing || c->out.empty() || c->state != Conn::State::open) return;
     c->writing = true;
     std::weak_ptr<DnsForwarder> weak = weak_from_this();
-    asio::async_write(c->sock, asio::buffer(c->out.front()), [weak, c](asio::error_code ec, size_t) {
-        c->writing = false;
-        auto self = weak.lock();
-        if (!self || c->state != Conn::State::open) return;
-        if (ec) return self->close_connection(c, "write to resolver channel: " + ec.message());
-        c->out.pop_front();
-        self->write_next(c);
-    });
+    asio::async_write(
+        c->sock, asio::buffer(c->out.front()), [weak, c](asio::error_code ec, size_t) {
+            c->writing = false;
+            auto self = weak.lock();
+            if (!self || c->state != Conn::State::open) return;
+            if (ec) return self->close_connection(c, "write to resolver channel: " + ec.message());
+            c->out.pop_front();
+            self->write_next(c);
+        });
 }
 
 void DnsForwarder::read_next(const std::shared_ptr<Conn>& c) {
@@ -178,12 +186,15 @@ void DnsForwarder::read_next(const std::shared_ptr<Conn>& c) {
     asio::async_read(c->sock, asio::buffer(c->len), [weak, c](asio::error_code ec, size_t) {
         auto self = weak.lock();
         if (!self || c->state != Conn::State::open) return;
-        if (ec) return self->close_connection(c, "resolver " + c->resolver.str() + " closed: " + ec.message());
+        if (ec)
+            return self->close_connection(
+                c, "resolver " + c->resolver.str() + " closed: " + ec.message());
         c->body.resize(static_cast<size_t>((c->len[0] << 8) | c->len[1]));
         asio::async_read(c->sock, asio::buffer(c->body), [weak, c](asio::error_code ec2, size_t) {
             auto self2 = weak.lock();
             if (!self2 || c->state != Conn::State::open) return;
-            if (ec2) return self2->close_connection(c, "resolver closed mid-answer: " + ec2.message());
+            if (ec2)
+                return self2->close_connection(c, "resolver closed mid-answer: " + ec2.message());
             self2->on_response(c, std::move(c->body));
             self2->read_next(c);
         });
@@ -271,10 +282,14 @@ void DnsForwarder::stop() {
 nlohmann::json DnsForwarder::status() const {
     auto rs = nlohmann::json::array();
     for (const auto& r : resolvers_) rs.push_back(r.str());
-    return {{"resolvers", rs},         {"queries", queries_},
-            {"answered", answered_},   {"servfail", servfail_},
-            {"timeouts", timeouts_},   {"overload", overload_},
-            {"in_flight", in_flight_}, {"connections", conns_.size()},
+    return {{"resolvers", rs},
+            {"queries", queries_},
+            {"answered", answered_},
+            {"servfail", servfail_},
+            {"timeouts", timeouts_},
+            {"overload", overload_},
+            {"in_flight", in_flight_},
+            {"connections", conns_.size()},
             {"channels_opened", channels_opened_},
             {"channel_failures", channel_failures_},
             {"last_error", last_error_}};

@@ -41,7 +41,7 @@ std::vector<uint8_t> dns_truncated(const std::vector<uint8_t>& answer);
 inline constexpr size_t kMaxUdpDnsAnswer = 65000 - 48;
 
 class DnsForwarder : public std::enable_shared_from_this<DnsForwarder> {
-public:
+  public:
     using Answer = std::function<void(std::vector<uint8_t>)>;
     static constexpr size_t kMaxInFlight = 256;
     static constexpr size_t kMaxConnections = 4;
@@ -59,7 +59,7 @@ public:
 
     nlohmann::json status() const;
 
-private:
+  private:
     struct Conn;
     struct Pending {
         uint16_t client_id = 0;

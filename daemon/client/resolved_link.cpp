@@ -17,7 +17,9 @@ constexpr auto kTimeout = std::chrono::seconds(3);
 }  // namespace
 
 ResolvedLink::ResolvedLink() = default;
-ResolvedLink::~ResolvedLink() { revert(); }
+ResolvedLink::~ResolvedLink() {
+    revert();
+}
 
 bool ResolvedLink::apply(int ifindex, const std::vector<net::IpAddress>& servers,
                          const std::vector<std::string>& domains, bool default_route,
@@ -33,12 +35,18 @@ bool ResolvedLink::apply(int ifindex, const std::vector<net::IpAddress>& servers
         std::vector<sdbus::Struct<std::string, bool>> doms;
         for (const auto& d : domains) doms.emplace_back(d, true);  // routing-only domains
         if (default_route) doms.emplace_back(".", true);
-        proxy_->callMethod("SetLinkDNS").onInterface(kManager).withTimeout(kTimeout)
+        proxy_->callMethod("SetLinkDNS")
+            .onInterface(kManager)
+            .withTimeout(kTimeout)
             .withArguments(ifindex, addrs);
         ifindex_ = ifindex;
-        proxy_->callMethod("SetLinkDomains").onInterface(kManager).withTimeout(kTimeout)
+        proxy_->callMethod("SetLinkDomains")
+            .onInterface(kManager)
+            .withTimeout(kTimeout)
             .withArguments(ifindex, doms);
-        proxy_->callMethod("SetLinkDefaultRoute").onInterface(kManager).withTimeout(kTimeout)
+        proxy_->callMethod("SetLinkDefaultRoute")
+            .onInterface(kManager)
+            .withTimeout(kTimeout)
             .withArguments(ifindex, default_route);
         return true;
     } catch (const sdbus::Error& e) {
@@ -50,7 +58,9 @@ bool ResolvedLink::apply(int ifindex, const std::vector<net::IpAddress>& servers
 void ResolvedLink::revert() {
     if (ifindex_ == 0 || !proxy_) return;
     try {
-        proxy_->callMethod("RevertLink").onInterface(kManager).withTimeout(kTimeout)
+        proxy_->callMethod("RevertLink")
+            .onInterface(kManager)
+            .withTimeout(kTimeout)
             .withArguments(ifindex_);
     } catch (const sdbus::Error&) {
         // The link is gone with the device, or resolved went away: nothing left to undo.

@@ -18,7 +18,7 @@ class IProxy;
 namespace ghost::daemon::client {
 
 class ResolvedLink {
-public:
+  public:
     ResolvedLink();
     ~ResolvedLink();
 
@@ -30,7 +30,7 @@ public:
     /// RevertLink; errors are ignored (the device may already be gone).
     void revert();
 
-private:
+  private:
     std::unique_ptr<sdbus::IConnection> bus_;
     std::unique_ptr<sdbus::IProxy> proxy_;
     int ifindex_ = 0;

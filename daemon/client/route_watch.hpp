@@ -12,13 +12,13 @@ namespace ghost::daemon::client {
 
 /// Calls `on_change` (on io) whenever an IPv4/IPv6 default route is added or removed.
 class RouteWatch : public std::enable_shared_from_this<RouteWatch> {
-public:
+  public:
     RouteWatch(asio::io_context& io, std::function<void()> on_change);
     /// Opens the netlink socket; false + *why when unavailable (the caller just logs).
     bool start(std::string* why);
     void stop();
 
-private:
+  private:
     void wait();
     void on_readable();
 

@@ -15,7 +15,7 @@ constexpr auto kSnapshotInterval = std::chrono::milliseconds(250);
 /// Which NatAddresses slots the TUN profiles up in this ghostd hold: two devices up at
 /// once must not share their subnet, or one's replies would be routed into the other.
 class AddressSlots {
-public:
+  public:
     std::optional<unsigned> take() {
         std::lock_guard lock(mutex_);
         for (unsigned i = 0; i < used_.size(); ++i) {
@@ -31,7 +31,7 @@ public:
         if (slot < used_.size()) used_[slot] = false;
     }
 
-private:
+  private:
     std::mutex mutex_;
     std::array<bool, ghost::tun::NatAddresses::kSlots> used_{};
 };

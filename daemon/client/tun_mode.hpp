@@ -18,9 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config/model.hpp"
-#include "daemon/core/log.hpp"
 #include "daemon/client/dns_forwarder.hpp"
 #include "daemon/client/resolved_link.hpp"
+#include "daemon/core/log.hpp"
 #include "daemon/proxy/channel_opener.hpp"
 #include "daemon/tun/nat_engine.hpp"
 #include "daemon/tun/netlink.hpp"
@@ -33,7 +33,7 @@ namespace ghost::daemon::client {
 inline constexpr uint32_t kTunFwmark = 0x67686f;
 
 class TunMode : public std::enable_shared_from_this<TunMode> {
-public:
+  public:
     TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log);
     ~TunMode();
 
@@ -50,13 +50,15 @@ public:
 
     /// `h` runs (on the worker, once) if the device stops working after start, e.g.
     /// because someone deleted it; set before start().
-    void set_failure_handler(std::function<void(const std::string&)> h) { on_failure_ = std::move(h); }
+    void set_failure_handler(std::function<void(const std::string&)> h) {
+        on_failure_ = std::move(h);
+    }
 
     /// Device, addresses, routes, flow counts and drop reasons, as the worker last
     /// published them (every 250 ms and at each change of state). Any thread; never waits.
     nlohmann::json status() const;
 
-private:
+  private:
     tun::FlowCloser on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow);
     bool apply_routes(std::string* why);
     bool configure_system_dns(std::string* why);
@@ -78,14 +80,14 @@ private:
     bool running_ = false;
 
     // Worker-side counters.
-    uint64_t tunnelled_ = 0;     // flows bridged to a channel
-    uint64_t open_failed_ = 0;   // flows reset because the channel did not open
+    uint64_t tunnelled_ = 0;    // flows bridged to a channel
+    uint64_t open_failed_ = 0;  // flows reset because the channel did not open
     bool routes_applied_ = false;
     std::function<void(const std::string&)> on_failure_;
     std::optional<unsigned> slot_;        // NatAddresses slot held while started
     ghost::tun::NatAddresses addresses_;  // the device's subnet (from slot_)
 
-    mutable std::mutex mutex_;   // guards snapshot_
+    mutable std::mutex mutex_;  // guards snapshot_
     nlohmann::json snapshot_ = nlohmann::json::object();
 };
 

@@ -56,7 +56,7 @@ using Reply = std::function<void(ApiResult)>;
 using EventSink = std::function<void(const nlohmann::json& event)>;
 
 class CoreApi {
-public:
+  public:
     struct Method {
         bool mutating;  // needs root or group ghost
         std::function<void(const nlohmann::json& params, Reply)> handler;
@@ -74,13 +74,14 @@ public:
 
     /// profile.connect: opens a client profile's transport as a raw stream (for
     /// `ghostctl proxy-command`); `done` runs on the control thread.
-    void connect_stream(const nlohmann::json& params, std::function<void(ApiResult, OpenedStream)> done);
+    void connect_stream(const nlohmann::json& params,
+                        std::function<void(ApiResult, OpenedStream)> done);
 
     /// Event stream (state changes, errors, stats). Returns an id for unsubscribe.
     uint64_t subscribe(EventSink sink);
     void unsubscribe(uint64_t id);
 
-private:
+  private:
     ProfileManager& profiles_;
     std::map<std::string, Method> methods_;
 };

@@ -38,12 +38,18 @@ std::optional<std::string> profile_name_from_path(std::string_view object_path) 
 
 const char* error_name(int core_error_code) {
     switch (core_error_code) {
-        case errc::not_found: return kErrorNotFound;
-        case errc::permission_denied: return kErrorPermissionDenied;
-        case errc::invalid_state: return kErrorInvalidState;
-        case errc::config_error: return kErrorConfigError;
-        case errc::invalid_params: return kErrorInvalidArgs;
-        default: return kErrorFailed;
+        case errc::not_found:
+            return kErrorNotFound;
+        case errc::permission_denied:
+            return kErrorPermissionDenied;
+        case errc::invalid_state:
+            return kErrorInvalidState;
+        case errc::config_error:
+            return kErrorConfigError;
+        case errc::invalid_params:
+            return kErrorInvalidArgs;
+        default:
+            return kErrorFailed;
     }
 }
 

@@ -93,16 +93,15 @@ void ProfileObject::register_methods() {
             dispatch_(std::move(call),
                       {"profile.up", {{"name", name}, {"wait", wait}}, ReplyKind::state});
         });
-    object_->registerMethod(kProfileInterface, "Down", "", {}, "s", {"state"},
-                            [this, name](sdbus::MethodCall call) {
-                                dispatch_(std::move(call),
-                                          {"profile.down", {{"name", name}}, ReplyKind::state});
-                            });
-    object_->registerMethod(kProfileInterface, "GetStatus", "", {}, "s", {"json"},
-                            [this, name](sdbus::MethodCall call) {
-                                dispatch_(std::move(call),
-                                          {"profile.status", {{"name", name}}, ReplyKind::json});
-                            });
+    object_->registerMethod(
+        kProfileInterface, "Down", "", {}, "s", {"state"}, [this, name](sdbus::MethodCall call) {
+            dispatch_(std::move(call), {"profile.down", {{"name", name}}, ReplyKind::state});
+        });
+    object_->registerMethod(
+        kProfileInterface, "GetStatus", "", {}, "s", {"json"},
+        [this, name](sdbus::MethodCall call) {
+            dispatch_(std::move(call), {"profile.status", {{"name", name}}, ReplyKind::json});
+        });
 }
 
 void ProfileObject::register_properties() {

@@ -29,7 +29,7 @@ struct ProfileProperties {
 };
 
 class ProfileObject {
-public:
+  public:
     /// Exports the object on `connection`; its methods are handed to `dispatch`.
     ProfileObject(sdbus::IConnection& connection, const std::string& name, Dispatch dispatch);
     ProfileObject(const ProfileObject&) = delete;
@@ -48,7 +48,7 @@ public:
     void emit_added();
     void emit_removed();
 
-private:
+  private:
     void register_methods();
     void register_properties();
     template <typename T>

@@ -30,9 +30,9 @@
 namespace ghost::daemon {
 namespace {
 
-using nlohmann::json;
 using dbus::ReplyKind;
 using dbus::Request;
+using nlohmann::json;
 
 // D-Bus calls waiting for the core at once, of which some are kept for root and the control
 // group, and how many one other uid may have waiting: a flood of read-only calls from
@@ -92,7 +92,9 @@ rpc::Caller bus_caller(const sdbus::MethodCall& call) {
 // Builds the D-Bus reply body from a core result. Throws on a malformed result.
 void append_result(sdbus::MethodReply& reply, ReplyKind kind, const json& result) {
     switch (kind) {
-        case ReplyKind::state: reply << result.at("state").get<std::string>(); break;
+        case ReplyKind::state:
+            reply << result.at("state").get<std::string>();
+            break;
         case ReplyKind::json:
             reply << text::dump_printable(result);
             break;
@@ -118,7 +120,7 @@ void append_result(sdbus::MethodReply& reply, ReplyKind kind, const json& result
 }  // namespace
 
 class DbusService::Impl : public std::enable_shared_from_this<Impl> {
-public:
+  public:
     Impl(asio::io_context& control, CoreApi& api, log::Logger logger)
         : control_(control), api_(api), log_(std::move(logger)) {}
     ~Impl() { teardown(); }
@@ -127,7 +129,7 @@ public:
     void teardown();
     void set_control_group(std::string group) { control_group_ = std::move(group); }
 
-private:
+  private:
     // Bus thread.
     void run_bus_loop();
     void dispatch(sdbus::MethodCall call, Request request);
@@ -388,8 +390,8 @@ void DbusService::Impl::send_reply(const sdbus::MethodCall& call, ReplyKind kind
     try {
         append_result(reply, kind, result.result);
     } catch (const json::exception& e) {
-        log_.error("D-Bus: core answered ", call.getMemberName(), " with an unexpected result: ",
-                   e.what());
+        log_.error("D-Bus: core answered ", call.getMemberName(),
+                   " with an unexpected result: ", e.what());
         call.createErrorReply(sdbus::Error(dbus::kErrorFailed, "internal error: malformed result"))
             .send();
         return;
@@ -457,8 +459,7 @@ void DbusService::Impl::add_profile(const std::string& name, const json& fields)
     }
     guarded("export profile", [&] {
         auto object = std::make_unique<dbus::ProfileObject>(
-            *connection_, name,
-            [this](sdbus::MethodCall call, Request request) {
+            *connection_, name, [this](sdbus::MethodCall call, Request request) {
                 dispatch(std::move(call), std::move(request));
             });
         object->update(fields);

@@ -20,7 +20,7 @@ namespace ghost::daemon {
 class CoreApi;
 
 class DbusService {
-public:
+  public:
     DbusService(asio::io_context& control, CoreApi& api, log::Logger logger);
     ~DbusService();
     DbusService(const DbusService&) = delete;
@@ -37,7 +37,7 @@ public:
     /// Calls still waiting for the core get no reply (the bus reports NoReply).
     void stop();
 
-private:
+  private:
     class Impl;
     std::shared_ptr<Impl> impl_;
 };

@@ -13,12 +13,13 @@ void open_profile_stream(asio::io_context& io, const config::Profile& profile,
     if (profile.transport.type == "tls") {
         auto t = std::make_shared<transport::TlsTransport>(io, profile, opts);
         t->open_stream([t, &io, done = std::move(done)](transport::ConnectResult r,
-                                                         transport::TlsTransport::Stream s) mutable {
+                                                        transport::TlsTransport::Stream s) mutable {
             // The transport may not be destroyed from inside its own callback.
             asio::post(io, [t] {});
             if (!s.net) return done(r.error, {});
             nlohmann::json info = {{"peer", r.peer}, {"transport", "tls"}, {"tls", r.info}};
-            done({}, OpenedStream{std::move(s.net), std::move(s.leftover), s.websocket, std::move(info)});
+            done({}, OpenedStream{std::move(s.net), std::move(s.leftover), s.websocket,
+                                  std::move(info)});
         });
         return;
     }
@@ -32,9 +33,10 @@ void open_profile_stream(asio::io_context& io, const config::Profile& profile,
 }
 
 void splice_stream(OpenedStream stream, int fd) {
-    stealth::Pump::start(std::move(stream.net), transport::UniqueFd(fd),
-                         stream.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,
-                         std::move(stream.leftover));
+    stealth::Pump::start(
+        std::move(stream.net), transport::UniqueFd(fd),
+        stream.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,
+        std::move(stream.leftover));
 }
 
 }  // namespace ghost::daemon

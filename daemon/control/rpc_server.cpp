@@ -28,7 +28,8 @@ std::optional<gid_t> lookup_group(const std::string& name) {
     std::vector<char> buf(16384);
     struct group gr {};
     struct group* res = nullptr;
-    if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || !res) return std::nullopt;
+    if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || !res)
+        return std::nullopt;
     return res->gr_gid;
 }
 
@@ -68,7 +69,9 @@ RpcServer::RpcServer(asio::io_context& control, CoreApi& api, std::string socket
       subscriptions_({rpc::SlotPool::kUnlimited, 0, limits.max_subscriptions_per_uid}),
       requests_({rpc::SlotPool::kUnlimited, 0, limits.max_requests_per_uid}) {}
 
-RpcServer::~RpcServer() { stop(); }
+RpcServer::~RpcServer() {
+    stop();
+}
 
 bool RpcServer::start(std::string* error) {
     // A live daemon answering on the path wins; a stale socket file is replaced.

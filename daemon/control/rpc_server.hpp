@@ -23,7 +23,7 @@ namespace ghost::daemon {
 class RpcConnection;
 
 class RpcServer {
-public:
+  public:
     struct Limits {
         size_t max_clients = 64;
         size_t reserved_clients = 16;          // of max_clients: only root and the control group
@@ -49,7 +49,7 @@ public:
     void set_control_group(std::string group);
     size_t client_count() const { return connections_.size(); }
 
-private:
+  private:
     friend class RpcConnection;
     void accept();
     void accept_later();

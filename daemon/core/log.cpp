@@ -22,11 +22,16 @@ thread_local std::string t_thread = "main";
 
 const char* level_name(Level l) {
     switch (l) {
-        case Level::error: return "error";
-        case Level::warning: return "warning";
-        case Level::notice: return "notice";
-        case Level::info: return "info";
-        case Level::debug: return "debug";
+        case Level::error:
+            return "error";
+        case Level::warning:
+            return "warning";
+        case Level::notice:
+            return "notice";
+        case Level::info:
+            return "info";
+        case Level::debug:
+            return "debug";
     }
     return "?";
 }
@@ -45,9 +50,11 @@ bool stderr_is_journal() {
 }  // namespace
 
 bool parse_level(std::string_view text, Level* out) {
-    static constexpr std::pair<std::string_view, Level> kLevels[] = {
-        {"debug", Level::debug}, {"info", Level::info}, {"notice", Level::notice},
-        {"warning", Level::warning}, {"error", Level::error}};
+    static constexpr std::pair<std::string_view, Level> kLevels[] = {{"debug", Level::debug},
+                                                                     {"info", Level::info},
+                                                                     {"notice", Level::notice},
+                                                                     {"warning", Level::warning},
+                                                                     {"error", Level::error}};
     for (auto& [name, l] : kLevels) {
         if (text == name) {
             *out = l;
@@ -62,9 +69,15 @@ void init(Level level) {
     g_journal = stderr_is_journal();
 }
 
-void set_level(Level level) { g_level = static_cast<int>(level); }
-bool enabled(Level level) { return static_cast<int>(level) <= g_level.load(); }
-void set_thread_name(std::string name) { t_thread = std::move(name); }
+void set_level(Level level) {
+    g_level = static_cast<int>(level);
+}
+bool enabled(Level level) {
+    return static_cast<int>(level) <= g_level.load();
+}
+void set_thread_name(std::string name) {
+    t_thread = std::move(name);
+}
 
 void write(Level level, std::string_view profile_text, std::string_view peer_text,
            std::string_view msg_text) {

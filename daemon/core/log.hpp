@@ -35,7 +35,7 @@ std::string cat(Args&&... args) {
 
 /// A logger bound to a profile and optionally a peer.
 class Logger {
-public:
+  public:
     Logger() = default;
     explicit Logger(std::string profile, std::string peer = {})
         : profile_(std::move(profile)), peer_(std::move(peer)) {}
@@ -43,13 +43,28 @@ public:
     Logger with_peer(std::string peer) const { return Logger(profile_, std::move(peer)); }
     const std::string& profile() const { return profile_; }
 
-    template <typename... A> void debug(A&&... a) const { emit(Level::debug, std::forward<A>(a)...); }
-    template <typename... A> void info(A&&... a) const { emit(Level::info, std::forward<A>(a)...); }
-    template <typename... A> void notice(A&&... a) const { emit(Level::notice, std::forward<A>(a)...); }
-    template <typename... A> void warning(A&&... a) const { emit(Level::warning, std::forward<A>(a)...); }
-    template <typename... A> void error(A&&... a) const { emit(Level::error, std::forward<A>(a)...); }
+    template <typename... A>
+    void debug(A&&... a) const {
+        emit(Level::debug, std::forward<A>(a)...);
+    }
+    template <typename... A>
+    void info(A&&... a) const {
+        emit(Level::info, std::forward<A>(a)...);
+    }
+    template <typename... A>
+    void notice(A&&... a) const {
+        emit(Level::notice, std::forward<A>(a)...);
+    }
+    template <typename... A>
+    void warning(A&&... a) const {
+        emit(Level::warning, std::forward<A>(a)...);
+    }
+    template <typename... A>
+    void error(A&&... a) const {
+        emit(Level::error, std::forward<A>(a)...);
+    }
 
-private:
+  private:
     template <typename... A>
     void emit(Level l, A&&... a) const {
         if (enabled(l)) write(l, profile_, peer_, cat(std::forward<A>(a)...));

@@ -20,7 +20,9 @@ WorkerPool::WorkerPool(unsigned count) {
     }
 }
 
-WorkerPool::~WorkerPool() { stop(); }
+WorkerPool::~WorkerPool() {
+    stop();
+}
 
 asio::io_context& WorkerPool::next() {
     return workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()]->io;

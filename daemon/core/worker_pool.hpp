@@ -12,7 +12,7 @@
 namespace ghost::daemon {
 
 class WorkerPool {
-public:
+  public:
     /// Starts `count` workers (0 = one per core).
     explicit WorkerPool(unsigned count);
     ~WorkerPool();
@@ -26,7 +26,7 @@ public:
     /// Stops every worker and joins its thread (idempotent).
     void stop();
 
-private:
+  private:
     struct Worker {
         asio::io_context io{1};
         asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};

@@ -23,7 +23,7 @@ namespace ghost::daemon {
 
 struct HookRun {
     std::string profile;
-    std::string hook;   // "up" | "down"
+    std::string hook;  // "up" | "down"
     std::string path;
     std::string state;  // GHOST_STATE
     std::string tun_dev;
@@ -32,9 +32,9 @@ struct HookRun {
 
 struct HookResult {
     bool ok = false;
-    int exit_code = -1;      // -1 when it did not run or was killed
-    std::string message;     // "exited with status 3", "killed after 10 s timeout", ...
-    std::string output;      // first lines of stdout+stderr (bounded)
+    int exit_code = -1;   // -1 when it did not run or was killed
+    std::string message;  // "exited with status 3", "killed after 10 s timeout", ...
+    std::string output;   // first lines of stdout+stderr (bounded)
     double seconds = 0;
 
     nlohmann::json to_json() const;

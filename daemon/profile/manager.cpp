@@ -96,20 +96,22 @@ struct ProfileManager::Entry {
     std::unique_ptr<Runner> runner;
     nlohmann::json last_runner_status;  // what the runner reported before it was destroyed
     uint64_t generation = 0;
-    bool stopping = false;       // runner->stop() in progress
+    bool stopping = false;  // runner->stop() in progress
     bool start_after_stop = false;
     bool persistent = false;  // started by autostart: retry even the first connection
     bool remove_after_stop = false;
     std::vector<Reply> up_waiters;
     std::vector<Reply> down_waiters;
     uint64_t reported_in = 0, reported_out = 0;
-    std::deque<HookRun> hooks;   // waiting to run, in order (bounded)
+    std::deque<HookRun> hooks;  // waiting to run, in order (bounded)
     bool hook_running = false;
-    nlohmann::json last_hook;    // result of the last hook run, for status
+    nlohmann::json last_hook;  // result of the last hook run, for status
 };
 
 nlohmann::json ProfileManager::LoadReport::to_json() const {
-    return {{"added", added}, {"removed", removed}, {"changed", changed},
+    return {{"added", added},
+            {"removed", removed},
+            {"changed", changed},
             {"errors", errors_json(errors)}};
 }
 
@@ -136,7 +138,9 @@ std::vector<std::string> ProfileManager::names() const {
     return out;
 }
 
-bool ProfileManager::exists(const std::string& name) const { return find(name) != nullptr; }
+bool ProfileManager::exists(const std::string& name) const {
+    return find(name) != nullptr;
+}
 
 size_t ProfileManager::active_count() const {
     return std::count_if(entries_.begin(), entries_.end(),
@@ -148,7 +152,8 @@ ProfileManager::LoadReport ProfileManager::load() {
     auto files = read_profile_dir(fs::path(paths_.config_dir) / "profiles", report.errors);
 
     // Parse all, then check cross-profile conflicts among the valid ones.
-    std::map<std::string, std::pair<std::optional<config::Profile>, std::vector<config::Error>>> parsed;
+    std::map<std::string, std::pair<std::optional<config::Profile>, std::vector<config::Error>>>
+        parsed;
     std::vector<config::Profile> valid;
     for (auto& [name, f] : files) {
         std::optional<config::Profile> p;
@@ -227,7 +232,8 @@ void ProfileManager::remove_entry(const std::string& name) {
         }
         return;
     }
-    for (auto& w : e->up_waiters) w(ApiResult::failure(errc::not_found, "profile '" + name + "' was removed"));
+    for (auto& w : e->up_waiters)
+        w(ApiResult::failure(errc::not_found, "profile '" + name + "' was removed"));
     entries_.erase(name);
     publish({{"type", "profile.removed"}, {"profile", name}});
 }
@@ -235,17 +241,21 @@ void ProfileManager::remove_entry(const std::string& name) {
 void ProfileManager::autostart() {
     for (auto& [name, e] : entries_) {
         if (e->profile && e->profile->autostart && !is_active(e->state))
-            up(name, false, [](ApiResult) {}, true);
+            up(
+                name, false, [](ApiResult) {}, true);
     }
 }
 
 nlohmann::json ProfileManager::list_entry(const std::string& name) const {
     const Entry* e = find(name);
     if (!e) return nullptr;
-    std::string role = e->profile ? (e->profile->role == config::Role::server ? "server" : "client")
-                                  : "invalid";
-    return {{"name", e->name}, {"role", role}, {"state", to_string(e->state)},
-            {"last_error", e->last_error}, {"autostart", e->profile && e->profile->autostart},
+    std::string role =
+        e->profile ? (e->profile->role == config::Role::server ? "server" : "client") : "invalid";
+    return {{"name", e->name},
+            {"role", role},
+            {"state", to_string(e->state)},
+            {"last_error", e->last_error},
+            {"autostart", e->profile && e->profile->autostart},
             {"valid", e->profile.has_value()}};
 }
 
@@ -278,14 +288,14 @@ nlohmann::json ProfileManager::status(const std::string& name) const {
 void ProfileManager::up(const std::string& name, bool wait, Reply reply, bool persistent) {
     Entry* e = find(name);
     if (!e) {
-        return reply(ApiResult::failure(
-            errc::not_found, "no profile named '" + name + "' in " + paths_.config_dir +
-                                 "/profiles (see: ghostctl list)"));
+        return reply(ApiResult::failure(errc::not_found, "no profile named '" + name + "' in " +
+                                                             paths_.config_dir +
+                                                             "/profiles (see: ghostctl list)"));
     }
     if (!e->profile) {
         std::string first = e->errors.empty() ? "invalid profile" : e->errors.front().str();
-        return reply(ApiResult::failure(errc::config_error, "profile '" + name +
-                                        "' has configuration errors: " + first,
+        return reply(ApiResult::failure(errc::config_error,
+                                        "profile '" + name + "' has configuration errors: " + first,
                                         errors_json(e->errors)));
     }
     if (e->stopping) e->start_after_stop = true;
@@ -293,7 +303,8 @@ void ProfileManager::up(const std::string& name, bool wait, Reply reply, bool pe
     if (!running && e->profile->tun) {
         for (const auto& [other_name, other] : entries_) {
             if (other.get() == e || !other->runner || other->stopping || !other->profile) continue;
-            if (std::string why = config::tun_conflict(*e->profile, *other->profile); !why.empty()) {
+            if (std::string why = config::tun_conflict(*e->profile, *other->profile);
+                !why.empty()) {
                 return reply(ApiResult::failure(errc::invalid_state,
                                                 "cannot bring '" + name + "' up: " + why));
             }
@@ -302,24 +313,27 @@ void ProfileManager::up(const std::string& name, bool wait, Reply reply, bool pe
     if (!running) {
         e->persistent = persistent;
         if (std::string missing = unsupported_features(*e->profile); !missing.empty()) {
-            e->last_error = "not yet supported by this ghostd: " + missing + " (in " + e->file + ")";
+            e->last_error =
+                "not yet supported by this ghostd: " + missing + " (in " + e->file + ")";
             set_state(*e, ProfileState::failed, e->last_error);
             return reply(wait ? ApiResult::failure(errc::up_failed, e->last_error, status(name))
                               : ApiResult::success(status(name)));
         }
         start_runner(*e);
     }
-    if (!wait || (e->state == ProfileState::up && !e->stopping)) return reply(ApiResult::success(status(name)));
+    if (!wait || (e->state == ProfileState::up && !e->stopping))
+        return reply(ApiResult::success(status(name)));
     if (e->up_waiters.size() >= kMaxWaiters)
-        return reply(ApiResult::failure(errc::invalid_state, "too many clients waiting for '" + name + "'"));
+        return reply(
+            ApiResult::failure(errc::invalid_state, "too many clients waiting for '" + name + "'"));
     e->up_waiters.push_back(std::move(reply));
 }
 
 void ProfileManager::down(const std::string& name, Reply reply) {
     Entry* e = find(name);
     if (!e) {
-        return reply(ApiResult::failure(errc::not_found, "no profile named '" + name +
-                                                             "' (see: ghostctl list)"));
+        return reply(ApiResult::failure(errc::not_found,
+                                        "no profile named '" + name + "' (see: ghostctl list)"));
     }
     e->start_after_stop = false;
     if (!e->runner) {
@@ -327,7 +341,8 @@ void ProfileManager::down(const std::string& name, Reply reply) {
         return reply(ApiResult::success(status(name)));
     }
     if (e->down_waiters.size() >= kMaxWaiters)
-        return reply(ApiResult::failure(errc::invalid_state, "too many clients waiting for '" + name + "'"));
+        return reply(
+            ApiResult::failure(errc::invalid_state, "too many clients waiting for '" + name + "'"));
     e->down_waiters.push_back(std::move(reply));
     if (e->stopping) return;
     for (auto& w : std::exchange(e->up_waiters, {}))
@@ -342,7 +357,8 @@ ApiResult ProfileManager::sessions(const std::string& name) const {
     const Entry* e = find(name);
     if (!e) return ApiResult::failure(errc::not_found, "no profile named '" + name + "'");
     if (!e->profile || e->profile->role != config::Role::server)
-        return ApiResult::failure(errc::invalid_state, "profile '" + name + "' is not a server profile");
+        return ApiResult::failure(errc::invalid_state,
+                                  "profile '" + name + "' is not a server profile");
     return ApiResult::success(e->runner ? e->runner->sessions() : nlohmann::json::array());
 }
 
@@ -350,9 +366,11 @@ ApiResult ProfileManager::kick(const std::string& name, const std::string& id) {
     Entry* e = find(name);
     if (!e) return ApiResult::failure(errc::not_found, "no profile named '" + name + "'");
     if (!e->profile || e->profile->role != config::Role::server)
-        return ApiResult::failure(errc::invalid_state, "profile '" + name + "' is not a server profile");
+        return ApiResult::failure(errc::invalid_state,
+                                  "profile '" + name + "' is not a server profile");
     if (!e->runner || !e->runner->kick(id))
-        return ApiResult::failure(errc::not_found, "no session '" + id + "' on profile '" + name + "'");
+        return ApiResult::failure(errc::not_found,
+                                  "no session '" + id + "' on profile '" + name + "'");
     return ApiResult::success({{"kicked", id}});
 }
 
@@ -376,8 +394,8 @@ void ProfileManager::start_runner(Entry& e) {
     e.generation = next_generation_++;
     std::string name = e.name;
     uint64_t gen = e.generation;
-    RunnerContext ctx{control_, workers_, *e.profile, paths_, log::Logger(name), {}, {},
-                      e.persistent};
+    RunnerContext ctx{control_,          workers_, *e.profile, paths_,
+                      log::Logger(name), {},       {},         e.persistent};
     ctx.report = [this, name, gen](ProfileState s, std::string why) {
         asio::post(control_, [this, name, gen, s, why = std::move(why)]() mutable {
             on_report(name, gen, s, std::move(why));
@@ -415,7 +433,8 @@ void ProfileManager::stop_runner(Entry& e, std::function<void()> then) {
             } else if (en->start_after_stop && !stopping_all_) {
                 en->start_after_stop = false;
                 auto waiters = std::exchange(en->up_waiters, {});
-                up(name, false, [](ApiResult) {}, en->persistent);
+                up(
+                    name, false, [](ApiResult) {}, en->persistent);
                 en->up_waiters = std::move(waiters);
             }
         });
@@ -442,8 +461,11 @@ void ProfileManager::set_state(Entry& e, ProfileState s, std::string reason) {
     e.since = unix_now();
     log::Logger(e.name).info("state ", to_string(prev), " -> ", to_string(s),
                              reason.empty() ? "" : ": ", reason);
-    publish({{"type", "state"}, {"profile", e.name}, {"state", to_string(s)},
-             {"previous", to_string(prev)}, {"reason", reason}});
+    publish({{"type", "state"},
+             {"profile", e.name},
+             {"state", to_string(s)},
+             {"previous", to_string(prev)},
+             {"reason", reason}});
     finish_waiters(e);
     queue_hook(e, prev, s);
 }
@@ -465,7 +487,8 @@ void ProfileManager::queue_hook(Entry& e, ProfileState prev, ProfileState now) {
     run.timeout = std::chrono::seconds(h.timeout_s);
     constexpr size_t kMaxQueuedHooks = 8;
     if (e.hooks.size() >= kMaxQueuedHooks) {
-        log::Logger(e.name).warning("hook queue full: skipping the oldest (", e.hooks.front().hook, ")");
+        log::Logger(e.name).warning("hook queue full: skipping the oldest (", e.hooks.front().hook,
+                                    ")");
         e.hooks.pop_front();
     }
     e.hooks.push_back(std::move(run));
@@ -480,29 +503,34 @@ void ProfileManager::run_next_hook(const std::string& name) {
     e->hook_running = true;
     uint64_t id = next_hook_++;
     std::string hook = run.hook, path = run.path;
-    hook_threads_[id] = run_hook(control_, std::move(run), [this, id, name, hook, path](HookResult r) {
-        if (auto it = hook_threads_.find(id); it != hook_threads_.end()) {
-            it->second.join();
-            hook_threads_.erase(it);
-        }
-        log::Logger L(name);
-        if (r.ok) {
-            L.info(hook, " hook ", path, " ", r.message);
-        } else {
-            L.warning(hook, " hook ", path, " failed: ", r.message,
-                      r.output.empty() ? "" : "; output: ", r.output.substr(0, 300));
-        }
-        publish({{"type", r.ok ? "hook.done" : "hook.failed"}, {"profile", name}, {"hook", hook},
-                 {"path", path}, {"message", r.message}, {"exit_code", r.exit_code}});
-        Entry* en = find(name);
-        if (!en) return;
-        en->hook_running = false;
-        en->last_hook = r.to_json();
-        en->last_hook["hook"] = hook;
-        en->last_hook["path"] = path;
-        en->last_hook["at"] = unix_now();
-        run_next_hook(name);
-    });
+    hook_threads_[id] =
+        run_hook(control_, std::move(run), [this, id, name, hook, path](HookResult r) {
+            if (auto it = hook_threads_.find(id); it != hook_threads_.end()) {
+                it->second.join();
+                hook_threads_.erase(it);
+            }
+            log::Logger L(name);
+            if (r.ok) {
+                L.info(hook, " hook ", path, " ", r.message);
+            } else {
+                L.warning(hook, " hook ", path, " failed: ", r.message,
+                          r.output.empty() ? "" : "; output: ", r.output.substr(0, 300));
+            }
+            publish({{"type", r.ok ? "hook.done" : "hook.failed"},
+                     {"profile", name},
+                     {"hook", hook},
+                     {"path", path},
+                     {"message", r.message},
+                     {"exit_code", r.exit_code}});
+            Entry* en = find(name);
+            if (!en) return;
+            en->hook_running = false;
+            en->last_hook = r.to_json();
+            en->last_hook["hook"] = hook;
+            en->last_hook["path"] = path;
+            en->last_hook["at"] = unix_now();
+            run_next_hook(name);
+        });
 }
 
 void ProfileManager::finish_waiters(Entry& e) {
@@ -522,7 +550,9 @@ uint64_t ProfileManager::subscribe(EventSink sink) {
     return id;
 }
 
-void ProfileManager::unsubscribe(uint64_t id) { sinks_.erase(id); }
+void ProfileManager::unsubscribe(uint64_t id) {
+    sinks_.erase(id);
+}
 
 void ProfileManager::publish(nlohmann::json event) {
     event["time"] = unix_now();

@@ -21,7 +21,7 @@
 namespace ghost::daemon {
 
 class ProfileManager {
-public:
+  public:
     /// What a (re)load did; also the result of daemon.reload.
     struct LoadReport {
         std::vector<std::string> added, removed, changed;
@@ -72,7 +72,7 @@ public:
     const Paths& paths() const { return paths_; }
     size_t active_count() const;
 
-private:
+  private:
     struct Entry;
     Entry* find(const std::string& name) const;
     void start_runner(Entry& e);

@@ -13,8 +13,8 @@ std::unique_ptr<Runner> make_runner(RunnerContext ctx) {
 const std::vector<std::string>& supported_features() {
     // Grows as data-plane pieces land; the schema tags every key with one of these names.
     static const std::vector<std::string> kFeatures = {
-        "ssh", "forward", "remote_forward", "socks5", "http_connect", "server", "acl", "outbound",
-        "tun", "hooks", "tls"};
+        "ssh",      "forward", "remote_forward", "socks5", "http_connect", "server", "acl",
+        "outbound", "tun",     "hooks",          "tls"};
     return kFeatures;
 }
 

@@ -32,7 +32,7 @@ struct Paths {
 struct RunnerContext {
     asio::io_context& control;  // control thread
     WorkerPool& workers;
-    config::Profile profile;    // a copy: the runner owns its view of the config
+    config::Profile profile;  // a copy: the runner owns its view of the config
     Paths paths;
     log::Logger log;
     /// Report a state change with a reason ("connection refused to 127.0.0.1:2222").
@@ -46,7 +46,7 @@ struct RunnerContext {
 };
 
 class Runner {
-public:
+  public:
     virtual ~Runner() = default;
     /// Begins bringing the profile up; progress arrives through RunnerContext::report
     /// (connecting, authenticating, up, reconnecting, failed).

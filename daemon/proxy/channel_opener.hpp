@@ -49,14 +49,22 @@ enum class OpenFailure {
 /// "refused", "unreachable", ... for logs and status.
 inline std::string_view to_string(OpenFailure f) {
     switch (f) {
-        case OpenFailure::none: return "ok";
-        case OpenFailure::refused: return "refused";
-        case OpenFailure::unreachable: return "unreachable";
-        case OpenFailure::timeout: return "timeout";
-        case OpenFailure::denied: return "denied";
-        case OpenFailure::no_session: return "no_session";
-        case OpenFailure::resource_shortage: return "resource_shortage";
-        case OpenFailure::general: return "general";
+        case OpenFailure::none:
+            return "ok";
+        case OpenFailure::refused:
+            return "refused";
+        case OpenFailure::unreachable:
+            return "unreachable";
+        case OpenFailure::timeout:
+            return "timeout";
+        case OpenFailure::denied:
+            return "denied";
+        case OpenFailure::no_session:
+            return "no_session";
+        case OpenFailure::resource_shortage:
+            return "resource_shortage";
+        case OpenFailure::general:
+            return "general";
     }
     return "general";
 }
@@ -78,10 +86,10 @@ struct OpenOutcome {
 
 /// An open channel waiting to be bridged to a local socket. Move-only; one owner.
 class ChannelHandle {
-public:
+  public:
     /// Implemented by the SSH engine.
     class Impl {
-    public:
+      public:
         virtual ~Impl() = default;
         /// Starts bridging `socket` <-> channel; `early_data` is sent to the channel first.
         virtual void attach(asio::ip::tcp::socket socket, std::string early_data) = 0;
@@ -122,13 +130,13 @@ public:
         if (auto impl = std::move(impl_)) impl->abandon();
     }
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 
 /// Opens direct-tcpip channels over the profile's SSH session.
 class ChannelOpener {
-public:
+  public:
     using OpenCallback = std::function<void(OpenOutcome, ChannelHandle)>;
 
     virtual ~ChannelOpener() = default;
@@ -147,7 +155,7 @@ public:
 /// front door). Owned by the client profile; lives on the opener's io(). Stays bound
 /// while the session reconnects.
 class LocalService {
-public:
+  public:
     virtual ~LocalService() = default;
     /// Binds now; false + *why ("cannot listen on 127.0.0.1:1080: Address in use").
     virtual bool bind(std::string* why) = 0;

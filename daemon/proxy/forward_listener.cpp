@@ -8,7 +8,8 @@ ForwardListener::ForwardListener(ChannelOpener& opener, config::ForwardConfig cf
 
 bool ForwardListener::bind(std::string* why) {
     asio::error_code ec;
-    auto addr = asio::ip::make_address(cfg_.listen.host.empty() ? "127.0.0.1" : cfg_.listen.host, ec);
+    auto addr =
+        asio::ip::make_address(cfg_.listen.host.empty() ? "127.0.0.1" : cfg_.listen.host, ec);
     if (ec) {
         *why = "forward listen address is not an IP address: " + cfg_.listen.str();
         return false;
@@ -49,8 +50,10 @@ void ForwardListener::accept_next() {
     acceptor_.async_accept([self = shared_from_this()](asio::error_code ec,
                                                        asio::ip::tcp::socket socket) {
         if (self->closed_ || ec == asio::error::operation_aborted) return;
-        if (!ec) self->on_accepted(std::move(socket));
-        else self->log_.warning("accept on ", self->cfg_.listen.str(), " failed: ", ec.message());
+        if (!ec)
+            self->on_accepted(std::move(socket));
+        else
+            self->log_.warning("accept on ", self->cfg_.listen.str(), " failed: ", ec.message());
         self->accept_next();
     });
 }
@@ -63,23 +66,23 @@ void ForwardListener::on_accepted(asio::ip::tcp::socket socket) {
     OpenRequest req{cfg_.target.host, cfg_.target.port,
                     ec ? "127.0.0.1" : peer.address().to_string(), ec ? uint16_t{0} : peer.port()};
     auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-    opener_.open(std::move(req), [self = shared_from_this(), sock](OpenOutcome outcome,
-                                                                   ChannelHandle channel) {
-        --self->pending_;
-        if (self->accept_paused_) {
-            self->accept_paused_ = false;
-            self->accept_next();
-        }
-        if (!outcome.ok()) {
-            ++self->failed_;
-            self->log_.notice("forward ", self->cfg_.listen.str(), " -> ",
-                              self->cfg_.target.str(), ": ", outcome.message);
-            asio::error_code ignored;
-            sock->close(ignored);  // the client sees the connection closed
-            return;
-        }
-        channel.attach(std::move(*sock));
-    });
+    opener_.open(std::move(req),
+                 [self = shared_from_this(), sock](OpenOutcome outcome, ChannelHandle channel) {
+                     --self->pending_;
+                     if (self->accept_paused_) {
+                         self->accept_paused_ = false;
+                         self->accept_next();
+                     }
+                     if (!outcome.ok()) {
+                         ++self->failed_;
+                         self->log_.notice("forward ", self->cfg_.listen.str(), " -> ",
+                                           self->cfg_.target.str(), ": ", outcome.message);
+                         asio::error_code ignored;
+                         sock->close(ignored);  // the client sees the connection closed
+                         return;
+                     }
+                     channel.attach(std::move(*sock));
+                 });
 }
 
 nlohmann::json ForwardListener::status() const {

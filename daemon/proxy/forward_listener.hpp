@@ -19,9 +19,8 @@ namespace ghost::daemon::proxy {
 
 /// One -L listener. Create with make_shared; use on opener.io() only (status() is
 /// thread-safe).
-class ForwardListener : public LocalService,
-                        public std::enable_shared_from_this<ForwardListener> {
-public:
+class ForwardListener : public LocalService, public std::enable_shared_from_this<ForwardListener> {
+  public:
     /// Accepted connections allowed to wait for their channel at once.
     static constexpr size_t kMaxPendingOpens = 256;
 
@@ -38,7 +37,7 @@ public:
     /// The bound endpoint (useful when the config asked for port 0).
     uint16_t bound_port() const { return bound_port_; }
 
-private:
+  private:
     void accept_next();
     void on_accepted(asio::ip::tcp::socket socket);
 

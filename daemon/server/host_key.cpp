@@ -51,7 +51,7 @@ bool load_host_key(const std::string& explicit_path, const std::string& state_di
         path = dir + "/host_ed25519";
         if (::access(path.c_str(), F_OK) != 0 && !generate(path, why)) return false;
     }
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0 && ::geteuid() == 0) {
         *why = "host key " + path + " is accessible by group/others; chmod 600 " + path;
         return false;

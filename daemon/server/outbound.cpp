@@ -49,9 +49,10 @@ awaitable<std::vector<asio::ip::address>> resolve(Attempt& a, const std::string&
         out.push_back(lit);
         co_return out;
     }
-    auto results = co_await a.resolver.async_resolve(
-        host, "", asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) *why = "cannot resolve " + host + ": " + ec.message();
+    auto results =
+        co_await a.resolver.async_resolve(host, "", asio::redirect_error(asio::use_awaitable, ec));
+    if (ec)
+        *why = "cannot resolve " + host + ": " + ec.message();
     else
         for (const auto& r : results) out.push_back(r.endpoint().address());
     co_return out;
@@ -62,7 +63,8 @@ awaitable<std::string> socks5_handshake(Attempt& a, const config::OutboundConfig
     asio::error_code ec;
     auto io = asio::redirect_error(asio::use_awaitable, ec);
     bool creds = !cfg.username.empty();
-    std::vector<uint8_t> hello = creds ? std::vector<uint8_t>{5, 2, 0, 2} : std::vector<uint8_t>{5, 1, 0};
+    std::vector<uint8_t> hello =
+        creds ? std::vector<uint8_t>{5, 2, 0, 2} : std::vector<uint8_t>{5, 1, 0};
     std::array<uint8_t, 2> rep{};
     co_await asio::async_write(a.socket, asio::buffer(hello), io);
     if (!ec) co_await asio::async_read(a.socket, asio::buffer(rep), io);
@@ -79,15 +81,18 @@ awaitable<std::string> socks5_handshake(Attempt& a, const config::OutboundConfig
         if (ec || rep[1] != 0) co_return "socks5 proxy rejected outbound.username/password";
     }
     std::vector<uint8_t> req{5, 1, 0, uint8_t(ip.is_v4() ? 1 : 4)};
-    if (ip.is_v4()) for (auto b : ip.to_v4().to_bytes()) req.push_back(b);
-    else for (auto b : ip.to_v6().to_bytes()) req.push_back(b);
+    if (ip.is_v4())
+        for (auto b : ip.to_v4().to_bytes()) req.push_back(b);
+    else
+        for (auto b : ip.to_v6().to_bytes()) req.push_back(b);
     req.push_back(uint8_t(port >> 8));
     req.push_back(uint8_t(port & 0xff));
     std::array<uint8_t, 4> head{};
     co_await asio::async_write(a.socket, asio::buffer(req), io);
     if (!ec) co_await asio::async_read(a.socket, asio::buffer(head), io);
     if (ec) co_return "socks5 proxy: " + ec.message();
-    if (head[1] != 0) co_return "socks5 proxy could not connect (reply code " + std::to_string(head[1]) + ")";
+    if (head[1] != 0)
+        co_return "socks5 proxy could not connect (reply code " + std::to_string(head[1]) + ")";
     size_t rest = head[3] == 1 ? 6 : head[3] == 4 ? 18 : 0;
     if (rest == 0) co_return "socks5 proxy sent an unexpected address type";
     std::array<uint8_t, 18> skip{};
@@ -117,7 +122,8 @@ awaitable<std::string> http_handshake(Attempt& a, const config::OutboundConfig& 
     co_return std::string{};
 }
 
-awaitable<OutboundResult> run(Attempt& a, const OutboundPolicy& p, std::string host, uint16_t port) {
+awaitable<OutboundResult> run(Attempt& a, const OutboundPolicy& p, std::string host,
+                              uint16_t port) {
     OutboundResult res;
     auto addrs = co_await resolve(a, host, &res.error);
     if (addrs.empty()) co_return res;
@@ -125,8 +131,10 @@ awaitable<OutboundResult> run(Attempt& a, const OutboundPolicy& p, std::string h
     for (const auto& ad : addrs) {
         auto ip = net::IpAddress::parse(ad.to_string());
         auto d = ip ? p.acl.check(*ip, port) : net::AclDecision{false, "unparsable address"};
-        if (d.allowed) allowed.push_back(ad);
-        else if (res.error.empty()) res.error = "denied by ACL: " + d.reason;
+        if (d.allowed)
+            allowed.push_back(ad);
+        else if (res.error.empty())
+            res.error = "denied by ACL: " + d.reason;
     }
     if (allowed.empty()) {
         res.denied = true;
@@ -148,8 +156,8 @@ awaitable<OutboundResult> run(Attempt& a, const OutboundPolicy& p, std::string h
         co_await a.socket.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
         if (!ec) break;
     }
-    std::string what = direct ? host + ":" + std::to_string(port)
-                              : "outbound proxy " + p.cfg.proxy->str();
+    std::string what =
+        direct ? host + ":" + std::to_string(port) : "outbound proxy " + p.cfg.proxy->str();
     if (eps.empty() || ec) {
         if (res.error.empty()) res.error = "cannot connect " + what + ": " + ec.message();
         co_return res;
@@ -158,9 +166,13 @@ awaitable<OutboundResult> run(Attempt& a, const OutboundPolicy& p, std::string h
     res.address = (target.address().is_v6() ? "[" + target.address().to_string() + "]"
                                             : target.address().to_string()) +
                   ":" + std::to_string(port);
-    if (p.cfg.type == "socks5") res.error = co_await socks5_handshake(a, p.cfg, target.address(), port);
-    else if (p.cfg.type == "http") res.error = co_await http_handshake(a, p.cfg, res.address);
-    if (direct) res.address = a.socket.remote_endpoint(ec).address().to_string() + ":" + std::to_string(port);
+    if (p.cfg.type == "socks5")
+        res.error = co_await socks5_handshake(a, p.cfg, target.address(), port);
+    else if (p.cfg.type == "http")
+        res.error = co_await http_handshake(a, p.cfg, res.address);
+    if (direct)
+        res.address =
+            a.socket.remote_endpoint(ec).address().to_string() + ":" + std::to_string(port);
     co_return res;
 }
 

@@ -31,7 +31,9 @@ bool RemoteForward::bind(uint16_t port, std::string* why) {
     return true;
 }
 
-void RemoteForward::start() { accept_next(); }
+void RemoteForward::start() {
+    accept_next();
+}
 
 void RemoteForward::close() {
     closed_ = true;
@@ -41,12 +43,12 @@ void RemoteForward::close() {
 
 void RemoteForward::accept_next() {
     if (closed_) return;
-    acceptor_.async_accept([self = shared_from_this()](asio::error_code ec,
-                                                       asio::ip::tcp::socket s) {
-        if (self->closed_ || ec == asio::error::operation_aborted) return;
-        if (!ec) self->session_.open_forwarded(*self, std::move(s));
-        self->accept_next();
-    });
+    acceptor_.async_accept(
+        [self = shared_from_this()](asio::error_code ec, asio::ip::tcp::socket s) {
+            if (self->closed_ || ec == asio::error::operation_aborted) return;
+            if (!ec) self->session_.open_forwarded(*self, std::move(s));
+            self->accept_next();
+        });
 }
 
 }  // namespace ghost::daemon::server

@@ -13,7 +13,7 @@ namespace ghost::daemon::server {
 class ServerSession;
 
 class RemoteForward : public std::enable_shared_from_this<RemoteForward> {
-public:
+  public:
     /// `requested` is the address as the client sent it (echoed in forwarded-tcpip).
     RemoteForward(ServerSession& session, std::string requested, std::string bind_host);
     /// Binds bind_host:port (0 = any free port); false + *why.
@@ -24,7 +24,7 @@ public:
     const std::string& requested() const { return requested_; }
     uint16_t bound_port() const { return bound_port_; }
 
-private:
+  private:
     void accept_next();
 
     ServerSession& session_;

@@ -84,7 +84,7 @@ server::StartupLimiter::PenaltyFn penalty_reporter(const RunnerContext& ctx) {
 }
 
 class ServerRunner : public Runner {
-public:
+  public:
     explicit ServerRunner(RunnerContext ctx) : ctx_(std::move(ctx)) {}
     ~ServerRunner() override { shutdown(nullptr); }
 
@@ -95,7 +95,7 @@ public:
     bool kick(const std::string& id) override;
     void reload() override;
 
-private:
+  private:
     bool prepare(std::string* why);
     bool load_keys(std::string* why);
     void on_accepted(server::Accepted a);
@@ -147,7 +147,8 @@ bool ServerRunner::prepare(std::string* why) {
     bool no = false;
     if (!shared_->bind ||
         ssh_bind_options_set(shared_->bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no) != SSH_OK ||
-        ssh_bind_options_set(shared_->bind, SSH_BIND_OPTIONS_HOSTKEY, host_key_.path.c_str()) != SSH_OK ||
+        ssh_bind_options_set(shared_->bind, SSH_BIND_OPTIONS_HOSTKEY, host_key_.path.c_str()) !=
+            SSH_OK ||
         ssh_bind_options_set(shared_->bind, SSH_BIND_OPTIONS_CIPHERS_C_S, kCiphers) != SSH_OK ||
         ssh_bind_options_set(shared_->bind, SSH_BIND_OPTIONS_CIPHERS_S_C, kCiphers) != SSH_OK) {
         *why = "cannot use host key " + host_key_.path;
@@ -172,11 +173,13 @@ bool ServerRunner::load_keys(std::string* why) {
         key_errors_.push_back(e.str());
     }
     if (keys->entries.empty() && !keys->errors.empty() && why) {
-        *why = "no usable key in " + ctx_.profile.authorized_keys + ": " + keys->errors.front().str();
+        *why =
+            "no usable key in " + ctx_.profile.authorized_keys + ": " + keys->errors.front().str();
         return false;
     }
     if (keys->entries.empty())
-        ctx_.log.warning("authorized_keys ", ctx_.profile.authorized_keys, " holds no key: nobody can log in");
+        ctx_.log.warning("authorized_keys ", ctx_.profile.authorized_keys,
+                         " holds no key: nobody can log in");
     shared_->set_keys(std::move(keys));
     return true;
 }
@@ -194,7 +197,8 @@ void ServerRunner::on_accepted(server::Accepted a) {
     asio::io_context& io = ctx_.workers.next();
     asio::post(io, [&io, shared = shared_, a = std::make_shared<server::Accepted>(std::move(a)),
                     s = std::make_shared<server::StartupSlot>(std::move(slot))]() mutable {
-        auto session = std::make_shared<server::ServerSession>(io, shared, std::move(*a), std::move(*s));
+        auto session =
+            std::make_shared<server::ServerSession>(io, shared, std::move(*a), std::move(*s));
         session->start();
     });
 }
@@ -214,9 +218,10 @@ nlohmann::json ServerRunner::status() const {
         known.push_back(server::known_hosts_line(host, ep.port, host_key_.public_line));
     }
     nlohmann::json s = {{"listen", listen},
-                        {"host_key", {{"path", host_key_.path},
-                                      {"public_key", host_key_.public_line},
-                                      {"fingerprint", host_key_.fingerprint}}},
+                        {"host_key",
+                         {{"path", host_key_.path},
+                          {"public_key", host_key_.public_line},
+                          {"fingerprint", host_key_.fingerprint}}},
                         {"known_hosts", known},
                         {"authorized_keys_errors", key_errors_},
                         {"connections_accepted", accepted_},
@@ -239,7 +244,8 @@ nlohmann::json ServerRunner::status() const {
         s["client_snippet"] = {{"role", "client"},
                                {"server", ep.str()},
                                {"ssh", {{"host_key", host_key_.public_line}}}};
-        if (auto t = listeners_.front()->client_transport(); !t.empty()) s["client_snippet"]["transport"] = t;
+        if (auto t = listeners_.front()->client_transport(); !t.empty())
+            s["client_snippet"]["transport"] = t;
     }
     return s;
 }

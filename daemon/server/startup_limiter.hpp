@@ -30,7 +30,7 @@ struct StartupEntry;
 
 /// An admitted unauthenticated connection; released with an outcome, or on destruction.
 class StartupSlot {
-public:
+  public:
     StartupSlot() = default;
     StartupSlot(std::shared_ptr<StartupLimiter> owner, std::shared_ptr<StartupEntry> entry);
     StartupSlot(StartupSlot&& o) noexcept = default;
@@ -47,31 +47,31 @@ public:
     /// Gives the slot back with the noted outcome, else `closed`; idempotent.
     void release();
 
-private:
+  private:
     std::shared_ptr<StartupLimiter> owner_;
     std::shared_ptr<StartupEntry> entry_;
 };
 
 /// The admission books of one server profile: who holds a pre-auth slot, and penalties.
 class StartupLimiter : public std::enable_shared_from_this<StartupLimiter> {
-public:
-  using Clock = SourcePenalties::Clock;
-  /// Called (outside the lock, on any thread) when a source's penalty becomes active.
-  using PenaltyFn = std::function<void(const SourcePenalties::Started&)>;
+  public:
+    using Clock = SourcePenalties::Clock;
+    /// Called (outside the lock, on any thread) when a source's penalty becomes active.
+    using PenaltyFn = std::function<void(const SourcePenalties::Started&)>;
 
-  StartupLimiter(const config::LimitsConfig& limits, PenaltyFn on_penalty);
+    StartupLimiter(const config::LimitsConfig& limits, PenaltyFn on_penalty);
 
-  /// Admits a connection from `source` (evicting the oldest one at the total cap), or
-  /// returns false with *why naming the limit.
-  bool admit(const net::IpAddress& source, StartupSlot* slot, std::string* why);
-  /// Unauthenticated connections now.
-  size_t total() const;
-  /// Stops charging penalties (the profile is stopping; its connections are aborted).
-  void close();
-  /// Counts, outcomes and penalties, for profile.status.
-  nlohmann::json status() const;
+    /// Admits a connection from `source` (evicting the oldest one at the total cap), or
+    /// returns false with *why naming the limit.
+    bool admit(const net::IpAddress& source, StartupSlot* slot, std::string* why);
+    /// Unauthenticated connections now.
+    size_t total() const;
+    /// Stops charging penalties (the profile is stopping; its connections are aborted).
+    void close();
+    /// Counts, outcomes and penalties, for profile.status.
+    nlohmann::json status() const;
 
-private:
+  private:
     friend class StartupSlot;
     void finish(const std::shared_ptr<StartupEntry>& e, PreauthOutcome o);
     std::function<void()> evict_oldest(std::optional<SourcePenalties::Started>* started);

@@ -12,16 +12,18 @@ constexpr int kKeepIdleS = 30;  // TCP keepalive: dead clients are noticed withi
 
 /// Plain TCP listener: the accepted socket is the SSH stream.
 class TcpListener : public Listener {
-public:
-  TcpListener(asio::io_context& io, net::Endpoint ep, log::Logger log)
-      : acceptor_(io), accept_(acceptor_), ep_(std::move(ep)), log_(std::move(log)) {}
+  public:
+    TcpListener(asio::io_context& io, net::Endpoint ep, log::Logger log)
+        : acceptor_(io), accept_(acceptor_), ep_(std::move(ep)), log_(std::move(log)) {}
 
-  bool open(std::string* why) override { return bind_acceptor(acceptor_, ep_, &bound_port_, why); }
+    bool open(std::string* why) override {
+        return bind_acceptor(acceptor_, ep_, &bound_port_, why);
+    }
 
-  void start(AcceptFn fn) override {
-      fn_ = std::move(fn);
-      accept_.start([this](asio::ip::tcp::socket s) { deliver(std::move(s)); },
-                    accept_failure_logger(log_, ep_));
+    void start(AcceptFn fn) override {
+        fn_ = std::move(fn);
+        accept_.start([this](asio::ip::tcp::socket s) { deliver(std::move(s)); },
+                      accept_failure_logger(log_, ep_));
     }
 
     void close() override {

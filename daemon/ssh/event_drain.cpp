@@ -25,7 +25,9 @@ DrainResult drain_event(ssh_event event, int max_polls, const std::function<bool
 }
 
 bool fd_ready_now(int fd, short events) {
-    struct pollfd p{fd, events, 0};
+    struct pollfd p {
+        fd, events, 0
+    };
     return ::poll(&p, 1, 0) > 0;
 }
 

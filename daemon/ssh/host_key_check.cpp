@@ -8,7 +8,9 @@
 namespace ghost::daemon::ssh {
 namespace {
 
-bool is_fingerprint(const std::string& pin) { return pin.rfind("SHA256:", 0) == 0; }
+bool is_fingerprint(const std::string& pin) {
+    return pin.rfind("SHA256:", 0) == 0;
+}
 
 /// Parses "type base64 [comment]" into a key.
 KeyPtr parse_public_line(const std::string& line) {
@@ -26,12 +28,18 @@ KeyPtr parse_public_line(const std::string& line) {
 /// Host key algorithms to offer so the server presents the pinned key's type.
 std::string algorithms_for(ssh_key key) {
     switch (ssh_key_type(key)) {
-        case SSH_KEYTYPE_RSA: return "rsa-sha2-512,rsa-sha2-256,ssh-rsa";
-        case SSH_KEYTYPE_ED25519: return "ssh-ed25519";
-        case SSH_KEYTYPE_ECDSA_P256: return "ecdsa-sha2-nistp256";
-        case SSH_KEYTYPE_ECDSA_P384: return "ecdsa-sha2-nistp384";
-        case SSH_KEYTYPE_ECDSA_P521: return "ecdsa-sha2-nistp521";
-        default: return {};
+        case SSH_KEYTYPE_RSA:
+            return "rsa-sha2-512,rsa-sha2-256,ssh-rsa";
+        case SSH_KEYTYPE_ED25519:
+            return "ssh-ed25519";
+        case SSH_KEYTYPE_ECDSA_P256:
+            return "ecdsa-sha2-nistp256";
+        case SSH_KEYTYPE_ECDSA_P384:
+            return "ecdsa-sha2-nistp384";
+        case SSH_KEYTYPE_ECDSA_P521:
+            return "ecdsa-sha2-nistp521";
+        default:
+            return {};
     }
 }
 
@@ -67,7 +75,9 @@ HostKeyVerdict check_known_hosts(ssh_session session, const HostKeyPolicy& polic
                                  const std::string& fp) {
     HostKeyVerdict v{false, fp, {}};
     switch (ssh_session_is_known_server(session)) {
-        case SSH_KNOWN_HOSTS_OK: v.ok = true; return v;
+        case SSH_KNOWN_HOSTS_OK:
+            v.ok = true;
+            return v;
         case SSH_KNOWN_HOSTS_CHANGED:
         case SSH_KNOWN_HOSTS_OTHER: {
             std::string expected = recorded_fingerprints(policy.known_hosts, host_port);
@@ -136,7 +146,8 @@ HostKeyVerdict verify_host_key(ssh_session session, const HostKeyPolicy& policy,
     if (pinned && ssh_key_cmp(pinned.get(), key.get(), SSH_KEY_CMP_PUBLIC) == 0) {
         return {true, fp, {}};
     }
-    return {false, fp, mismatch(server, pinned ? sha256_fingerprint(pinned.get()) : policy.pinned, fp)};
+    return {false, fp,
+            mismatch(server, pinned ? sha256_fingerprint(pinned.get()) : policy.pinned, fp)};
 }
 
 }  // namespace ghost::daemon::ssh

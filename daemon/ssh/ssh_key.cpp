@@ -10,7 +10,9 @@
 namespace ghost::daemon::ssh {
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+    return std::strerror(errno);
+}
 
 /// Writes `data` to a new file created with `mode` (never widening an existing file).
 bool write_new_file(const std::string& path, const std::string& data, mode_t mode,
@@ -27,7 +29,7 @@ bool write_new_file(const std::string& path, const std::string& data, mode_t mod
 }
 
 bool check_key_file_mode(const std::string& path, std::string* why) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         *why = "cannot read identity file " + path + ": " + errno_text();
         return false;
@@ -91,8 +93,8 @@ std::string public_line(ssh_key key, const std::string& comment) {
     return line;
 }
 
-bool ensure_profile_dir(const std::string& state_dir, const std::string& profile,
-                        std::string* dir, std::string* why) {
+bool ensure_profile_dir(const std::string& state_dir, const std::string& profile, std::string* dir,
+                        std::string* why) {
     if (::mkdir(state_dir.c_str(), 0755) != 0 && errno != EEXIST) {
         *why = "cannot create state directory " + state_dir + ": " + errno_text();
         return false;
@@ -113,16 +115,15 @@ bool load_identity(const std::string& explicit_path, const std::string& state_di
         std::string dir;
         if (!ensure_profile_dir(state_dir, profile, &dir, why)) return false;
         path = dir + "/id_ed25519";
-        if (::access(path.c_str(), F_OK) != 0 &&
-            !generate_key(path, "ghost-" + profile, why)) {
+        if (::access(path.c_str(), F_OK) != 0 && !generate_key(path, "ghost-" + profile, why)) {
             return false;
         }
     }
     if (!check_key_file_mode(path, why)) return false;
     ssh_key raw = nullptr;
     if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &raw) != SSH_OK) {
-        *why = "cannot load identity file " + path +
-               " (not an unencrypted OpenSSH/PEM private key?)";
+        *why =
+            "cannot load identity file " + path + " (not an unencrypted OpenSSH/PEM private key?)";
         return false;
     }
     out->key = std::shared_ptr<ssh_key_struct>(raw, KeyDeleter{});

@@ -36,7 +36,7 @@ bool load_identity(const std::string& explicit_path, const std::string& state_di
                    const std::string& profile, Identity* out, std::string* why);
 
 /// Creates <state_dir>/<profile> with mode 0700 if missing; false + *why on error.
-bool ensure_profile_dir(const std::string& state_dir, const std::string& profile,
-                        std::string* dir, std::string* why);
+bool ensure_profile_dir(const std::string& state_dir, const std::string& profile, std::string* dir,
+                        std::string* why);
 
 }  // namespace ghost::daemon::ssh

@@ -31,6 +31,8 @@ LogScope::LogScope(const log::Logger& logger) : previous_(t_logger) {
     t_logger = &logger;
 }
 
-LogScope::~LogScope() { t_logger = previous_; }
+LogScope::~LogScope() {
+    t_logger = previous_;
+}
 
 }  // namespace ghost::daemon::ssh

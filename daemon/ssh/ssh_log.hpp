@@ -10,13 +10,13 @@ void init_thread_logging();
 
 /// While alive, libssh messages on this thread are logged with `logger`'s profile/peer.
 class LogScope {
-public:
+  public:
     explicit LogScope(const log::Logger& logger);
     ~LogScope();
     LogScope(const LogScope&) = delete;
     LogScope& operator=(const LogScope&) = delete;
 
-private:
+  private:
     const log::Logger* previous_;
 };
 

@@ -10,10 +10,13 @@ namespace {
 /// The built-in responder on one connection: moves bytes and time into the NginxMimic and
 /// carries out its replies (docs/stealth-fallback.md).
 class Responder : public std::enable_shared_from_this<Responder> {
-public:
-    Responder(std::shared_ptr<NetStream> net, NginxMimic::Port port, NginxMimic::Clock::time_point accepted,
-              std::function<void()> on_end)
-        : net_(std::move(net)), mimic_(port, accepted), timer_(net_->io()), on_end_(std::move(on_end)) {}
+  public:
+    Responder(std::shared_ptr<NetStream> net, NginxMimic::Port port,
+              NginxMimic::Clock::time_point accepted, std::function<void()> on_end)
+        : net_(std::move(net)),
+          mimic_(port, accepted),
+          timer_(net_->io()),
+          on_end_(std::move(on_end)) {}
 
     void start(std::string received, bool plain_on_tls) {
         if (plain_on_tls) mimic_.plain_on_tls();
@@ -21,7 +24,7 @@ public:
         apply(mimic_.feed(received, NginxMimic::Clock::now()));
     }
 
-private:
+  private:
     void apply(NginxMimic::Reply r) {
         if (r.bytes.empty()) return after_write(r);
         auto self = shared_from_this();
@@ -59,7 +62,8 @@ private:
             self->timer_.cancel();
             if (self->done_) return;
             const auto now = NginxMimic::Clock::now();
-            if (self->timed_out_ || (!err.empty() && err != "eof" && now >= self->mimic_.deadline())) {
+            if (self->timed_out_ ||
+                (!err.empty() && err != "eof" && now >= self->mimic_.deadline())) {
                 self->timed_out_ = false;
                 return self->apply(self->mimic_.on_timeout(now));
             }
@@ -89,14 +93,15 @@ private:
 }  // namespace
 
 void serve_builtin(std::shared_ptr<NetStream> net, std::string received, NginxMimic::Port port,
-                   bool plain_on_tls, NginxMimic::Clock::time_point accepted, std::function<void()> on_end) {
+                   bool plain_on_tls, NginxMimic::Clock::time_point accepted,
+                   std::function<void()> on_end) {
     auto r = std::make_shared<Responder>(std::move(net), port, accepted, std::move(on_end));
     r->start(std::move(received), plain_on_tls);
 }
 
-void serve_upstream(std::shared_ptr<NetStream> net, std::string received, const net::Endpoint& upstream,
-                    std::chrono::milliseconds connect_timeout, NginxMimic::Clock::time_point accepted,
-                    std::function<void()> on_end) {
+void serve_upstream(std::shared_ptr<NetStream> net, std::string received,
+                    const net::Endpoint& upstream, std::chrono::milliseconds connect_timeout,
+                    NginxMimic::Clock::time_point accepted, std::function<void()> on_end) {
     struct Connect {
         asio::ip::tcp::socket sock;
         asio::steady_timer timer;
@@ -106,7 +111,8 @@ void serve_upstream(std::shared_ptr<NetStream> net, std::string received, const 
     asio::error_code ec;
     auto addr = asio::ip::make_address(upstream.host, ec);
     auto to_builtin = [net, received, accepted, on_end]() mutable {
-        serve_builtin(std::move(net), std::move(received), NginxMimic::Port::tls, false, accepted, std::move(on_end));
+        serve_builtin(std::move(net), std::move(received), NginxMimic::Port::tls, false, accepted,
+                      std::move(on_end));
     };
     if (ec) return to_builtin();  // config validation makes this unreachable
     c->timer.expires_after(connect_timeout);
@@ -121,11 +127,12 @@ void serve_upstream(std::shared_ptr<NetStream> net, std::string received, const 
                               c->timer.cancel();
                               if (e || !c->sock.is_open()) return to_builtin();
                               int one = 1;
-                              ::setsockopt(c->sock.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                              ::setsockopt(c->sock.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one,
+                                           sizeof one);
                               asio::error_code ignored;
                               transport::UniqueFd fd(c->sock.release(ignored));
-                              Pump::start(std::move(net), std::move(fd), Pump::Framing::raw, std::move(received),
-                                          [on_end](const std::string&) {
+                              Pump::start(std::move(net), std::move(fd), Pump::Framing::raw,
+                                          std::move(received), [on_end](const std::string&) {
                                               if (on_end) on_end();
                                           });
                           });

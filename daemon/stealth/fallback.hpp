@@ -18,13 +18,14 @@ namespace ghost::daemon::stealth {
 /// this is a TLS port and the client did not start TLS. `on_end` runs once when the
 /// connection is closed.
 void serve_builtin(std::shared_ptr<NetStream> net, std::string received, NginxMimic::Port port,
-                   bool plain_on_tls, NginxMimic::Clock::time_point accepted, std::function<void()> on_end);
+                   bool plain_on_tls, NginxMimic::Clock::time_point accepted,
+                   std::function<void()> on_end);
 
 /// Relays `net` to the web server at `upstream` (plain HTTP), sending `received` first.
 /// When the upstream cannot be reached within `connect_timeout`, the built-in responder
 /// answers instead.
-void serve_upstream(std::shared_ptr<NetStream> net, std::string received, const net::Endpoint& upstream,
-                    std::chrono::milliseconds connect_timeout, NginxMimic::Clock::time_point accepted,
-                    std::function<void()> on_end);
+void serve_upstream(std::shared_ptr<NetStream> net, std::string received,
+                    const net::Endpoint& upstream, std::chrono::milliseconds connect_timeout,
+                    NginxMimic::Clock::time_point accepted, std::function<void()> on_end);
 
 }  // namespace ghost::daemon::stealth

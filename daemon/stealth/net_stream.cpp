@@ -34,30 +34,35 @@ NetStream::NetStream(asio::io_context& io, transport::UniqueFd fd, SslPtr ssl)
     desc_.assign(fd.release());
 }
 
-NetStream::~NetStream() { close(); }
+NetStream::~NetStream() {
+    close();
+}
 
 NetStream::Result NetStream::ssl_result(int r, const char* what) {
     int e = SSL_get_error(ssl_.get(), r);
     switch (e) {
-    case SSL_ERROR_WANT_READ: return {Io::want_read, 0, {}};
-    case SSL_ERROR_WANT_WRITE: return {Io::want_write, 0, {}};
-    case SSL_ERROR_ZERO_RETURN: return {Io::eof, 0, {}};
-    case SSL_ERROR_SYSCALL: {
-        int err = errno;
-        ERR_clear_error();
-        if (err == 0 || err == ECONNRESET || err == EPIPE) return {Io::eof, 0, {}};
-        return {Io::error, 0, std::string(what) + ": " + std::strerror(err)};
-    }
-    default: {
-        unsigned long code = ERR_peek_error();
-        // A peer that closes TCP without close_notify (most web clients) is an EOF.
-        if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            ERR_clear_error();
+        case SSL_ERROR_WANT_READ:
+            return {Io::want_read, 0, {}};
+        case SSL_ERROR_WANT_WRITE:
+            return {Io::want_write, 0, {}};
+        case SSL_ERROR_ZERO_RETURN:
             return {Io::eof, 0, {}};
+        case SSL_ERROR_SYSCALL: {
+            int err = errno;
+            ERR_clear_error();
+            if (err == 0 || err == ECONNRESET || err == EPIPE) return {Io::eof, 0, {}};
+            return {Io::error, 0, std::string(what) + ": " + std::strerror(err)};
         }
-        std::string text = ssl_error_text();
-        return {Io::error, 0, std::string(what) + ": " + (text.empty() ? "TLS error" : text)};
-    }
+        default: {
+            unsigned long code = ERR_peek_error();
+            // A peer that closes TCP without close_notify (most web clients) is an EOF.
+            if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+                ERR_clear_error();
+                return {Io::eof, 0, {}};
+            }
+            std::string text = ssl_error_text();
+            return {Io::error, 0, std::string(what) + ": " + (text.empty() ? "TLS error" : text)};
+        }
     }
 }
 
@@ -147,7 +152,8 @@ void NetStream::close() {
 void drive(const std::shared_ptr<NetStream>& net, std::function<NetStream::Result()> op,
            std::function<void(NetStream::Result)> done) {
     auto r = op();
-    if (r.io != NetStream::Io::want_read && r.io != NetStream::Io::want_write) return done(std::move(r));
+    if (r.io != NetStream::Io::want_read && r.io != NetStream::Io::want_write)
+        return done(std::move(r));
     net->wait(r.io, [net, op = std::move(op), done = std::move(done)](bool ok) mutable {
         if (!ok) return done({NetStream::Io::error, 0, "connection closed"});
         drive(net, std::move(op), std::move(done));
@@ -165,13 +171,17 @@ struct Writer : std::enable_shared_from_this<Writer> {
     void next() {
         if (off == buf.size()) return done({});
         auto self = shared_from_this();
-        drive(net, [self] { return self->net->write(self->buf.data() + self->off, self->buf.size() - self->off); },
-              [self](NetStream::Result r) {
-                  if (r.io != NetStream::Io::ok)
-                      return self->done(r.error.empty() ? "connection closed" : r.error);
-                  self->off += r.n;
-                  self->next();
-              });
+        drive(
+            net,
+            [self] {
+                return self->net->write(self->buf.data() + self->off, self->buf.size() - self->off);
+            },
+            [self](NetStream::Result r) {
+                if (r.io != NetStream::Io::ok)
+                    return self->done(r.error.empty() ? "connection closed" : r.error);
+                self->off += r.n;
+                self->next();
+            });
     }
 };
 }  // namespace
@@ -188,13 +198,14 @@ void write_all(const std::shared_ptr<NetStream>& net, std::string data,
 void read_some(const std::shared_ptr<NetStream>& net, std::string* buf,
                std::function<void(std::string)> done) {
     auto chunk = std::make_shared<std::vector<char>>(16 * 1024);
-    drive(net, [net, chunk] { return net->read(chunk->data(), chunk->size()); },
-          [buf, chunk, done = std::move(done)](NetStream::Result r) {
-              if (r.io == NetStream::Io::eof) return done("eof");
-              if (r.io != NetStream::Io::ok) return done(r.error.empty() ? "read failed" : r.error);
-              buf->append(chunk->data(), r.n);
-              done({});
-          });
+    drive(
+        net, [net, chunk] { return net->read(chunk->data(), chunk->size()); },
+        [buf, chunk, done = std::move(done)](NetStream::Result r) {
+            if (r.io == NetStream::Io::eof) return done("eof");
+            if (r.io != NetStream::Io::ok) return done(r.error.empty() ? "read failed" : r.error);
+            buf->append(chunk->data(), r.n);
+            done({});
+        });
 }
 
 // ---------------------------------------------------------------- Pump
@@ -231,7 +242,9 @@ void Pump::seed(std::string bytes) {
     decode_down(bytes.size());
 }
 
-void Pump::stop(const std::string& reason) { end(reason); }
+void Pump::stop(const std::string& reason) {
+    end(reason);
+}
 
 void Pump::progress() {
     scheduled_ = false;
@@ -250,7 +263,8 @@ void Pump::progress() {
 
 bool Pump::step_up() {
     bool moved = false;
-    if (up_len_ == 0 && ctrl_off_ >= ctrl_.size() && !local_eof_ && !closing_ && !local_read_armed_) {
+    if (up_len_ == 0 && ctrl_off_ >= ctrl_.size() && !local_eof_ && !closing_ &&
+        !local_read_armed_) {
         uint8_t* payload = up_.data() + kWsMaxHeader;
         ssize_t n = ::recv(local_.native_handle(), payload, kChunk, 0);
         if (n > 0) {
@@ -276,7 +290,8 @@ bool Pump::step_up() {
         } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             local_eof_ = true;
             closing_ = true;
-            if (framing_ != Framing::raw) queue_control(WsOpcode::close, std::string("\x03\xe8", 2));
+            if (framing_ != Framing::raw)
+                queue_control(WsOpcode::close, std::string("\x03\xe8", 2));
             moved = true;
         } else if (errno != EINTR) {
             arm_local(false);
@@ -334,8 +349,8 @@ bool Pump::step_down() {
             auto r = net_->read(down_.data() + got, down_.size() - got);
             if (r.io == NetStream::Io::ok) {
                 got += r.n;
-                const bool more = net_->ssl() ? SSL_has_pending(net_->ssl()) == 1
-                                              : got == down_.size();
+                const bool more =
+                    net_->ssl() ? SSL_has_pending(net_->ssl()) == 1 : got == down_.size();
                 if (got < down_.size() && more) continue;
                 break;
             }
@@ -360,7 +375,8 @@ bool Pump::step_down() {
         }
     }
     while (down_len_ > 0 && !local_write_armed_) {
-        ssize_t n = ::send(local_.native_handle(), down_.data() + down_off_, down_len_, MSG_NOSIGNAL);
+        ssize_t n =
+            ::send(local_.native_handle(), down_.data() + down_off_, down_len_, MSG_NOSIGNAL);
         if (n > 0) {
             down_off_ += static_cast<size_t>(n);
             down_len_ -= static_cast<size_t>(n);
@@ -423,7 +439,8 @@ void Pump::arm_net(NetStream::Io want) {
     if (armed) return;
     armed = true;
     net_->wait(want, [self = shared_from_this(), want](bool) {
-        (want == NetStream::Io::want_write ? self->net_write_armed_ : self->net_read_armed_) = false;
+        (want == NetStream::Io::want_write ? self->net_write_armed_ : self->net_read_armed_) =
+            false;
         if (!self->ended_) self->progress();
     });
 }
@@ -432,7 +449,8 @@ void Pump::arm_local(bool write) {
     bool& armed = write ? local_write_armed_ : local_read_armed_;
     if (armed) return;
     armed = true;
-    auto w = write ? asio::posix::descriptor_base::wait_write : asio::posix::descriptor_base::wait_read;
+    auto w =
+        write ? asio::posix::descriptor_base::wait_write : asio::posix::descriptor_base::wait_read;
     local_.async_wait(w, [self = shared_from_this(), write](asio::error_code) {
         (write ? self->local_write_armed_ : self->local_read_armed_) = false;
         if (!self->ended_) self->progress();

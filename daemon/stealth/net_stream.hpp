@@ -25,7 +25,7 @@ using ghost::stealth::WsOpcode;
 
 /// TCP socket + optional TLS.
 class NetStream : public std::enable_shared_from_this<NetStream> {
-public:
+  public:
     enum class Io { ok, eof, want_read, want_write, error };
     struct Result {
         Io io = Io::ok;
@@ -61,7 +61,7 @@ public:
     int fd() { return desc_.native_handle(); }
     asio::io_context& io() { return io_; }
 
-private:
+  private:
     Result ssl_result(int r, const char* what);
     asio::io_context& io_;
     asio::posix::stream_descriptor desc_;
@@ -82,7 +82,7 @@ void read_some(const std::shared_ptr<NetStream>& net, std::string* buf,
 /// Bridges a NetStream and a local stream socket until either side ends. Keeps itself
 /// alive while running; stop() ends it from outside.
 class Pump : public std::enable_shared_from_this<Pump> {
-public:
+  public:
     enum class Framing { raw, ws_client, ws_server };
     /// `from_net`: bytes already read from the network (they go to the local side first,
     /// through the WebSocket decoder when framed). `on_end(reason)` runs once.
@@ -99,7 +99,7 @@ public:
     uint64_t bytes_up() const { return up_total_; }
     uint64_t bytes_down() const { return down_total_; }
 
-private:
+  private:
     static constexpr size_t kChunk = 64 * 1024;
     void seed(std::string bytes);
     void progress();
@@ -129,9 +129,9 @@ private:
 
     bool net_read_armed_ = false, net_write_armed_ = false;
     bool local_read_armed_ = false, local_write_armed_ = false;
-    bool local_eof_ = false;   // local side finished sending
-    bool net_eof_ = false;     // network side finished sending
-    bool closing_ = false;     // close frame queued; end once it is written
+    bool local_eof_ = false;  // local side finished sending
+    bool net_eof_ = false;    // network side finished sending
+    bool closing_ = false;    // close frame queued; end once it is written
     bool scheduled_ = false;
     bool ended_ = false;
     uint64_t up_total_ = 0, down_total_ = 0;

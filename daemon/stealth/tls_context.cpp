@@ -23,7 +23,9 @@
 namespace ghost::daemon::stealth {
 namespace {
 
-int min_version(const std::string& v) { return v == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION; }
+int min_version(const std::string& v) {
+    return v == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
+}
 
 /// ALPN wire format: length-prefixed names.
 std::string alpn_wire(const std::vector<std::string>& names) {
@@ -59,7 +61,8 @@ int first_error_index() {
 /// message names the real problem instead of a generic alert.
 int record_first_error(int ok, X509_STORE_CTX* store) {
     if (ok) return 1;
-    auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     if (ssl && !SSL_get_ex_data(ssl, first_error_index())) {
         intptr_t err = X509_STORE_CTX_get_error(store) + 1;
         SSL_set_ex_data(ssl, first_error_index(), reinterpret_cast<void*>(err));
@@ -122,7 +125,8 @@ SslCtxPtr make_client_ctx(const config::TransportConfig& t, std::string* why) {
     SSL_CTX_set_min_proto_version(ctx.get(), min_version(t.min_version));
     // Browsers' TLS 1.3 order; AES-128-GCM first is also the cheapest with AES-NI, which
     // matters because the SSH stream inside is encrypted once more.
-    SSL_CTX_set_ciphersuites(ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
+    SSL_CTX_set_ciphersuites(
+        ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
     SSL_CTX_set_mode(ctx.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // Read whole records (and what follows) per recv instead of header + body.
     SSL_CTX_set_read_ahead(ctx.get(), 1);
@@ -186,11 +190,12 @@ std::string check_server_cert(SSL* ssl, const config::TransportConfig& t,
                " (" + subject_line(peer) + ")";
     }
     long r = SSL_get_verify_result(ssl);
-    if (auto first = reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, first_error_index())); first != 0)
+    if (auto first = reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, first_error_index()));
+        first != 0)
         r = static_cast<long>(first - 1);
     if (r == X509_V_OK) return {};
-    std::string msg = "server certificate not trusted: " +
-                      std::string(X509_verify_cert_error_string(r));
+    std::string msg =
+        "server certificate not trusted: " + std::string(X509_verify_cert_error_string(r));
     if (r == X509_V_ERR_HOSTNAME_MISMATCH || r == X509_V_ERR_IP_ADDRESS_MISMATCH)
         msg += " (certificate " + subject_line(peer) + " is not valid for " + verify_name + ")";
     else
@@ -211,8 +216,10 @@ SslCtxPtr make_server_ctx(const config::TransportConfig& t, const std::string& c
     SSL_CTX_set_mode(ctx.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx.get(), 1);
     SSL_CTX_set_default_read_buffer_len(ctx.get(), 64 * 1024);
-    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);  // nginx: ssl_prefer_server_ciphers on
-    SSL_CTX_set_ciphersuites(ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+    SSL_CTX_set_options(ctx.get(),
+                        SSL_OP_CIPHER_SERVER_PREFERENCE);  // nginx: ssl_prefer_server_ciphers on
+    SSL_CTX_set_ciphersuites(
+        ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_file.c_str()) != 1) {
         *why = "transport.cert_file " + cert_file + ": cannot load the certificate chain (" +
                ssl_error_text() + ")";
@@ -265,7 +272,8 @@ bool ensure_self_signed(const std::string& dir, const std::vector<std::string>& 
     X509_set_issuer_name(x.get(), name);
     std::string san;
     for (const auto& n : names)
-        san += (san.empty() ? "" : ",") + std::string(net::IpAddress::parse(n) ? "IP:" : "DNS:") + n;
+        san +=
+            (san.empty() ? "" : ",") + std::string(net::IpAddress::parse(n) ? "IP:" : "DNS:") + n;
     if (!san.empty()) {
         X509V3_CTX v3;
         X509V3_set_ctx_nodb(&v3);
@@ -283,10 +291,13 @@ bool ensure_self_signed(const std::string& dir, const std::vector<std::string>& 
     int kfd = ::open(key_file->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     FILE* kf = kfd >= 0 ? ::fdopen(kfd, "w") : nullptr;
     FILE* cf = std::fopen(cert_file->c_str(), "w");
-    bool ok = kf && cf && PEM_write_PrivateKey(kf, key.get(), nullptr, nullptr, 0, nullptr, nullptr) &&
+    bool ok = kf && cf &&
+              PEM_write_PrivateKey(kf, key.get(), nullptr, nullptr, 0, nullptr, nullptr) &&
               PEM_write_X509(cf, x.get());
-    if (kf) std::fclose(kf);
-    else if (kfd >= 0) ::close(kfd);
+    if (kf)
+        std::fclose(kf);
+    else if (kfd >= 0)
+        ::close(kfd);
     if (cf) std::fclose(cf);
     if (!ok) {
         *why = "cannot write " + *cert_file + " / " + *key_file + ": " + std::strerror(errno);
@@ -299,7 +310,7 @@ bool ensure_self_signed(const std::string& dir, const std::vector<std::string>& 
 // ---------------------------------------------------------------- knock secret
 
 std::optional<std::string> load_knock_secret(const std::string& path, std::string* why) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         *why = "knock.secret_file " + path + ": " + std::strerror(errno);
         return std::nullopt;

@@ -25,7 +25,7 @@ void stopping();
 /// Sends WATCHDOG=1 every half watchdog interval from the given io_context, so a main
 /// loop that stops running also stops the pings and systemd restarts the service.
 class Watchdog {
-public:
+  public:
     explicit Watchdog(asio::io_context& io);
     ~Watchdog();
     Watchdog(const Watchdog&) = delete;
@@ -37,7 +37,7 @@ public:
     /// Stops pinging (idempotent). Must run on the io_context's thread.
     void stop();
 
-private:
+  private:
     void arm();
 
     asio::steady_timer timer_;

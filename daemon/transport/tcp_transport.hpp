@@ -13,14 +13,14 @@ namespace ghost::daemon::transport {
 
 /// Connects to one server endpoint over TCP.
 class TcpTransport : public Transport {
-public:
+  public:
     TcpTransport(asio::io_context& io, net::Endpoint server, StreamOptions opts);
     ~TcpTransport() override;
     void connect(Callback cb) override;
     void cancel() override;
     std::string name() const override { return "tcp"; }
 
-private:
+  private:
     struct Attempt;
     asio::io_context& io_;
     net::Endpoint server_;

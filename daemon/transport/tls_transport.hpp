@@ -14,7 +14,7 @@
 namespace ghost::daemon::transport {
 
 class TlsTransport : public Transport {
-public:
+  public:
     TlsTransport(asio::io_context& io, const config::Profile& profile, StreamOptions opts);
     ~TlsTransport() override;
     void connect(Callback cb) override;
@@ -31,7 +31,7 @@ public:
     using StreamCallback = std::function<void(ConnectResult, Stream)>;
     void open_stream(StreamCallback cb);
 
-private:
+  private:
     struct Attempt;
     asio::io_context& io_;
     config::TransportConfig cfg_;

@@ -67,7 +67,7 @@ struct NatEngineCounters {
     uint64_t accepted_unknown = 0;  // accepted a peer port with no flow: closed
     uint64_t accept_errors = 0;
     uint64_t accept_backoffs = 0;  // errors after which accepting paused (accept_backoff)
-    uint64_t expired_open = 0;  // connections ended because their flow record expired
+    uint64_t expired_open = 0;     // connections ended because their flow record expired
 };
 
 /// Owns the TUN device and listeners of one profile. Create with std::make_shared.
@@ -87,7 +87,9 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     void set_dns_handler(DnsHandler h) { on_dns_ = std::move(h); }
     /// `h` runs once (on the io_context) if the device stops working after start, e.g.
     /// because it was deleted: "TUN device ghost0: read from the TUN device failed: ...".
-    void set_failure_handler(std::function<void(const std::string&)> h) { on_failure_ = std::move(h); }
+    void set_failure_handler(std::function<void(const std::string&)> h) {
+        on_failure_ = std::move(h);
+    }
     /// Writes a UDP datagram from -> to into the TUN (a DNS answer). False if not queued.
     bool send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
                   std::span<const uint8_t> payload);

@@ -6,8 +6,12 @@ using namespace ghost;
 using net::Acl;
 
 namespace {
-net::IpAddress ip(const char* s) { return *net::IpAddress::parse(s); }
-net::Cidr cidr(const char* s) { return *net::Cidr::parse(s); }
+net::IpAddress ip(const char* s) {
+    return *net::IpAddress::parse(s);
+}
+net::Cidr cidr(const char* s) {
+    return *net::Cidr::parse(s);
+}
 }  // namespace
 
 TEST(Acl, DefaultsDenyLoopbackLinkLocalSelf) {

@@ -13,7 +13,8 @@ using ghost::auth::parse_key_line;
 
 namespace {
 
-const std::string kEd = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMx417jDkza5h+VidehTas3YwTetCYvACI6yEMg9e4PE";
+const std::string kEd =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMx417jDkza5h+VidehTas3YwTetCYvACI6yEMg9e4PE";
 const std::string kEc =
     "ecdsa-sha2-nistp256 "
     "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCu9oLZCXNqlqvdWD+juxzglD+M4KpEIzUTOBuvDq"
@@ -38,7 +39,9 @@ std::string bad(const std::string& line) {
     return why;
 }
 
-net::IpAddress ip(const char* s) { return *net::IpAddress::parse(s); }
+net::IpAddress ip(const char* s) {
+    return *net::IpAddress::parse(s);
+}
 
 }  // namespace
 
@@ -87,7 +90,8 @@ TEST(AuthorizedKeys, RestrictAndPortForwarding) {
 }
 
 TEST(AuthorizedKeys, HarmlessAndRefusedOptions) {
-    EXPECT_TRUE(ok("no-pty,no-X11-forwarding,no-agent-forwarding,no-user-rc " + kEd).port_forwarding);
+    EXPECT_TRUE(
+        ok("no-pty,no-X11-forwarding,no-agent-forwarding,no-user-rc " + kEd).port_forwarding);
     EXPECT_NE(bad("command=\"/bin/true\" " + kEd).find("not supported"), std::string::npos);
     EXPECT_NE(bad("tunnel=\"0\" " + kEd).find("not supported"), std::string::npos);
     EXPECT_NE(bad("cert-authority " + kEd).find("not supported"), std::string::npos);
@@ -97,7 +101,10 @@ TEST(AuthorizedKeys, HarmlessAndRefusedOptions) {
 }
 
 TEST(AuthorizedKeys, PermitOpen) {
-    auto e = ok("permitopen=\"db.internal:5432\",permitopen=\"10.0.0.1:*\",permitopen=\"[2001:db8::1]:443\" " + kEd);
+    auto e =
+        ok("permitopen=\"db.internal:5432\",permitopen=\"10.0.0.1:*\",permitopen=\"[2001:db8::1]:"
+           "443\" " +
+           kEd);
     ASSERT_EQ(e.permit_open.size(), 3u);
     EXPECT_TRUE(e.permits_open("db.internal", 5432));
     EXPECT_TRUE(e.permits_open("DB.Internal", 5432));
@@ -116,7 +123,8 @@ TEST(AuthorizedKeys, PermitOpen) {
 }
 
 TEST(AuthorizedKeys, PermitListen) {
-    auto e = ok("permitlisten=\"8080\",permitlisten=\"localhost:9000\",permitlisten=\"10.*:*\" " + kEd);
+    auto e =
+        ok("permitlisten=\"8080\",permitlisten=\"localhost:9000\",permitlisten=\"10.*:*\" " + kEd);
     EXPECT_TRUE(e.permits_listen("localhost", 8080));
     EXPECT_TRUE(e.permits_listen("0.0.0.0", 8080));  // bare port = any host
     EXPECT_TRUE(e.permits_listen("localhost", 9000));

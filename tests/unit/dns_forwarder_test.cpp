@@ -13,9 +13,10 @@ namespace {
 // A query for "a.example" type A, class IN, with id 0x1234, RD set, and an EDNS OPT record.
 std::vector<uint8_t> query() {
     std::vector<uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
-    for (int b : {1, int('a'), 7, int('e'), int('x'), int('a'), int('m'), int('p'), int('l'), int('e'), 0})
+    for (int b :
+         {1, int('a'), 7, int('e'), int('x'), int('a'), int('m'), int('p'), int('l'), int('e'), 0})
         q.push_back(static_cast<uint8_t>(b));
-    for (int b : {0, 1, 0, 1}) q.push_back(static_cast<uint8_t>(b));                        // QTYPE A, QCLASS IN
+    for (int b : {0, 1, 0, 1}) q.push_back(static_cast<uint8_t>(b));  // QTYPE A, QCLASS IN
     for (int b : {0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0}) q.push_back(static_cast<uint8_t>(b));  // OPT
     return q;
 }
@@ -40,16 +41,16 @@ TEST(DnsServfail, MalformedQuestionGivesBareHeader) {
     q[12] = 0xc0;  // a compression pointer where a label must be
     auto r = dns_servfail(q);
     ASSERT_EQ(r.size(), 12u);
-    EXPECT_EQ(r[5], 0);  // no question
+    EXPECT_EQ(r[5], 0);                            // no question
     EXPECT_TRUE(dns_servfail({1, 2, 3}).empty());  // not even a header
-    q.resize(20);                                   // label runs off the end
+    q.resize(20);                                  // label runs off the end
     EXPECT_EQ(dns_servfail(q).size(), 12u);
 }
 
 TEST(DnsTruncated, KeepsHeaderAndQuestionWithTc) {
     auto a = query();
-    a[2] |= 0x80;                                       // a response
-    a.insert(a.end(), 70000 - a.size(), 0);             // far too big for UDP
+    a[2] |= 0x80;                            // a response
+    a.insert(a.end(), 70000 - a.size(), 0);  // far too big for UDP
     auto t = dns_truncated(a);
     ASSERT_EQ(t.size(), 12u + 11u + 4u);
     EXPECT_EQ(t[2] & 0x02, 0x02);  // TC
@@ -61,7 +62,7 @@ TEST(DnsTruncated, KeepsHeaderAndQuestionWithTc) {
 // A session whose channels open at once to a resolver that never answers: the channel
 // keeps the local socket it is given and never writes to it.
 class SilentResolverOpener : public proxy::ChannelOpener {
-public:
+  public:
     struct Silent : proxy::ChannelHandle::Impl {
         explicit Silent(SilentResolverOpener& o) : owner(o) {}
         void attach(asio::ip::tcp::socket socket, std::string) override {
@@ -75,7 +76,8 @@ public:
     void open(proxy::OpenRequest, OpenCallback cb) override {
         ++opened;
         asio::post(io_, [this, cb = std::move(cb)] {
-            cb(proxy::OpenOutcome::success(), proxy::ChannelHandle(std::make_shared<Silent>(*this)));
+            cb(proxy::OpenOutcome::success(),
+               proxy::ChannelHandle(std::make_shared<Silent>(*this)));
         });
     }
     asio::io_context io_;
@@ -83,7 +85,9 @@ public:
     int opened = 0;
 };
 
-bool is_servfail(const std::vector<uint8_t>& a) { return a.size() >= 12 && (a[3] & 0x0f) == 2; }
+bool is_servfail(const std::vector<uint8_t>& a) {
+    return a.size() >= 12 && (a[3] & 0x0f) == 2;
+}
 
 // Unanswered queries get SERVFAIL at their deadline and give their in-flight slot back;
 // while the limit is reached, more queries get SERVFAIL at once.
@@ -108,7 +112,8 @@ TEST(DnsForwarder, UnansweredQueriesTimeOutAndFreeTheirSlots) {
 
     auto start = std::chrono::steady_clock::now();
     while (answered < DnsForwarder::kMaxInFlight + 1 &&
-           std::chrono::steady_clock::now() - start < DnsForwarder::kQueryTimeout + std::chrono::seconds(3)) {
+           std::chrono::steady_clock::now() - start <
+               DnsForwarder::kQueryTimeout + std::chrono::seconds(3)) {
         opener.io_.run_one_for(std::chrono::milliseconds(200));
     }
     auto took = std::chrono::steady_clock::now() - start;

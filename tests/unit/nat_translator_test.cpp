@@ -217,13 +217,16 @@ TEST_F(NatTranslatorTest, CompletedHandshakeWaitingForASlowAcceptIsNotEvicted) {
     std::vector<uint16_t> waiting;
     for (uint16_t p = 1; p <= 2; ++p) {
         SocketAddr app{kApp.ip, p};
-        uint16_t n = view(run(nat, build_tcp_segment(app, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
-        run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 9, 2), Verdict::forward);
+        uint16_t n =
+            view(run(nat, build_tcp_segment(app, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+        run(nat, build_tcp_segment(listener(), {peer(), n}, kTcpSyn | kTcpAck, 9, 2),
+            Verdict::forward);
         run(nat, build_tcp_segment(app, kDst, kTcpAck, 2, 10), Verdict::forward);
         waiting.push_back(n);
     }
     SocketAddr flood{kApp.ip, 3};
-    uint16_t f = view(run(nat, build_tcp_segment(flood, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
+    uint16_t f =
+        view(run(nat, build_tcp_segment(flood, kDst, kTcpSyn, 1, 0), Verdict::forward)).sport;
     run(nat, build_tcp_segment(listener(), {peer(), f}, kTcpSyn | kTcpAck, 9, 2), Verdict::forward);
     now_ += seconds(5);
     run(nat, build_tcp_segment({kApp.ip, 4}, kDst, kTcpSyn, 1, 0), Verdict::forward);

@@ -17,7 +17,7 @@ using namespace ghost::daemon;
 
 /// A bound AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET.
 class FakeManager {
-public:
+  public:
     FakeManager() {
         char dir[] = "/tmp/ghost-notify-test.XXXXXX";
         dir_ = mkdtemp(dir);
@@ -41,11 +41,12 @@ public:
         std::vector<std::string> out;
         char buf[4096];
         ssize_t n = 0;
-        while ((n = recv(fd_, buf, sizeof buf, 0)) > 0) out.emplace_back(buf, static_cast<size_t>(n));
+        while ((n = recv(fd_, buf, sizeof buf, 0)) > 0)
+            out.emplace_back(buf, static_cast<size_t>(n));
         return out;
     }
 
-private:
+  private:
     std::string dir_;
     std::string path_;
     int fd_ = -1;

@@ -6,9 +6,9 @@
 #include <gtest/gtest.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
-#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,11 +17,11 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <future>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "daemon/client/client_runner.hpp"
@@ -80,7 +80,7 @@ int connect_to(uint16_t port) {
 
 /// Threaded echo server on loopback.
 class EchoServer {
-public:
+  public:
     EchoServer() {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
@@ -102,7 +102,7 @@ public:
     }
     uint16_t port() const { return port_; }
 
-private:
+  private:
     void loop() {
         for (;;) {
             int c = ::accept(fd_, nullptr, nullptr);
@@ -139,11 +139,12 @@ void kill_tree(pid_t pid) {
 
 /// A throwaway sshd in its own process group.
 class Sshd {
-public:
+  public:
     explicit Sshd(const std::string& dir) : dir_(dir) {
         ::mkdir("/run/sshd", 0755);
         run("ssh-keygen -q -t ed25519 -N '' -f " + dir_ + "/host_ed25519");
-        fingerprint = run("ssh-keygen -l -E sha256 -f " + dir_ + "/host_ed25519.pub | awk '{print $2}'");
+        fingerprint =
+            run("ssh-keygen -l -E sha256 -f " + dir_ + "/host_ed25519.pub | awk '{print $2}'");
         port = free_port();
         std::ofstream cfg(dir_ + "/sshd_config");
         cfg << "ListenAddress 127.0.0.1:" << port << "\nHostKey " << dir_ << "/host_ed25519\n"
@@ -183,7 +184,7 @@ public:
     std::string fingerprint;
     uint16_t port = 0;
 
-private:
+  private:
     std::string dir_;
     pid_t pid_ = -1;
 };
@@ -221,7 +222,7 @@ struct StateLog {
 };
 
 class SshEngineTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (const char* l = std::getenv("GHOST_TEST_LOG"); l) {
             log::Level lvl;
@@ -266,7 +267,10 @@ protected:
     }
 
     void start(config::Profile p) {
-        RunnerContext ctx{control_, workers_, std::move(p), Paths{dir_, dir_, dir_ + "/state"},
+        RunnerContext ctx{control_,
+                          workers_,
+                          std::move(p),
+                          Paths{dir_, dir_, dir_ + "/state"},
                           log::Logger("t"),
                           [this](ProfileState s, std::string r) { states_.add(s, std::move(r)); },
                           [](nlohmann::json) {}};

@@ -46,23 +46,29 @@ TEST(Knock, WrongSecretPathOrTamperingIsRejected) {
 
 TEST(Knock, ExpiredOrFutureTokensAreRejected) {
     ReplayCache cache;
-    EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", kNow - kKnockWindow - seconds(1)), kNow),
+    EXPECT_EQ(cache.check(kSecret, "/ws",
+                          make_token(kSecret, "/ws", kNow - kKnockWindow - seconds(1)), kNow),
               TokenCheck::expired);
-    EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", kNow + kKnockWindow + seconds(1)), kNow),
+    EXPECT_EQ(cache.check(kSecret, "/ws",
+                          make_token(kSecret, "/ws", kNow + kKnockWindow + seconds(1)), kNow),
               TokenCheck::expired);
-    EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", kNow - kKnockWindow + seconds(1)), kNow),
+    EXPECT_EQ(cache.check(kSecret, "/ws",
+                          make_token(kSecret, "/ws", kNow - kKnockWindow + seconds(1)), kNow),
               TokenCheck::ok);
 }
 
 TEST(Knock, ReplayCacheIsBoundedAndForgetsExpiredNonces) {
     ReplayCache cache(3);
     for (int i = 0; i < 3; ++i)
-        EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", kNow), kNow), TokenCheck::ok);
+        EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", kNow), kNow),
+                  TokenCheck::ok);
     // Full of live nonces: refuse rather than forget one that could then be replayed.
-    EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", kNow), kNow), TokenCheck::cache_full);
+    EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", kNow), kNow),
+              TokenCheck::cache_full);
     // Once they are past the window they are dropped and new tokens pass.
     auto later = kNow + 2 * kKnockWindow + seconds(1);
-    EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", later), later), TokenCheck::ok);
+    EXPECT_EQ(cache.check(kSecret, "/ws", make_token(kSecret, "/ws", later), later),
+              TokenCheck::ok);
     EXPECT_EQ(cache.size(), 1u);
 }
 
@@ -88,22 +94,26 @@ TEST(Knock, RequestRoundTripsThroughTheServerCheck) {
 
 TEST(Knock, UpgradesWithoutTokenOrWithBrokenHeadersAreNotKnocks) {
     std::string key;
-    auto no_cookie = parse_head("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    auto no_cookie = parse_head(
+        "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
     ASSERT_TRUE(no_cookie);
     EXPECT_FALSE(knock_token(*no_cookie, "/ws", &key));
-    auto http10 = parse_head("GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                             "Cookie: sid=abc\r\n\r\n");
+    auto http10 = parse_head(
+        "GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Cookie: sid=abc\r\n\r\n");
     ASSERT_TRUE(http10);
     EXPECT_FALSE(knock_token(*http10, "/ws", &key));
-    auto short_key = parse_head("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                "Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\nCookie: sid=abc\r\n\r\n");
+    auto short_key = parse_head(
+        "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\nCookie: sid=abc\r\n\r\n");
     ASSERT_TRUE(short_key);
     EXPECT_FALSE(knock_token(*short_key, "/ws", &key));
-    auto other_cookie = parse_head("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
-                                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                                   "Cookie: a=1; sid=tok; b=2\r\n\r\n");
+    auto other_cookie = parse_head(
+        "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Cookie: a=1; sid=tok; b=2\r\n\r\n");
     ASSERT_TRUE(other_cookie);
     EXPECT_EQ(knock_token(*other_cookie, "/ws", &key).value_or(""), "tok");
     EXPECT_FALSE(parse_head("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"));
@@ -143,7 +153,8 @@ std::string client_frames(const std::vector<std::string>& payloads) {
 }
 
 /// Decodes `wire` fed in chunks of `chunk` bytes; returns the payload stream.
-std::string decode_in_chunks(WsDecoder& d, const std::string& wire, size_t chunk, WsDecoder::Events& ev) {
+std::string decode_in_chunks(WsDecoder& d, const std::string& wire, size_t chunk,
+                             WsDecoder::Events& ev) {
     std::string out;
     for (size_t off = 0; off < wire.size(); off += chunk) {
         std::string part = wire.substr(off, chunk);
@@ -178,7 +189,8 @@ TEST(WebSocket, ControlFramesAndProtocolErrors) {
     WsDecoder d(true);
     WsDecoder::Events ev;
     std::string wire = ws_control_frame(WsOpcode::ping, "hi", mask) + client_frames({"data"}) +
-                       ws_control_frame(WsOpcode::close, std::string("\x03\xe8", 2), mask) + client_frames({"after"});
+                       ws_control_frame(WsOpcode::close, std::string("\x03\xe8", 2), mask) +
+                       client_frames({"after"});
     EXPECT_EQ(decode_in_chunks(d, wire, wire.size(), ev), "data");
     EXPECT_TRUE(ev.ping);
     EXPECT_EQ(ev.ping_payload, "hi");
