@@ -34,7 +34,7 @@ void open_profile_stream(asio::io_context& io, const config::Profile& profile,
 
 void splice_stream(OpenedStream stream, int fd) {
     stealth::Pump::start(
-        std::move(stream.net), transport::UniqueFd(fd),
+        std::move(stream.net), core::UniqueFd(fd),
         stream.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,
         std::move(stream.leftover));
 }

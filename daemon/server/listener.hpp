@@ -14,17 +14,17 @@
 #include "common/net/endpoint.hpp"
 #include "daemon/core/accept_loop.hpp"
 #include "daemon/core/log.hpp"
+#include "daemon/core/unique_fd.hpp"
 #include "daemon/core/worker_pool.hpp"
-#include "daemon/transport/unique_fd.hpp"
 
 namespace ghost::daemon::server {
 
 /// One accepted connection, ready for SSH.
 struct Accepted {
-    transport::UniqueFd fd;
+    core::UniqueFd fd;
     net::IpAddress peer_ip;
-    std::string peer;             // "1.2.3.4:5678"
-    transport::UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls)
+    std::string peer;        // "1.2.3.4:5678"
+    core::UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls)
 };
 
 /// Accepts connections for one `listen[]` entry.

@@ -47,7 +47,7 @@ class TcpListener : public Listener {
         ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         Accepted a;
-        a.fd = transport::UniqueFd(fd);
+        a.fd = core::UniqueFd(fd);
         a.peer_ip = *net::IpAddress::parse(remote.address().to_string());
         a.peer = net::Endpoint{remote.address().to_string(), remote.port()}.str();
         fn_(std::move(a));

@@ -223,7 +223,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
     void to_ssh(st::Pump::Framing framing, std::string leftover) {
         settle();
-        transport::UniqueFd ssh_end, pump_end;
+        core::UniqueFd ssh_end, pump_end;
         std::string why;
         if (!transport::stream_pair(&ssh_end, &pump_end, &why)) {
             log_.warning("cannot hand the connection to SSH: ", why);
@@ -233,7 +233,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         Accepted a;
         a.fd = std::move(ssh_end);
         // The session reads the path RTT from the TCP socket under TLS (TCP_INFO).
-        a.path_fd = transport::UniqueFd(::fcntl(net_->fd(), F_DUPFD_CLOEXEC, 0));
+        a.path_fd = core::UniqueFd(::fcntl(net_->fd(), F_DUPFD_CLOEXEC, 0));
         a.peer_ip = peer_ip_;
         a.peer = peer_;
         deliver(std::move(a));
@@ -463,7 +463,7 @@ class TlsListener : public Listener {
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
         Accepted a;
-        a.fd = transport::UniqueFd(fd);
+        a.fd = core::UniqueFd(fd);
         a.peer_ip = *net::IpAddress::parse(remote.address().to_string());
         a.peer = net::Endpoint{remote.address().to_string(), remote.port()}.str();
         ++sh_->pending;

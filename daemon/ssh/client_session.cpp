@@ -70,7 +70,7 @@ ClientSession::~ClientSession() {
 
 // ---------------------------------------------------------------- handshake
 
-void ClientSession::start(transport::UniqueFd fd, transport::UniqueFd path_fd) {
+void ClientSession::start(core::UniqueFd fd, core::UniqueFd path_fd) {
     LogScope scope(log_);
     fd_ = std::move(fd);
     path_fd_ = std::move(path_fd);

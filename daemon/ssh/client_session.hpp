@@ -23,13 +23,13 @@
 
 #include "common/net/endpoint.hpp"
 #include "daemon/core/log.hpp"
+#include "daemon/core/unique_fd.hpp"
 #include "daemon/proxy/channel_opener.hpp"
 #include "daemon/ssh/bridge_host.hpp"
 #include "daemon/ssh/global_requests.hpp"
 #include "daemon/ssh/host_key_check.hpp"
 #include "daemon/ssh/session_windows.hpp"
 #include "daemon/ssh/ssh_key.hpp"
-#include "daemon/transport/unique_fd.hpp"
 
 namespace ghost::daemon::ssh {
 
@@ -93,7 +93,7 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
 
     /// Takes the connected transport fd and starts the handshake. `path_fd`: the TCP
     /// socket under `fd` when `fd` is not one itself (TLS), for the path RTT only.
-    void start(transport::UniqueFd fd, transport::UniqueFd path_fd = {});
+    void start(core::UniqueFd fd, core::UniqueFd path_fd = {});
     /// Opens a direct-tcpip channel; callback semantics of proxy::ChannelOpener::open.
     void open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb);
     /// Asks the server to listen (ssh -R); requests are queued and sent one at a time.
@@ -160,8 +160,8 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
 
     ssh_session session_ = nullptr;
     ssh_event event_ = nullptr;
-    transport::UniqueFd fd_;                // owned by us until libssh closes it
-    transport::UniqueFd path_fd_;           // TCP socket under a TLS transport (TCP_INFO only)
+    core::UniqueFd fd_;                     // owned by us until libssh closes it
+    core::UniqueFd path_fd_;                // TCP socket under a TLS transport (TCP_INFO only)
     bool fd_given_ = false;                 // handed to libssh with SSH_OPTIONS_FD
     asio::posix::stream_descriptor watch_;  // dup of fd_, readiness only
     bool read_armed_ = false;

@@ -130,7 +130,7 @@ void serve_upstream(std::shared_ptr<NetStream> net, std::string received,
                               ::setsockopt(c->sock.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one,
                                            sizeof one);
                               asio::error_code ignored;
-                              transport::UniqueFd fd(c->sock.release(ignored));
+                              core::UniqueFd fd(c->sock.release(ignored));
                               Pump::start(std::move(net), std::move(fd), Pump::Framing::raw,
                                           std::move(received), [on_end](const std::string&) {
                                               if (on_end) on_end();

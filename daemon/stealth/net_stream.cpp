@@ -27,7 +27,7 @@ void set_nonblocking(int fd) {
 
 // ---------------------------------------------------------------- NetStream
 
-NetStream::NetStream(asio::io_context& io, transport::UniqueFd fd, SslPtr ssl)
+NetStream::NetStream(asio::io_context& io, core::UniqueFd fd, SslPtr ssl)
     : io_(io), desc_(io), ssl_(std::move(ssl)) {
     set_nonblocking(fd.get());
     if (ssl_) SSL_set_fd(ssl_.get(), fd.get());
@@ -139,9 +139,9 @@ void NetStream::attach_tls(SslPtr ssl) {
     SSL_set_fd(ssl_.get(), desc_.native_handle());
 }
 
-transport::UniqueFd NetStream::release() {
+core::UniqueFd NetStream::release() {
     ssl_.reset();
-    return transport::UniqueFd(desc_.is_open() ? desc_.release() : -1);
+    return core::UniqueFd(desc_.is_open() ? desc_.release() : -1);
 }
 
 void NetStream::close() {
@@ -210,7 +210,7 @@ void read_some(const std::shared_ptr<NetStream>& net, std::string* buf,
 
 // ---------------------------------------------------------------- Pump
 
-Pump::Pump(std::shared_ptr<NetStream> net, transport::UniqueFd local, Framing framing,
+Pump::Pump(std::shared_ptr<NetStream> net, core::UniqueFd local, Framing framing,
            std::function<void(const std::string&)> on_end)
     : net_(std::move(net)),
       local_(net_->io()),
@@ -223,7 +223,7 @@ Pump::Pump(std::shared_ptr<NetStream> net, transport::UniqueFd local, Framing fr
     local_.assign(local.release());
 }
 
-std::shared_ptr<Pump> Pump::start(std::shared_ptr<NetStream> net, transport::UniqueFd local,
+std::shared_ptr<Pump> Pump::start(std::shared_ptr<NetStream> net, core::UniqueFd local,
                                   Framing framing, std::string from_net,
                                   std::function<void(const std::string&)> on_end) {
     auto p = std::make_shared<Pump>(std::move(net), std::move(local), framing, std::move(on_end));

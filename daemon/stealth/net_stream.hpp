@@ -15,8 +15,8 @@
 #include <asio.hpp>
 
 #include "common/stealth/websocket.hpp"
+#include "daemon/core/unique_fd.hpp"
 #include "daemon/stealth/tls_context.hpp"
-#include "daemon/transport/unique_fd.hpp"
 
 namespace ghost::daemon::stealth {
 
@@ -34,7 +34,7 @@ class NetStream : public std::enable_shared_from_this<NetStream> {
     };
 
     /// Takes `fd` (made non-blocking). `ssl` null = plain TCP.
-    NetStream(asio::io_context& io, transport::UniqueFd fd, SslPtr ssl);
+    NetStream(asio::io_context& io, core::UniqueFd fd, SslPtr ssl);
     ~NetStream();
 
     /// Wraps the (still unused) plain socket in TLS; `ssl` set up for server or client.
@@ -54,7 +54,7 @@ class NetStream : public std::enable_shared_from_this<NetStream> {
     /// Closes the socket; pending waits complete with ok == false.
     void close();
     /// Gives up the (plain) socket, e.g. to hand it to SSH as it is.
-    transport::UniqueFd release();
+    core::UniqueFd release();
     bool closed() const { return !desc_.is_open(); }
 
     SSL* ssl() const { return ssl_.get(); }
@@ -86,13 +86,13 @@ class Pump : public std::enable_shared_from_this<Pump> {
     enum class Framing { raw, ws_client, ws_server };
     /// `from_net`: bytes already read from the network (they go to the local side first,
     /// through the WebSocket decoder when framed). `on_end(reason)` runs once.
-    static std::shared_ptr<Pump> start(std::shared_ptr<NetStream> net, transport::UniqueFd local,
+    static std::shared_ptr<Pump> start(std::shared_ptr<NetStream> net, core::UniqueFd local,
                                        Framing framing, std::string from_net,
                                        std::function<void(const std::string&)> on_end = {});
     /// Closes both sides now.
     void stop(const std::string& reason = "stopped");
 
-    Pump(std::shared_ptr<NetStream> net, transport::UniqueFd local, Framing framing,
+    Pump(std::shared_ptr<NetStream> net, core::UniqueFd local, Framing framing,
          std::function<void(const std::string&)> on_end);
 
     /// Bytes moved so far (payload, both directions).

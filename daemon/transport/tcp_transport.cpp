@@ -19,7 +19,7 @@ ConnectResult failure(std::string why) {
     return r;
 }
 
-ConnectResult connected(UniqueFd fd, std::string peer) {
+ConnectResult connected(core::UniqueFd fd, std::string peer) {
     ConnectResult r;
     r.fd = std::move(fd);
     r.peer = std::move(peer);
@@ -108,7 +108,7 @@ struct TcpTransport::Attempt : std::enable_shared_from_this<TcpTransport::Attemp
         std::string peer =
             ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
         peer += ":" + std::to_string(ep.port());
-        finish(connected(UniqueFd(socket.release()), std::move(peer)));
+        finish(connected(core::UniqueFd(socket.release()), std::move(peer)));
     }
 
     void finish_error(asio::error_code ec, const std::string& what) {

@@ -17,7 +17,7 @@ namespace {
 constexpr size_t kMaxAnswerHead = 16 * 1024;
 }  // namespace
 
-bool stream_pair(UniqueFd* a, UniqueFd* b, std::string* why) {
+bool stream_pair(core::UniqueFd* a, core::UniqueFd* b, std::string* why) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) {
         *why = std::string("socketpair: ") + std::strerror(errno);
@@ -241,14 +241,14 @@ void TlsTransport::open_stream(StreamCallback cb) {
 void TlsTransport::connect(Callback cb) {
     open_stream([cb = std::move(cb)](ConnectResult r, Stream s) {
         if (!s.net) return cb(std::move(r));
-        UniqueFd ssh_end, pump_end;
+        core::UniqueFd ssh_end, pump_end;
         std::string why;
         if (!stream_pair(&ssh_end, &pump_end, &why)) {
             r.error = why;
             return cb(std::move(r));
         }
         // The session reads the path RTT from the TCP socket under TLS (TCP_INFO).
-        r.path_fd = UniqueFd(::fcntl(s.net->fd(), F_DUPFD_CLOEXEC, 0));
+        r.path_fd = core::UniqueFd(::fcntl(s.net->fd(), F_DUPFD_CLOEXEC, 0));
         stealth::Pump::start(
             std::move(s.net), std::move(pump_end),
             s.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,

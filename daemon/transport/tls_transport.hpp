@@ -42,6 +42,6 @@ class TlsTransport : public Transport {
 };
 
 /// Makes a connected AF_UNIX stream socketpair with large buffers; false + *why.
-bool stream_pair(UniqueFd* a, UniqueFd* b, std::string* why);
+bool stream_pair(core::UniqueFd* a, core::UniqueFd* b, std::string* why);
 
 }  // namespace ghost::daemon::transport

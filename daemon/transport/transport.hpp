@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config/model.hpp"
-#include "daemon/transport/unique_fd.hpp"
+#include "daemon/core/unique_fd.hpp"
 
 namespace ghost::daemon::transport {
 
@@ -31,12 +31,12 @@ struct StreamOptions {
 
 /// Outcome of Transport::connect: a connected stream fd, or a human reason.
 struct ConnectResult {
-    UniqueFd fd;
+    core::UniqueFd fd;
     std::string error;   // "connection refused to 127.0.0.1:2222"; empty on success
     std::string peer;    // "127.0.0.1:2222" actually connected
     bool fatal = false;  // retrying cannot help (untrusted certificate, pin mismatch)
     nlohmann::json info = nlohmann::json::object();  // transport details for status (tls)
-    UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls): RTT only
+    core::UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls): RTT only
 };
 
 /// Produces one connected byte stream per connect() call.

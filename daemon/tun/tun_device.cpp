@@ -22,7 +22,7 @@ std::error_code open_tun(const std::string& name, TunDevice* out, std::string* w
                    " characters)";
         return std::make_error_code(std::errc::invalid_argument);
     }
-    transport::UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+    core::UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
     if (!fd) return fail("cannot open /dev/net/tun (is the tun module loaded? is ghostd root?)");
     ifreq ifr{};
     ifr.ifr_flags = static_cast<short>(

@@ -7,7 +7,7 @@
 #include <string>
 #include <system_error>
 
-#include "daemon/transport/unique_fd.hpp"
+#include "daemon/core/unique_fd.hpp"
 
 namespace ghost::daemon::tun {
 
@@ -16,8 +16,8 @@ inline constexpr size_t kVnetHeaderLen = 10;
 
 /// An open TUN device.
 struct TunDevice {
-    transport::UniqueFd fd;  // non-blocking, close-on-exec
-    std::string name;        // as the kernel named it
+    core::UniqueFd fd;  // non-blocking, close-on-exec
+    std::string name;   // as the kernel named it
     int ifindex = 0;
     bool checksum_offload = false;  // packets may come with partial TCP/UDP checksums
 };

@@ -41,7 +41,7 @@ VnetHeader header_for(const std::optional<ghost::tun::PartialChecksum>& partial)
 }
 }  // namespace
 
-TunIo::TunIo(asio::io_context& io, transport::UniqueFd fd, size_t max_queue)
+TunIo::TunIo(asio::io_context& io, core::UniqueFd fd, size_t max_queue)
     : fd_(io, fd.release()),
       max_queue_(max_queue == 0 ? 1 : max_queue),
       buffer_(kVnetHeaderLen + kMaxPacket) {}

@@ -16,7 +16,7 @@
 #include <asio.hpp>
 
 #include "common/tun/packet.hpp"
-#include "daemon/transport/unique_fd.hpp"
+#include "daemon/core/unique_fd.hpp"
 
 namespace ghost::daemon::tun {
 
@@ -37,7 +37,7 @@ class TunIo : public std::enable_shared_from_this<TunIo> {
     using Handler =
         std::function<void(std::span<uint8_t>, std::optional<ghost::tun::PartialChecksum>)>;
 
-    TunIo(asio::io_context& io, transport::UniqueFd fd, size_t max_queue);
+    TunIo(asio::io_context& io, core::UniqueFd fd, size_t max_queue);
 
     /// Called once when reading the device fails (it was deleted, or broke): the read
     /// loop has stopped; the text names the error.

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace ghost::daemon::transport {
+namespace ghost::daemon::core {
 
 /// Move-only owner of one fd; -1 when empty.
 class UniqueFd {
@@ -35,4 +35,4 @@ class UniqueFd {
     int fd_ = -1;
 };
 
-}  // namespace ghost::daemon::transport
+}  // namespace ghost::daemon::core
