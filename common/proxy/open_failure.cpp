@@ -120,4 +120,27 @@ OpenFailure open_failure_from_ssh(uint32_t reason_code, std::string_view descrip
     return failure_from_description(description);
 }
 
+std::optional<SshOpenFailure> parse_libssh_open_failure(std::string_view error) {
+    // libssh: "Channel opening failure: channel %d error (%u) %s"
+    constexpr std::string_view kPrefix = "Channel opening failure: channel ";
+    if (error.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+    std::string_view rest = error.substr(kPrefix.size());
+    const size_t open = rest.find(" error (");
+    if (open == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(open + 8);
+    const size_t close = rest.find(')');
+    if (close == 0 || close == std::string_view::npos || close > 10) return std::nullopt;
+    uint64_t code = 0;
+    for (char c : rest.substr(0, close)) {
+        if (c < '0' || c > '9') return std::nullopt;
+        code = code * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (code > UINT32_MAX) return std::nullopt;
+    rest.remove_prefix(close + 1);
+    if (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    constexpr size_t kMaxDescription = 512;  // the peer's text, bound for logs
+    rest = rest.substr(0, std::min(rest.find('\n'), kMaxDescription));
+    return SshOpenFailure{static_cast<uint32_t>(code), std::string(rest)};
+}
+
 }  // namespace ghost::proxy

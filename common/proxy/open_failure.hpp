@@ -2,6 +2,8 @@
 /// Why a tunnelled connection could not be opened, and how each front door reports it.
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "common/proxy/socks5.hpp"
@@ -40,5 +42,16 @@ enum class SshOpenReason : uint32_t {
 /// Classifies an SSH_MSG_CHANNEL_OPEN_FAILURE from its reason code and the server's
 /// description text (e.g. OpenSSH's "Connection refused", "No route to host").
 OpenFailure open_failure_from_ssh(uint32_t reason_code, std::string_view description);
+
+/// An SSH_MSG_CHANNEL_OPEN_FAILURE as libssh 0.10 reports it through ssh_get_error():
+/// "Channel opening failure: channel 7 error (2) Connection refused".
+struct SshOpenFailure {
+    uint32_t reason_code = 0;
+    std::string description;  // the server's text, possibly empty
+};
+
+/// Reads libssh's error text; nullopt when it is not a channel-open failure (a local
+/// error, or the session went away).
+std::optional<SshOpenFailure> parse_libssh_open_failure(std::string_view error);
 
 }  // namespace ghost::proxy

@@ -423,21 +423,21 @@ std::optional<net::Endpoint> ClientCore::remote_target(const std::string& addr, 
 
 // ---------------------------------------------------------------- ChannelOpener
 
-void ClientCore::open(proxy::OpenRequest req, OpenCallback cb) {
+void ClientCore::open(ssh::OpenRequest req, OpenCallback cb) {
     if (phase_ == Phase::up && session_ && session_->is_up()) {
         return session_->open_direct(std::move(req), std::move(cb));
     }
-    auto fail_later = [this](OpenCallback c, proxy::OpenFailure f, std::string msg) {
+    auto fail_later = [this](OpenCallback c, ghost::proxy::OpenFailure f, std::string msg) {
         asio::post(io_, [c = std::move(c), f, msg = std::move(msg)] {
-            c(proxy::OpenOutcome::fail(f, msg), {});
+            c(ssh::OpenOutcome::fail(f, msg), {});
         });
     };
     if (phase_ != Phase::connecting && phase_ != Phase::waiting_retry && phase_ != Phase::idle) {
-        return fail_later(std::move(cb), proxy::OpenFailure::no_session,
+        return fail_later(std::move(cb), ghost::proxy::OpenFailure::no_session,
                           "profile " + ctx_.profile.name + " is not connected");
     }
     if (waiters_.size() >= kMaxWaiters) {
-        return fail_later(std::move(cb), proxy::OpenFailure::resource_shortage,
+        return fail_later(std::move(cb), ghost::proxy::OpenFailure::resource_shortage,
                           "too many connections waiting for the SSH session");
     }
     auto wait = std::chrono::seconds(ctx_.profile.reconnect.pending_wait_s);
@@ -463,8 +463,8 @@ void ClientCore::expire_waiters() {
     while (!waiters_.empty() && waiters_.front().deadline <= now) {
         auto w = std::move(waiters_.front());
         waiters_.pop_front();
-        w.cb(proxy::OpenOutcome::fail(
-                 proxy::OpenFailure::no_session,
+        w.cb(ssh::OpenOutcome::fail(
+                 ghost::proxy::OpenFailure::no_session,
                  "SSH session to " + ctx_.profile.server->str() + " not up within " +
                      std::to_string(ctx_.profile.reconnect.pending_wait_s) + " s"),
              {});
@@ -482,7 +482,7 @@ void ClientCore::fail_waiters(const std::string& why) {
     waiter_timer_.cancel();
     for (auto& w : list) {
         asio::post(io_, [cb = std::move(w.cb), why] {
-            cb(proxy::OpenOutcome::fail(proxy::OpenFailure::no_session, why), {});
+            cb(ssh::OpenOutcome::fail(ghost::proxy::OpenFailure::no_session, why), {});
         });
     }
 }

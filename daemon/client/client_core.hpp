@@ -17,16 +17,16 @@
 #include "daemon/client/route_watch.hpp"
 #include "daemon/client/tun_mode.hpp"
 #include "daemon/profile/runner.hpp"
-#include "daemon/proxy/channel_opener.hpp"
 #include "daemon/proxy/forward_listener.hpp"
 #include "daemon/proxy/socks_listener.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 #include "daemon/ssh/client_session.hpp"
 #include "daemon/transport/transport.hpp"
 
 namespace ghost::daemon::client {
 
 /// One client profile's data plane.
-class ClientCore : public proxy::ChannelOpener, public std::enable_shared_from_this<ClientCore> {
+class ClientCore : public ssh::ChannelOpener, public std::enable_shared_from_this<ClientCore> {
   public:
     /// Open requests allowed to wait for the session while (re)connecting.
     static constexpr size_t kMaxWaiters = 1024;
@@ -41,14 +41,14 @@ class ClientCore : public proxy::ChannelOpener, public std::enable_shared_from_t
     /// Snapshot for profile.status; any thread.
     nlohmann::json status_json() const;
 
-    // proxy::ChannelOpener
+    // ssh::ChannelOpener
     asio::io_context& io() override { return io_; }
-    void open(proxy::OpenRequest req, OpenCallback cb) override;
+    void open(ssh::OpenRequest req, OpenCallback cb) override;
 
   private:
     enum class Phase { idle, connecting, up, waiting_retry, failed, stopped };
     struct Waiter {
-        proxy::OpenRequest req;
+        ssh::OpenRequest req;
         OpenCallback cb;
         std::chrono::steady_clock::time_point deadline;
     };

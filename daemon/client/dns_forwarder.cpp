@@ -77,7 +77,7 @@ struct DnsForwarder::Conn {
     std::vector<uint8_t> body;
 };
 
-DnsForwarder::DnsForwarder(proxy::ChannelOpener& opener, std::vector<net::Endpoint> resolvers,
+DnsForwarder::DnsForwarder(ssh::ChannelOpener& opener, std::vector<net::Endpoint> resolvers,
                            log::Logger log)
     : opener_(opener),
       resolvers_(std::move(resolvers)),
@@ -129,17 +129,17 @@ std::shared_ptr<DnsForwarder::Conn> DnsForwarder::pick_connection() {
 }
 
 void DnsForwarder::open_connection(const std::shared_ptr<Conn>& c) {
-    proxy::OpenRequest req;
+    ssh::OpenRequest req;
     req.host = c->resolver.host;
     req.port = c->resolver.port;
     std::weak_ptr<DnsForwarder> weak = weak_from_this();
-    opener_.open(std::move(req), [weak, c](proxy::OpenOutcome o, proxy::ChannelHandle ch) {
+    opener_.open(std::move(req), [weak, c](ssh::OpenOutcome o, ssh::ChannelHandle ch) {
         if (auto self = weak.lock()) self->on_open(c, std::move(o), std::move(ch));
     });
 }
 
-void DnsForwarder::on_open(const std::shared_ptr<Conn>& c, proxy::OpenOutcome o,
-                           proxy::ChannelHandle ch) {
+void DnsForwarder::on_open(const std::shared_ptr<Conn>& c, ssh::OpenOutcome o,
+                           ssh::ChannelHandle ch) {
     if (c->state == Conn::State::closed) return;
     if (!o.ok()) {
         ++channel_failures_;

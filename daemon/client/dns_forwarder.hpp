@@ -24,7 +24,7 @@
 
 #include "common/net/endpoint.hpp"
 #include "daemon/core/log.hpp"
-#include "daemon/proxy/channel_opener.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 
 namespace ghost::daemon::client {
 
@@ -48,8 +48,7 @@ class DnsForwarder : public std::enable_shared_from_this<DnsForwarder> {
     static constexpr size_t kPerConnection = 64;  // open another channel beyond this
     static constexpr std::chrono::seconds kQueryTimeout{5};
 
-    DnsForwarder(proxy::ChannelOpener& opener, std::vector<net::Endpoint> resolvers,
-                 log::Logger log);
+    DnsForwarder(ssh::ChannelOpener& opener, std::vector<net::Endpoint> resolvers, log::Logger log);
     ~DnsForwarder();
 
     /// Forwards one DNS message; `answer` runs exactly once (the response, or SERVFAIL).
@@ -70,7 +69,7 @@ class DnsForwarder : public std::enable_shared_from_this<DnsForwarder> {
 
     std::shared_ptr<Conn> pick_connection();
     void open_connection(const std::shared_ptr<Conn>& c);
-    void on_open(const std::shared_ptr<Conn>& c, proxy::OpenOutcome o, proxy::ChannelHandle ch);
+    void on_open(const std::shared_ptr<Conn>& c, ssh::OpenOutcome o, ssh::ChannelHandle ch);
     void write_next(const std::shared_ptr<Conn>& c);
     void read_next(const std::shared_ptr<Conn>& c);
     void on_response(const std::shared_ptr<Conn>& c, std::vector<uint8_t> msg);
@@ -80,7 +79,7 @@ class DnsForwarder : public std::enable_shared_from_this<DnsForwarder> {
     void sweep();           // arms the 1 s deadline check (while queries are in flight)
     void expire_queries();  // SERVFAIL for every query past its deadline
 
-    proxy::ChannelOpener& opener_;
+    ssh::ChannelOpener& opener_;
     std::vector<net::Endpoint> resolvers_;
     log::Logger log_;
     asio::steady_timer sweep_timer_;

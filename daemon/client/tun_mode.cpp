@@ -58,12 +58,12 @@ void reset(asio::ip::tcp::socket& s) {
 struct Connection {
     explicit Connection(asio::ip::tcp::socket s) : socket(std::move(s)) {}
     asio::ip::tcp::socket socket;
-    std::weak_ptr<proxy::ChannelHandle::Impl> bridge;
+    std::weak_ptr<ssh::ChannelHandle::Impl> bridge;
 };
 
 }  // namespace
 
-TunMode::TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log)
+TunMode::TunMode(ssh::ChannelOpener& opener, config::TunConfig cfg, log::Logger log)
     : opener_(opener), cfg_(std::move(cfg)), log_(std::move(log)), snapshot_timer_(opener.io()) {}
 
 TunMode::~TunMode() {
@@ -230,14 +230,14 @@ void TunMode::session_up() {
 }
 
 tun::FlowCloser TunMode::on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow) {
-    proxy::OpenRequest req;
+    ssh::OpenRequest req;
     req.host = flow.destination.address().to_string();
     req.port = flow.destination.port();
     req.origin_host = flow.source.address().to_string();
     req.origin_port = flow.source.port();
     auto conn = std::make_shared<Connection>(std::move(socket));
     std::weak_ptr<TunMode> weak = weak_from_this();
-    opener_.open(std::move(req), [weak, conn](proxy::OpenOutcome o, proxy::ChannelHandle ch) {
+    opener_.open(std::move(req), [weak, conn](ssh::OpenOutcome o, ssh::ChannelHandle ch) {
         auto self = weak.lock();
         if (!o.ok() || !self || !self->running_) {
             if (self) {

@@ -21,7 +21,7 @@
 #include "daemon/client/dns_forwarder.hpp"
 #include "daemon/client/resolved_link.hpp"
 #include "daemon/core/log.hpp"
-#include "daemon/proxy/channel_opener.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 #include "daemon/tun/nat_engine.hpp"
 #include "daemon/tun/netlink.hpp"
 #include "daemon/tun/routing.hpp"
@@ -34,7 +34,7 @@ inline constexpr uint32_t kTunFwmark = 0x67686f;
 
 class TunMode : public std::enable_shared_from_this<TunMode> {
   public:
-    TunMode(proxy::ChannelOpener& opener, config::TunConfig cfg, log::Logger log);
+    TunMode(ssh::ChannelOpener& opener, config::TunConfig cfg, log::Logger log);
     ~TunMode();
 
     /// Creates the device, starts the NAT engine and installs the routes. On failure
@@ -66,7 +66,7 @@ class TunMode : public std::enable_shared_from_this<TunMode> {
     void schedule_snapshot();
     void release_slot();
 
-    proxy::ChannelOpener& opener_;
+    ssh::ChannelOpener& opener_;
     config::TunConfig cfg_;
     log::Logger log_;
     tun::Netlink nl_;

@@ -2,7 +2,7 @@
 
 namespace ghost::daemon::proxy {
 
-ForwardListener::ForwardListener(ChannelOpener& opener, config::ForwardConfig cfg,
+ForwardListener::ForwardListener(ssh::ChannelOpener& opener, config::ForwardConfig cfg,
                                  log::Logger logger)
     : opener_(opener), cfg_(std::move(cfg)), log_(std::move(logger)), acceptor_(opener.io()) {}
 
@@ -63,26 +63,27 @@ void ForwardListener::on_accepted(asio::ip::tcp::socket socket) {
     ++pending_;
     asio::error_code ec;
     auto peer = socket.remote_endpoint(ec);
-    OpenRequest req{cfg_.target.host, cfg_.target.port,
-                    ec ? "127.0.0.1" : peer.address().to_string(), ec ? uint16_t{0} : peer.port()};
+    ssh::OpenRequest req{cfg_.target.host, cfg_.target.port,
+                         ec ? "127.0.0.1" : peer.address().to_string(),
+                         ec ? uint16_t{0} : peer.port()};
     auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-    opener_.open(std::move(req),
-                 [self = shared_from_this(), sock](OpenOutcome outcome, ChannelHandle channel) {
-                     --self->pending_;
-                     if (self->accept_paused_) {
-                         self->accept_paused_ = false;
-                         self->accept_next();
-                     }
-                     if (!outcome.ok()) {
-                         ++self->failed_;
-                         self->log_.notice("forward ", self->cfg_.listen.str(), " -> ",
-                                           self->cfg_.target.str(), ": ", outcome.message);
-                         asio::error_code ignored;
-                         sock->close(ignored);  // the client sees the connection closed
-                         return;
-                     }
-                     channel.attach(std::move(*sock));
-                 });
+    opener_.open(std::move(req), [self = shared_from_this(), sock](ssh::OpenOutcome outcome,
+                                                                   ssh::ChannelHandle channel) {
+        --self->pending_;
+        if (self->accept_paused_) {
+            self->accept_paused_ = false;
+            self->accept_next();
+        }
+        if (!outcome.ok()) {
+            ++self->failed_;
+            self->log_.notice("forward ", self->cfg_.listen.str(), " -> ", self->cfg_.target.str(),
+                              ": ", outcome.message);
+            asio::error_code ignored;
+            sock->close(ignored);  // the client sees the connection closed
+            return;
+        }
+        channel.attach(std::move(*sock));
+    });
 }
 
 nlohmann::json ForwardListener::status() const {

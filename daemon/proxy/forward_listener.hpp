@@ -2,7 +2,7 @@
 /// A local forward (ssh -L): listen on a local address and carry every accepted
 /// connection to a fixed target through a direct-tcpip channel. The listener stays
 /// bound while the session reconnects; connections accepted meanwhile wait (bounded,
-/// see ChannelOpener::open) for the session.
+/// see ssh::ChannelOpener::open) for the session.
 
 #include <atomic>
 #include <memory>
@@ -13,7 +13,8 @@
 
 #include "common/config/model.hpp"
 #include "daemon/core/log.hpp"
-#include "daemon/proxy/channel_opener.hpp"
+#include "daemon/proxy/local_service.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 
 namespace ghost::daemon::proxy {
 
@@ -24,7 +25,7 @@ class ForwardListener : public LocalService, public std::enable_shared_from_this
     /// Accepted connections allowed to wait for their channel at once.
     static constexpr size_t kMaxPendingOpens = 256;
 
-    ForwardListener(ChannelOpener& opener, config::ForwardConfig cfg, log::Logger logger);
+    ForwardListener(ssh::ChannelOpener& opener, config::ForwardConfig cfg, log::Logger logger);
 
     /// Binds the listen address now; false + *why ("cannot listen on ...: in use").
     bool bind(std::string* why) override;
@@ -41,7 +42,7 @@ class ForwardListener : public LocalService, public std::enable_shared_from_this
     void accept_next();
     void on_accepted(asio::ip::tcp::socket socket);
 
-    ChannelOpener& opener_;
+    ssh::ChannelOpener& opener_;
     config::ForwardConfig cfg_;
     log::Logger log_;
     asio::ip::tcp::acceptor acceptor_;

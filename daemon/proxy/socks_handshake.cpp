@@ -33,30 +33,4 @@ std::string Socks5Handshake::failure_reply(ghost::proxy::OpenFailure failure,
     return to_string(ghost::proxy::socks5_reply(ghost::proxy::socks5_reply_for(failure)));
 }
 
-ghost::proxy::OpenFailure front_door_failure(const OpenOutcome& outcome) {
-    using F = ghost::proxy::OpenFailure;
-    if (outcome.ssh_reason != 0) {
-        return ghost::proxy::open_failure_from_ssh(outcome.ssh_reason, outcome.ssh_description);
-    }
-    switch (outcome.failure) {
-        case OpenFailure::none:
-            return F::general;  // not a failure; callers check ok()
-        case OpenFailure::refused:
-            return F::refused;
-        case OpenFailure::unreachable:
-            return F::unreachable_host;
-        case OpenFailure::timeout:
-            return F::timeout;
-        case OpenFailure::denied:
-            return F::denied;
-        case OpenFailure::no_session:
-            return F::no_session;
-        case OpenFailure::resource_shortage:
-            return F::resource_shortage;
-        case OpenFailure::general:
-            return F::general;
-    }
-    return F::general;
-}
-
 }  // namespace ghost::daemon::proxy

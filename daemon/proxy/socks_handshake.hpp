@@ -15,7 +15,7 @@
 #include "common/proxy/open_failure.hpp"
 #include "common/proxy/parse_status.hpp"
 #include "common/proxy/socks5.hpp"
-#include "daemon/proxy/channel_opener.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 
 namespace ghost::daemon::proxy {
 
@@ -63,9 +63,5 @@ class Socks5Handshake : public Handshake {
   private:
     ghost::proxy::Socks5Server server_;
 };
-
-/// Maps the engine's outcome to the front doors' failure classes: the server's own
-/// reason code and text when there is one, else the engine's classification.
-ghost::proxy::OpenFailure front_door_failure(const OpenOutcome& outcome);
 
 }  // namespace ghost::daemon::proxy

@@ -13,7 +13,7 @@ std::optional<ghost::proxy::Credentials> credentials_of(const config::ProxyListe
 
 }  // namespace
 
-ProxyListener::ProxyListener(ChannelOpener& opener, config::ProxyListenerConfig cfg,
+ProxyListener::ProxyListener(ssh::ChannelOpener& opener, config::ProxyListenerConfig cfg,
                              FrontDoorKind kind, log::Logger logger, ProxyListenerLimits limits)
     : opener_(opener),
       cfg_(std::move(cfg)),
@@ -153,7 +153,7 @@ nlohmann::json ProxyListener::status() const {
 
 namespace ghost::daemon::proxy {
 
-bool bind_proxy_listeners(ChannelOpener& opener, const config::Profile& profile,
+bool bind_proxy_listeners(ssh::ChannelOpener& opener, const config::Profile& profile,
                           const log::Logger& logger,
                           std::vector<std::shared_ptr<ProxyListener>>* out, std::string* why) {
     std::vector<std::pair<config::ProxyListenerConfig, FrontDoorKind>> wanted;

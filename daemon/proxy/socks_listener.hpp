@@ -2,7 +2,7 @@
 /// A SOCKS5 and/or HTTP CONNECT listener of a client profile: accepts on the opener's
 /// io_context, runs one FrontDoorSession per connection, and keeps the counters shown
 /// by `ghostctl status`. The listener stays bound while the SSH session reconnects;
-/// requests made meanwhile wait (bounded) for the session, see ChannelOpener::open.
+/// requests made meanwhile wait (bounded) for the session, see ssh::ChannelOpener::open.
 
 #include <atomic>
 #include <chrono>
@@ -15,8 +15,8 @@
 
 #include "common/config/model.hpp"
 #include "daemon/core/log.hpp"
-#include "daemon/proxy/channel_opener.hpp"
 #include "daemon/proxy/socks_session.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 
 namespace ghost::daemon::proxy {
 
@@ -32,7 +32,7 @@ struct ProxyListenerLimits {
 /// opener.io() only (status() is thread-safe).
 class ProxyListener : public std::enable_shared_from_this<ProxyListener> {
   public:
-    ProxyListener(ChannelOpener& opener, config::ProxyListenerConfig cfg, FrontDoorKind kind,
+    ProxyListener(ssh::ChannelOpener& opener, config::ProxyListenerConfig cfg, FrontDoorKind kind,
                   log::Logger logger, ProxyListenerLimits limits = {});
 
     /// Binds the listen address now; false + *why ("cannot listen on ...: in use").
@@ -55,7 +55,7 @@ class ProxyListener : public std::enable_shared_from_this<ProxyListener> {
     void on_session_done(FrontDoorSession* session, SessionResult result);
     std::string label() const;
 
-    ChannelOpener& opener_;
+    ssh::ChannelOpener& opener_;
     config::ProxyListenerConfig cfg_;
     std::shared_ptr<FrontDoorSettings> settings_;
     log::Logger log_;
@@ -75,7 +75,7 @@ class ProxyListener : public std::enable_shared_from_this<ProxyListener> {
 /// Creates and binds the profile's front doors: `socks5` (sharing its port with HTTP
 /// CONNECT unless socks5.http_connect is false) and `http_connect`. On a bind failure
 /// returns false with *why; listeners bound so far are closed.
-bool bind_proxy_listeners(ChannelOpener& opener, const config::Profile& profile,
+bool bind_proxy_listeners(ssh::ChannelOpener& opener, const config::Profile& profile,
                           const log::Logger& logger,
                           std::vector<std::shared_ptr<ProxyListener>>* out, std::string* why);
 

@@ -20,7 +20,7 @@ std::string_view to_string(FrontDoorKind kind) {
     return "socks5+http";
 }
 
-FrontDoorSession::FrontDoorSession(ChannelOpener& opener, asio::ip::tcp::socket socket,
+FrontDoorSession::FrontDoorSession(ssh::ChannelOpener& opener, asio::ip::tcp::socket socket,
                                    std::shared_ptr<const FrontDoorSettings> settings,
                                    log::Logger logger, DoneCallback done)
     : opener_(opener),
@@ -145,7 +145,7 @@ void FrontDoorSession::open_channel(std::string host, uint16_t port) {
     ++timer_generation_;
     timer_.cancel();  // the engine bounds the open (open timeout, pending wait)
     target_ = net::Endpoint{host, port}.str();
-    OpenRequest req{std::move(host), port};
+    ssh::OpenRequest req{std::move(host), port};
     asio::error_code ec;
     auto peer = socket_.remote_endpoint(ec);
     if (!ec) {
@@ -153,15 +153,16 @@ void FrontDoorSession::open_channel(std::string host, uint16_t port) {
         req.origin_port = peer.port();
     }
     log_.debug("front door: ", handshake_->protocol(), " CONNECT ", target_);
-    opener_.open(std::move(req), [self = shared_from_this()](OpenOutcome o, ChannelHandle ch) {
-        self->on_open(std::move(o), std::move(ch));
-    });
+    opener_.open(std::move(req),
+                 [self = shared_from_this()](ssh::OpenOutcome o, ssh::ChannelHandle ch) {
+                     self->on_open(std::move(o), std::move(ch));
+                 });
 }
 
-void FrontDoorSession::on_open(OpenOutcome outcome, ChannelHandle channel) {
+void FrontDoorSession::on_open(ssh::OpenOutcome outcome, ssh::ChannelHandle channel) {
     if (phase_ != Phase::opening) return;  // closed meanwhile: dropping channel closes it
     if (!outcome.ok()) {
-        auto failure = front_door_failure(outcome);
+        const auto failure = *outcome.failure;
         log_.notice("front door: ", handshake_->protocol(), " CONNECT ", target_, " failed (",
                     ghost::proxy::open_failure_name(failure), "): ", outcome.message);
         return refuse(out_ + handshake_->failure_reply(failure, outcome.message),

@@ -20,8 +20,8 @@
 
 #include "common/proxy/credentials.hpp"
 #include "daemon/core/log.hpp"
-#include "daemon/proxy/channel_opener.hpp"
 #include "daemon/proxy/socks_handshake.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 
 namespace ghost::daemon::proxy {
 
@@ -59,7 +59,7 @@ class FrontDoorSession : public std::enable_shared_from_this<FrontDoorSession> {
     /// Input thrown away while lingering before the socket is closed anyway.
     static constexpr std::size_t kMaxLingerDiscard = 64 * 1024;
 
-    FrontDoorSession(ChannelOpener& opener, asio::ip::tcp::socket socket,
+    FrontDoorSession(ssh::ChannelOpener& opener, asio::ip::tcp::socket socket,
                      std::shared_ptr<const FrontDoorSettings> settings, log::Logger logger,
                      DoneCallback done);
 
@@ -77,14 +77,14 @@ class FrontDoorSession : public std::enable_shared_from_this<FrontDoorSession> {
     void handle_step(HandshakeStep step, std::size_t n);
     void write_then_read(std::string bytes);
     void open_channel(std::string host, uint16_t port);
-    void on_open(OpenOutcome outcome, ChannelHandle channel);
+    void on_open(ssh::OpenOutcome outcome, ssh::ChannelHandle channel);
     void on_success_written(asio::error_code ec);
     void refuse(std::string reply, SessionResult result);
     void drain_then_close();
     void arm_timer(std::chrono::milliseconds after, SessionResult result);
     void finish(SessionResult result);
 
-    ChannelOpener& opener_;
+    ssh::ChannelOpener& opener_;
     asio::ip::tcp::socket socket_;
     asio::steady_timer timer_;
     std::shared_ptr<const FrontDoorSettings> settings_;
@@ -96,7 +96,7 @@ class FrontDoorSession : public std::enable_shared_from_this<FrontDoorSession> {
     std::string out_;     // reply bytes being written, or held until the open result
     std::string early_;   // client bytes after the request, forwarded into the tunnel
     std::string target_;  // host:port, for logs
-    ChannelHandle channel_;
+    ssh::ChannelHandle channel_;
     std::size_t discarded_ = 0;
     uint64_t timer_generation_ = 0;  // a stale expiry does not act on a newer phase
     SessionResult result_ = SessionResult::aborted;

@@ -23,14 +23,14 @@
 
 #include <asio.hpp>
 
-#include "daemon/proxy/channel_opener.hpp"
 #include "daemon/ssh/bridge_host.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 #include "daemon/ssh/window_tuner.hpp"
 
 namespace ghost::daemon::ssh {
 
 /// Bridges an open channel and a local socket; also the ChannelHandle implementation.
-class ChannelBridge : public proxy::ChannelHandle::Impl,
+class ChannelBridge : public ChannelHandle::Impl,
                       public std::enable_shared_from_this<ChannelBridge> {
   public:
     /// Bytes kept per direction beyond what the kernel socket buffers hold.

@@ -6,11 +6,9 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include <cstdio>
 #include <cstring>
 
 #include <libssh/server.h>
-#include <libssh/ssh2.h>
 
 #include "daemon/ssh/channel_bridge.hpp"
 #include "daemon/ssh/event_drain.hpp"
@@ -41,8 +39,8 @@ std::string join_host_port(const std::string& host, uint16_t port) {
 
 /// A direct-tcpip open waiting for CHANNEL_OPEN_CONFIRMATION / FAILURE.
 struct ClientSession::PendingOpen {
-    proxy::OpenRequest req;
-    proxy::ChannelOpener::OpenCallback cb;  // empty once answered (timeout)
+    OpenRequest req;
+    ChannelOpener::OpenCallback cb;         // empty once answered (timeout)
     std::shared_ptr<ChannelBridge> bridge;  // null while only queued locally
     std::chrono::steady_clock::time_point deadline;
 };
@@ -389,16 +387,16 @@ void ClientSession::release_bridge(const std::shared_ptr<ChannelBridge>& b) {
 
 // ---------------------------------------------------------------- direct-tcpip
 
-void ClientSession::open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb) {
-    auto fail_later = [this, &cb](proxy::OpenFailure f, std::string msg) {
+void ClientSession::open_direct(OpenRequest req, ChannelOpener::OpenCallback cb) {
+    auto fail_later = [this, &cb](ghost::proxy::OpenFailure f, std::string msg) {
         asio::post(io_, [cb = std::move(cb), f, msg = std::move(msg)] {
-            cb(proxy::OpenOutcome::fail(f, msg), {});
+            cb(OpenOutcome::fail(f, msg), {});
         });
     };
     if (phase_ == Phase::closed)
-        return fail_later(proxy::OpenFailure::no_session, "SSH session closed");
+        return fail_later(ghost::proxy::OpenFailure::no_session, "SSH session closed");
     if (bridges_.size() + opening_.size() >= cfg_.max_channels) {
-        return fail_later(proxy::OpenFailure::resource_shortage,
+        return fail_later(ghost::proxy::OpenFailure::resource_shortage,
                           "too many channels (" + std::to_string(cfg_.max_channels) + ")");
     }
     auto op = std::make_unique<PendingOpen>();
@@ -408,8 +406,8 @@ void ClientSession::open_direct(proxy::OpenRequest req, proxy::ChannelOpener::Op
     if (phase_ != Phase::up || opening_.size() >= cfg_.max_opening) {
         if (queued_opens_.size() >= kMaxQueuedOpens) {
             return asio::post(io_, [cb = std::move(op->cb)] {
-                cb(proxy::OpenOutcome::fail(proxy::OpenFailure::resource_shortage,
-                                            "too many pending channel opens"),
+                cb(OpenOutcome::fail(ghost::proxy::OpenFailure::resource_shortage,
+                                     "too many pending channel opens"),
                    {});
             });
         }
@@ -418,7 +416,7 @@ void ClientSession::open_direct(proxy::OpenRequest req, proxy::ChannelOpener::Op
     }
     LogScope scope(log_);
     ssh_channel ch = ssh_channel_new(session_);
-    if (!ch) return fail_later(proxy::OpenFailure::general, "cannot create channel");
+    if (!ch) return fail_later(ghost::proxy::OpenFailure::general, "cannot create channel");
     op->bridge = std::make_shared<ChannelBridge>(
         *this, ch, join_host_port(op->req.host, op->req.port), WindowTuner::kOpenedWindow);
     op->bridge->install_callbacks();
@@ -450,7 +448,7 @@ void ClientSession::service_opens() {
         auto owned = std::move(opening_[i]);
         opening_.erase(opening_.begin() + static_cast<ptrdiff_t>(i));
         finish_open(*owned,
-                    rc == SSH_OK ? proxy::OpenOutcome::success() : classify_open_error(owned->req));
+                    rc == SSH_OK ? OpenOutcome::success() : classify_open_error(owned->req));
     }
     while (phase_ == Phase::up && !queued_opens_.empty() && opening_.size() < cfg_.max_opening) {
         auto op = std::move(queued_opens_.front());
@@ -459,7 +457,7 @@ void ClientSession::service_opens() {
     }
 }
 
-void ClientSession::finish_open(PendingOpen& op, proxy::OpenOutcome outcome) {
+void ClientSession::finish_open(PendingOpen& op, OpenOutcome outcome) {
     auto bridge = op.bridge;
     if (outcome.ok()) {
         bridges_.emplace(bridge.get(), bridge);
@@ -467,7 +465,7 @@ void ClientSession::finish_open(PendingOpen& op, proxy::OpenOutcome outcome) {
         ++stats_->channels_total;
         if (!op.cb) return bridge->finish("requester gave up (open timeout)");
         auto cb = std::move(op.cb);
-        cb(std::move(outcome), proxy::ChannelHandle(bridge));
+        cb(std::move(outcome), ChannelHandle(bridge));
         return;
     }
     // Denied channels are freed at once (libssh frees unbound channels immediately).
@@ -478,37 +476,17 @@ void ClientSession::finish_open(PendingOpen& op, proxy::OpenOutcome outcome) {
     if (op.cb) op.cb(std::move(outcome), {});
 }
 
-proxy::OpenOutcome ClientSession::classify_open_error(const proxy::OpenRequest& req) {
+OpenOutcome ClientSession::classify_open_error(const OpenRequest& req) {
     std::string err = ssh_get_error(session_);
     std::string target = join_host_port(req.host, req.port);
-    unsigned channel = 0;
-    uint32_t code = 0;
-    char desc[512] = {0};
-    if (std::sscanf(err.c_str(), "Channel opening failure: channel %u error (%u) %511[^\n]",
-                    &channel, &code, desc) < 2) {
-        return proxy::OpenOutcome::fail(proxy::OpenFailure::general,
-                                        "channel to " + target + " failed: " + err);
+    auto refusal = ghost::proxy::parse_libssh_open_failure(err);
+    if (!refusal) {
+        return OpenOutcome::fail(ghost::proxy::OpenFailure::general,
+                                 "channel to " + target + " failed: " + err);
     }
-    std::string d = desc;
-    std::string lower;
-    for (char c : d) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    proxy::OpenFailure f = proxy::OpenFailure::general;
-    if (code == SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED)
-        f = proxy::OpenFailure::denied;
-    else if (code == SSH2_OPEN_RESOURCE_SHORTAGE)
-        f = proxy::OpenFailure::resource_shortage;
-    else if (lower.find("refused") != std::string::npos)
-        f = proxy::OpenFailure::refused;
-    else if (lower.find("timed out") != std::string::npos)
-        f = proxy::OpenFailure::timeout;
-    else if (lower.find("unreachable") != std::string::npos ||
-             lower.find("no route") != std::string::npos ||
-             lower.find("not known") != std::string::npos ||
-             lower.find("resolve") != std::string::npos ||
-             lower.find("getaddrinfo") != std::string::npos) {
-        f = proxy::OpenFailure::unreachable;
-    }
-    return proxy::OpenOutcome::fail(f, "server could not open " + target + ": " + d, code, d);
+    return OpenOutcome::fail(
+        ghost::proxy::open_failure_from_ssh(refusal->reason_code, refusal->description),
+        "server could not open " + target + ": " + refusal->description);
 }
 
 void ClientSession::sweep_open_deadlines() {
@@ -520,8 +498,8 @@ void ClientSession::sweep_open_deadlines() {
             op->cb = nullptr;
             // The channel stays tracked until the server answers (freeing an opening
             // channel would orphan it on the server).
-            cb(proxy::OpenOutcome::fail(proxy::OpenFailure::timeout,
-                                        "no answer from server opening " + op->bridge->label()),
+            cb(OpenOutcome::fail(ghost::proxy::OpenFailure::timeout,
+                                 "no answer from server opening " + op->bridge->label()),
                {});
         }
     }
@@ -708,7 +686,7 @@ void ClientSession::teardown() {
         for (auto& op : *list) {
             if (!op->cb) continue;
             asio::post(io_, [cb = std::move(op->cb)] {
-                cb(proxy::OpenOutcome::fail(proxy::OpenFailure::no_session, "SSH session closed"),
+                cb(OpenOutcome::fail(ghost::proxy::OpenFailure::no_session, "SSH session closed"),
                    {});
             });
         }

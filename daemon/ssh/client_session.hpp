@@ -24,8 +24,8 @@
 #include "common/net/endpoint.hpp"
 #include "daemon/core/log.hpp"
 #include "daemon/core/unique_fd.hpp"
-#include "daemon/proxy/channel_opener.hpp"
 #include "daemon/ssh/bridge_host.hpp"
+#include "daemon/ssh/channel_opener.hpp"
 #include "daemon/ssh/global_requests.hpp"
 #include "daemon/ssh/host_key_check.hpp"
 #include "daemon/ssh/session_windows.hpp"
@@ -94,8 +94,8 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
     /// Takes the connected transport fd and starts the handshake. `path_fd`: the TCP
     /// socket under `fd` when `fd` is not one itself (TLS), for the path RTT only.
     void start(core::UniqueFd fd, core::UniqueFd path_fd = {});
-    /// Opens a direct-tcpip channel; callback semantics of proxy::ChannelOpener::open.
-    void open_direct(proxy::OpenRequest req, proxy::ChannelOpener::OpenCallback cb);
+    /// Opens a direct-tcpip channel; callback semantics of ChannelOpener::open.
+    void open_direct(OpenRequest req, ChannelOpener::OpenCallback cb);
     /// Asks the server to listen (ssh -R); requests are queued and sent one at a time.
     void listen_forward(std::string host, uint16_t port, ForwardCallback cb);
     /// Tears everything down without calling `ended`. Idempotent.
@@ -137,7 +137,7 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
     void after_pump(bool more);
     bool check_alive();
     void service_opens();
-    void finish_open(PendingOpen& op, proxy::OpenOutcome outcome);
+    void finish_open(PendingOpen& op, OpenOutcome outcome);
     void service_global_request();
     void service_stalled();
     void refill_budget();
@@ -147,7 +147,7 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
     void sweep_open_deadlines();
     void end(SessionEnd why);
     void teardown();
-    proxy::OpenOutcome classify_open_error(const proxy::OpenRequest& req);
+    OpenOutcome classify_open_error(const OpenRequest& req);
     static int on_message(ssh_session s, ssh_message msg, void* user);
     int handle_forwarded_open(ssh_message msg);
 

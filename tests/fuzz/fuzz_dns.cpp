@@ -28,9 +28,9 @@ namespace client = ghost::daemon::client;
 namespace proxy = ghost::daemon::proxy;
 
 // A session whose channels open at once; the resolver's side of each is kept here.
-class FakeSession : public proxy::ChannelOpener {
+class FakeSession : public ssh::ChannelOpener {
   public:
-    struct Channel : proxy::ChannelHandle::Impl {
+    struct Channel : ssh::ChannelHandle::Impl {
         explicit Channel(FakeSession& s) : session(s) {}
         void attach(asio::ip::tcp::socket socket, std::string) override {
             session.resolvers.push_back(std::move(socket));
@@ -42,14 +42,14 @@ class FakeSession : public proxy::ChannelOpener {
     };
 
     asio::io_context& io() override { return io_; }
-    void open(proxy::OpenRequest, OpenCallback cb) override {
+    void open(ssh::OpenRequest, OpenCallback cb) override {
         const bool fail = fail_next;
         fail_next = false;
         asio::post(io_, [this, fail, cb = std::move(cb)] {
             if (fail)
-                return cb(proxy::OpenOutcome::fail(proxy::OpenFailure::refused, "refused"), {});
-            cb(proxy::OpenOutcome::success(),
-               proxy::ChannelHandle(std::make_shared<Channel>(*this)));
+                return cb(ssh::OpenOutcome::fail(ghost::proxy::OpenFailure::refused, "refused"),
+                          {});
+            cb(ssh::OpenOutcome::success(), ssh::ChannelHandle(std::make_shared<Channel>(*this)));
         });
     }
 

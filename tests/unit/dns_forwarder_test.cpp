@@ -61,9 +61,9 @@ TEST(DnsTruncated, KeepsHeaderAndQuestionWithTc) {
 
 // A session whose channels open at once to a resolver that never answers: the channel
 // keeps the local socket it is given and never writes to it.
-class SilentResolverOpener : public proxy::ChannelOpener {
+class SilentResolverOpener : public ssh::ChannelOpener {
   public:
-    struct Silent : proxy::ChannelHandle::Impl {
+    struct Silent : ssh::ChannelHandle::Impl {
         explicit Silent(SilentResolverOpener& o) : owner(o) {}
         void attach(asio::ip::tcp::socket socket, std::string) override {
             owner.kept.push_back(std::move(socket));
@@ -73,11 +73,10 @@ class SilentResolverOpener : public proxy::ChannelOpener {
         SilentResolverOpener& owner;
     };
     asio::io_context& io() override { return io_; }
-    void open(proxy::OpenRequest, OpenCallback cb) override {
+    void open(ssh::OpenRequest, OpenCallback cb) override {
         ++opened;
         asio::post(io_, [this, cb = std::move(cb)] {
-            cb(proxy::OpenOutcome::success(),
-               proxy::ChannelHandle(std::make_shared<Silent>(*this)));
+            cb(ssh::OpenOutcome::success(), ssh::ChannelHandle(std::make_shared<Silent>(*this)));
         });
     }
     asio::io_context io_;

@@ -390,5 +390,30 @@ TEST(Credentials, ConstantTimeEqual) {
     EXPECT_EQ(printable(std::string(70, 'x'), 4), "xxxx...");
 }
 
+TEST(OpenFailure, ParsesLibsshOpenFailureText) {
+    auto f = parse_libssh_open_failure(
+        "Channel opening failure: channel 7 error (2) Connection refused");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->reason_code, 2u);
+    EXPECT_EQ(f->description, "Connection refused");
+    f = parse_libssh_open_failure("Channel opening failure: channel 0 error (1) ");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->reason_code, 1u);
+    EXPECT_EQ(f->description, "");
+    f = parse_libssh_open_failure("Channel opening failure: channel 3 error (4) too many\nmore");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->description, "too many");
+    EXPECT_EQ(parse_libssh_open_failure("Channel opening failure: channel 1 error (2) " +
+                                        std::string(5000, 'x'))
+                  ->description.size(),
+              512u);
+    EXPECT_FALSE(parse_libssh_open_failure("Socket error: disconnected"));
+    EXPECT_FALSE(parse_libssh_open_failure("Channel opening failure: channel 1 error () x"));
+    EXPECT_FALSE(parse_libssh_open_failure("Channel opening failure: channel 1 error (2x) x"));
+    EXPECT_FALSE(
+        parse_libssh_open_failure("Channel opening failure: channel 1 error (99999999999) x"));
+    EXPECT_FALSE(parse_libssh_open_failure(""));
+}
+
 }  // namespace
 }  // namespace ghost::proxy

@@ -1,6 +1,6 @@
 #pragma once
-/// The API front doors (SOCKS5, HTTP CONNECT, -L forwards, later TUN) use to get a TCP
-/// flow carried over the client's SSH session as a direct-tcpip channel.
+/// What the client's front doors (SOCKS5, HTTP CONNECT, -L forwards, TUN, DNS) use to get
+/// a TCP flow carried over the SSH session as a direct-tcpip channel.
 ///
 /// Threading: everything here lives on ChannelOpener::io(), the worker that owns the SSH
 /// session. Accept local sockets on that io_context, call open() from its thread; the
@@ -17,14 +17,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 
 #include <asio.hpp>
-#include <nlohmann/json.hpp>
 
-namespace ghost::daemon::proxy {
+#include "common/proxy/open_failure.hpp"
+
+namespace ghost::daemon::ssh {
 
 /// Where the channel should go and who asked (the direct-tcpip originator fields).
 struct OpenRequest {
@@ -34,53 +35,16 @@ struct OpenRequest {
     uint16_t origin_port = 0;
 };
 
-/// Why an open failed, in terms a front door can map to its own reply codes.
-enum class OpenFailure {
-    none,               // success
-    refused,            // target refused the connection (SOCKS 0x05)
-    unreachable,        // no route / name did not resolve (SOCKS 0x03/0x04)
-    timeout,            // no answer from the server in time (SOCKS 0x04 / TTL expired)
-    denied,             // server policy forbids it (SOCKS 0x02)
-    no_session,         // SSH session not up and did not come up within pending_wait
-    resource_shortage,  // server or local limits (too many channels / waiters)
-    general,            // anything else (SOCKS 0x01)
-};
-
-/// "refused", "unreachable", ... for logs and status.
-inline std::string_view to_string(OpenFailure f) {
-    switch (f) {
-        case OpenFailure::none:
-            return "ok";
-        case OpenFailure::refused:
-            return "refused";
-        case OpenFailure::unreachable:
-            return "unreachable";
-        case OpenFailure::timeout:
-            return "timeout";
-        case OpenFailure::denied:
-            return "denied";
-        case OpenFailure::no_session:
-            return "no_session";
-        case OpenFailure::resource_shortage:
-            return "resource_shortage";
-        case OpenFailure::general:
-            return "general";
-    }
-    return "general";
-}
-
-/// Result of ChannelOpener::open.
+/// Result of ChannelOpener::open: success, or why not (one failure type for every front
+/// door, which maps it to its own reply codes: common/proxy/open_failure.hpp).
 struct OpenOutcome {
-    OpenFailure failure = OpenFailure::none;
-    std::string message;          // human: "connect to 10.0.0.5:80 refused by server: ..."
-    uint32_t ssh_reason = 0;      // SSH_OPEN_* reason code from the server, 0 if none
-    std::string ssh_description;  // the server's description text, if any
+    std::optional<ghost::proxy::OpenFailure> failure;  // empty: success
+    std::string message;  // human: "server could not open 10.0.0.5:80: Connection refused"
 
-    bool ok() const { return failure == OpenFailure::none; }
+    bool ok() const { return !failure; }
     static OpenOutcome success() { return {}; }
-    static OpenOutcome fail(OpenFailure f, std::string msg, uint32_t reason = 0,
-                            std::string description = {}) {
-        return {f, std::move(msg), reason, std::move(description)};
+    static OpenOutcome fail(ghost::proxy::OpenFailure f, std::string msg) {
+        return {f, std::move(msg)};
     }
 };
 
@@ -151,20 +115,4 @@ class ChannelOpener {
     virtual void open(OpenRequest req, OpenCallback cb) = 0;
 };
 
-/// A local listener feeding flows into a ChannelOpener (-L forward, SOCKS5 / HTTP CONNECT
-/// front door). Owned by the client profile; lives on the opener's io(). Stays bound
-/// while the session reconnects.
-class LocalService {
-  public:
-    virtual ~LocalService() = default;
-    /// Binds now; false + *why ("cannot listen on 127.0.0.1:1080: Address in use").
-    virtual bool bind(std::string* why) = 0;
-    /// Starts accepting.
-    virtual void start() = 0;
-    /// Stops accepting (idempotent).
-    virtual void close() = 0;
-    /// Runtime details for profile.status; callable from any thread.
-    virtual nlohmann::json status() const = 0;
-};
-
-}  // namespace ghost::daemon::proxy
+}  // namespace ghost::daemon::ssh
