@@ -22,14 +22,15 @@ bool ServerSession::session_usable() const {
     return !(ssh_get_status(session_) & (SSH_CLOSED | SSH_CLOSED_ERROR));
 }
 
-bool ServerSession::drain_messages(size_t& budget) {
+bool ServerSession::drain_messages() {
     for (size_t n = 0;; ++n) {
         // ssh_message_get polls once more when the list is empty: never on a dead session.
         if (!session_usable()) return false;
-        if (n == kMaxMessagesPerDrain || budget == 0) return false;  // the list may hold more
+        if (n == kMaxMessagesPerDrain || messages_left_ == 0)
+            return false;  // the list may hold more
         ssh_message msg = ssh_message_get(session_);
         if (!msg) break;
-        --budget;
+        --messages_left_;
         dispatch(msg);
     }
     // The list is empty: no queued request can point at a retired channel any more.

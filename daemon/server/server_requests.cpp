@@ -55,14 +55,14 @@ ServerSession::Answer ServerSession::handle_direct_tcpip(ssh_message msg) {
     // never a confirmed channel that ends at once.
     uint64_t id = ++next_open_;
     opens_.emplace(id, PendingOpen{msg, target});
-    ++info_->channels;
+    ++info_->opening;
     start_outbound(id, host, static_cast<uint16_t>(port));
     return Answer::held;
 }
 
 void ServerSession::start_outbound(uint64_t id, std::string host, uint16_t port) {
     connect_outbound(io_, shared_->outbound, std::move(host), port,
-                     [id, w = weak_from_this()](OutboundResult r, asio::ip::tcp::socket s) {
+                     [id, w = weak_self()](OutboundResult r, asio::ip::tcp::socket s) {
                          // Gone: teardown freed the message; the socket just closes.
                          if (auto self = w.lock())
                              self->finish_open(id, std::move(r), std::move(s));
@@ -74,6 +74,7 @@ void ServerSession::finish_open(uint64_t id, OutboundResult r, asio::ip::tcp::so
     if (it == opens_.end()) return;  // teardown answered nothing and freed it
     PendingOpen open = std::move(it->second);
     opens_.erase(it);
+    --info_->opening;
     ssh::LogScope scope(log_);
     ssh_channel ch = nullptr;
     if (!r.error.empty()) {
@@ -88,15 +89,12 @@ void ServerSession::finish_open(uint64_t id, OutboundResult r, asio::ip::tcp::so
         ch = ssh_message_channel_request_open_reply_accept(open.msg);
     }
     ssh_message_free(open.msg);
-    if (!ch) {
-        --info_->channels;
-        return after_io();
-    }
+    if (!ch) return after_io();
     auto c = std::make_shared<ssh::ChannelBridge>(*this, ch, open.target,
                                                   ssh::WindowTuner::kAcceptedWindow);
     c->install_callbacks();
     reaper_.watch(ch);
-    channels_.emplace(c.get(), c);
+    adopt(c);
     log_.debug("direct-tcpip to ", open.target, " connected (", r.address, ")");
     c->attach(std::move(s), {});
     after_io();
@@ -254,8 +252,7 @@ void ServerSession::service_reverse() {
             reaper_.retire(ch, false);  // refused: nothing to close; freed at the next reap
             continue;
         }
-        channels_.emplace(owned->channel.get(), owned->channel);
-        ++info_->channels;
+        adopt(owned->channel);
         owned->channel->attach(std::move(owned->socket), {});
     }
 }

@@ -10,7 +10,7 @@ nlohmann::json SessionInfo::to_json() const {
             {"authenticated", authenticated.load()},
             {"key_name", key_name},
             {"key_fingerprint", key_fingerprint},
-            {"channels", channels.load()},
+            {"channels", channels_open.load() + opening.load()},
             {"forwards", forwards.load()},
             {"bytes_in", bytes_in.load()},
             {"bytes_out", bytes_out.load()},

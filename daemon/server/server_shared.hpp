@@ -21,14 +21,14 @@
 #include "daemon/core/log.hpp"
 #include "daemon/server/outbound.hpp"
 #include "daemon/server/startup_limiter.hpp"
-#include "daemon/ssh/session_windows.hpp"
+#include "daemon/ssh/connection.hpp"
 
 namespace ghost::daemon::server {
 
 class ServerSession;
 
 /// What server.sessions shows of one session; counters are updated by its worker.
-struct SessionInfo {
+struct SessionInfo : ssh::ConnectionStats {
     std::string id;
     std::string peer;
     int64_t since = 0;      // unix time of accept
@@ -36,11 +36,8 @@ struct SessionInfo {
     std::string key_name;
     std::string key_fingerprint;
     std::atomic<bool> authenticated{false};
-    std::atomic<uint64_t> channels{0};
+    std::atomic<uint64_t> opening{0};  // direct-tcpip opens waiting for their connect
     std::atomic<uint64_t> forwards{0};
-    std::atomic<uint64_t> bytes_in{0};   // from the client (channel data received)
-    std::atomic<uint64_t> bytes_out{0};  // to the client
-    ssh::WindowStats windows;            // path RTT and receive windows
 
     nlohmann::json to_json() const;
 };

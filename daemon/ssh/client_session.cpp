@@ -1,27 +1,18 @@
 #include "daemon/ssh/client_session.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <cstring>
 
 #include <libssh/server.h>
 
 #include "daemon/ssh/channel_bridge.hpp"
-#include "daemon/ssh/event_drain.hpp"
-#include "daemon/ssh/read_ahead.hpp"
 #include "daemon/ssh/ssh_log.hpp"
 
 namespace ghost::daemon::ssh {
 namespace {
 
-constexpr int kMaxPollsPerPump = 64;            // ~256 KiB of input, then yield
-constexpr size_t kOutBudget = 2 * 1024 * 1024;  // session output queued between drains
 constexpr size_t kMaxQueuedOpens = 4096;
-constexpr uint64_t kQuickAckBelow = 32 * 1024;  // bytes read by one pump
 constexpr const char* kDefaultCiphers =
     "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
     "aes128-ctr,aes256-ctr";
@@ -47,23 +38,23 @@ struct ClientSession::PendingOpen {
 
 ClientSession::ClientSession(asio::io_context& io, ClientSessionConfig cfg, log::Logger logger,
                              std::shared_ptr<SessionStats> stats, SessionEvents events)
-    : io_(io),
+    : Connection(io, std::move(logger), cfg.window, stats),
       cfg_(std::move(cfg)),
-      log_(std::move(logger)),
       stats_(std::move(stats)),
       events_(std::move(events)),
-      watch_(io),
       deadline_(io),
       keepalive_(io),
-      out_budget_(kOutBudget),
-      scratch_(64 * 1024),
-      windows_(cfg_.window, std::shared_ptr<WindowStats>(stats_, &stats_->windows)),
       sweep_(io) {
     server_label_ = join_host_port(cfg_.host, cfg_.port);
+    quickack_small_reads_ = true;
 }
 
 ClientSession::~ClientSession() {
     teardown();
+}
+
+std::weak_ptr<ClientSession> ClientSession::weak_self() {
+    return std::static_pointer_cast<ClientSession>(weak_from_this().lock());
 }
 
 // ---------------------------------------------------------------- handshake
@@ -71,14 +62,12 @@ ClientSession::~ClientSession() {
 void ClientSession::start(core::UniqueFd fd, core::UniqueFd path_fd) {
     LogScope scope(log_);
     fd_ = std::move(fd);
-    path_fd_ = std::move(path_fd);
     std::string why;
     if (!configure(&why)) return end({why, true});
-    watch_.assign(::dup(fd_.get()));
-    windows_.set_path_fd(path_fd_ ? path_fd_.get() : watch_.native_handle());
+    if (!watch(fd_.get(), std::move(path_fd), &why)) return end({why, false});
     phase_ = Phase::connecting;
     deadline_.expires_after(cfg_.handshake_timeout);
-    deadline_.async_wait([w = weak_from_this()](asio::error_code ec) {
+    deadline_.async_wait([w = weak_self()](asio::error_code ec) {
         auto self = w.lock();
         if (ec || !self || self->phase_ == Phase::up || self->phase_ == Phase::closed) return;
         const char* what = self->phase_ == Phase::connecting ? "SSH handshake" : "authentication";
@@ -171,32 +160,13 @@ void ClientSession::step_auth() {
          true});
 }
 
-void ClientSession::wait_handshake_io() {
-    // libssh reads at most 4 KiB per call: if more is buffered in the kernel, no new
-    // edge would wake us, so step again instead of waiting.
-    if (fd_ready_now(fd_.get(), POLLIN)) {
-        asio::post(io_, [w = weak_from_this()] {
-            if (auto self = w.lock()) self->step_handshake();
-        });
-        return;
-    }
-    arm_read();
-    if (ssh_get_poll_flags(session_) & SSH_WRITE_PENDING) arm_write();
-}
-
 void ClientSession::become_up() {
     deadline_.cancel();
-    event_ = ssh_event_new();
-    if (!event_ || ssh_event_add_session(event_, session_) != SSH_OK) {
-        return end({"cannot register SSH session for polling", false});
-    }
-    ssh_set_counters(session_, &counter_out_, &counter_in_);
+    if (!start_running()) return end({"cannot register SSH session for polling", false});
     last_rx_ = std::chrono::steady_clock::now();
-    rx_seen_packets_ = counter_in_.in_packets;
+    rx_seen_packets_ = inbound_packets();
     ssh_set_message_callback(session_, &ClientSession::on_message, this);
-    // From here on every read goes through pump()/after_io(), which look at what is
-    // buffered before waiting for the kernel.
-    read_ahead_attach(fd_.get(), session_);
+    attach_read_ahead();
     phase_ = Phase::up;
     log_.info("SSH session to ", server_label_, " up (host key ", host_fp_, ")");
     on_keepalive_tick();
@@ -211,178 +181,23 @@ void ClientSession::become_up() {
     pump();
 }
 
-// ---------------------------------------------------------------- readiness
+// ---------------------------------------------------------------- engine hooks
 
-void ClientSession::arm_read() {
-    if (read_armed_ || phase_ == Phase::closed) return;
-    read_armed_ = true;
-    watch_.async_wait(asio::posix::descriptor_base::wait_read,
-                      [w = weak_from_this()](asio::error_code ec) {
-                          auto self = w.lock();
-                          if (!self) return;
-                          self->read_armed_ = false;
-                          if (ec) return;
-                          if (self->phase_ == Phase::up)
-                              self->pump();
-                          else
-                              self->step_handshake();
-                      });
-}
-
-void ClientSession::arm_write() {
-    if (write_armed_ || phase_ == Phase::closed) return;
-    write_armed_ = true;
-    watch_.async_wait(asio::posix::descriptor_base::wait_write,
-                      [w = weak_from_this()](asio::error_code ec) {
-                          auto self = w.lock();
-                          if (!self) return;
-                          self->write_armed_ = false;
-                          if (ec) return;
-                          if (self->phase_ == Phase::up)
-                              self->pump();
-                          else
-                              self->step_handshake();
-                      });
-}
-
-void ClientSession::after_io() {
-    corked_.flush();
+void ClientSession::on_packets() {
+    note_inbound(std::chrono::steady_clock::now());
+    service_opens();
     if (phase_ != Phase::up) return;
-    if (!check_alive()) return;
-    refill_budget();
-    if (ssh_get_status(session_) & SSH_WRITE_PENDING) arm_write();
-    // A libssh call may have consumed only part of the input, or handled packets
-    // (open confirmations, window adjusts) outside pump(): let a pump deal with it.
-    if (!pump_posted_ &&
-        (counter_in_.in_packets != last_in_packets_ || fd_ready_now(fd_.get(), POLLIN))) {
-        pump_posted_ = true;
-        asio::post(io_, [w = weak_from_this()] {
-            if (auto self = w.lock()) {
-                self->pump_posted_ = false;
-                self->pump();
-            }
-        });
-    }
+    service_global_request();
 }
 
-// ---------------------------------------------------------------- pump
-
-void ClientSession::pump() {
-    if (phase_ != Phase::up) return;
-    LogScope scope(log_);
-    auto r = drain_event(event_, kMaxPollsPerPump);
-    if (r == DrainResult::error) {
-        // The session may be half gone (libssh-0.10.md): touch nothing but teardown.
-        return end({"connection to " + server_label_ + " lost: " + ssh_get_error(session_), false});
-    }
-    after_pump(r == DrainResult::more);
+void ClientSession::lost(Loss how, const std::string& libssh_error) {
+    std::string why = "connection to " + server_label_ + " lost";
+    if (how == Loss::poll_error || !libssh_error.empty()) why += ": " + libssh_error;
+    end({why, false});
 }
 
-bool ClientSession::check_alive() {
-    int st = ssh_get_status(session_);
-    if (!(st & (SSH_CLOSED | SSH_CLOSED_ERROR)) && ssh_is_connected(session_)) return true;
-    std::string err = ssh_get_error(session_);
-    end({"connection to " + server_label_ + " lost" + (err.empty() ? "" : ": " + err), false});
-    return false;
-}
-
-bool ClientSession::input_pending() const {
-    return fd_ && read_ahead_buffered(fd_.get()) > 0;
-}
-
-void ClientSession::add_corked(const std::shared_ptr<ChannelBridge>& b) {
-    corked_.add(b);
-}
-
-void ClientSession::after_pump(bool more) {
-    corked_.flush();
-    if (!check_alive()) return;
-    windows_.refresh_path(std::chrono::steady_clock::now());  // status, even while idle
-    // Small inbound messages (a channel-open confirmation, then the first data of the new
-    // flow) are answered by servers that leave Nagle on (OpenSSH's sshd for non-tty
-    // sessions): its second segment waits for our ACK, which delayed ACK holds ~40 ms.
-    // Acknowledge at once while traffic is light; bulk transfers keep delayed ACKs.
-    uint64_t in = counter_in_.in_bytes;
-    if (in != quickack_in_bytes_) {
-        if (in - quickack_in_bytes_ < kQuickAckBelow) {
-            int one = 1;
-            ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-        }
-        quickack_in_bytes_ = in;
-    }
-    if (counter_in_.in_packets != last_in_packets_) {
-        last_in_packets_ = counter_in_.in_packets;
-        note_inbound(std::chrono::steady_clock::now());
-        service_opens();
-        if (phase_ != Phase::up) return;
-        service_global_request();
-        if (phase_ != Phase::up) return;
-    }
-    refill_budget();
-    service_stalled();
-    corked_.flush();  // what servicing channels delivered
-    if (phase_ != Phase::up || !check_alive()) return;
-    // Servicing channels may have made libssh read: what it left buffered needs a pump,
-    // not a wait for the kernel.
-    if (more || read_ahead_buffered(fd_.get()) > 0) {
-        pump_posted_ = true;
-        asio::post(io_, [w = weak_from_this()] {
-            if (auto self = w.lock()) {
-                self->pump_posted_ = false;
-                self->pump();
-            }
-        });
-    } else {
-        arm_read();
-    }
-    if (ssh_get_status(session_) & SSH_WRITE_PENDING) arm_write();
-}
-
-void ClientSession::consume_out(size_t n) {
-    out_budget_ = n >= out_budget_ ? 0 : out_budget_ - n;
-}
-
-void ClientSession::count_bytes(uint64_t in, uint64_t out) {
-    stats_->bytes_in += in;
-    stats_->bytes_out += out;
-}
-
-void ClientSession::refill_budget() {
-    if (out_budget_ < kOutBudget && !(ssh_get_status(session_) & SSH_WRITE_PENDING)) {
-        out_budget_ = kOutBudget;
-    }
-}
-
-void ClientSession::add_stalled(const std::shared_ptr<ChannelBridge>& b) {
-    if (b->on_stalled_list()) return;
-    b->on_stalled_list() = true;
-    stalled_.push_back(b);
-}
-
-void ClientSession::service_stalled() {
-    if (stalled_.empty() || out_budget_ == 0) return;
-    std::vector<std::weak_ptr<ChannelBridge>> list;
-    list.swap(stalled_);
-    for (auto& w : list) {
-        auto b = w.lock();
-        if (!b) continue;
-        b->on_stalled_list() = false;
-        if (phase_ != Phase::up) return;
-        b->resume_up();
-    }
-}
-
-void ClientSession::release_bridge(const std::shared_ptr<ChannelBridge>& b) {
-    // Never free inside a libssh callback or call: defer to a fresh handler.
-    asio::post(io_, [w = weak_from_this(), b] {
-        auto self = w.lock();
-        if (!self || self->phase_ == Phase::closed || !b->channel()) return;
-        if (self->bridges_.erase(b.get()) > 0) --self->stats_->channels_open;
-        ssh_channel ch = b->channel();
-        b->detach_for_teardown();  // removes callbacks first (0.10 use-after-free)
-        ssh_channel_free(ch);
-        self->after_io();
-    });
+void ClientSession::free_channel(ssh_channel ch) {
+    ssh_channel_free(ch);
 }
 
 // ---------------------------------------------------------------- direct-tcpip
@@ -395,7 +210,7 @@ void ClientSession::open_direct(OpenRequest req, ChannelOpener::OpenCallback cb)
     };
     if (phase_ == Phase::closed)
         return fail_later(ghost::proxy::OpenFailure::no_session, "SSH session closed");
-    if (bridges_.size() + opening_.size() >= cfg_.max_channels) {
+    if (bridges().size() + opening_.size() >= cfg_.max_channels) {
         return fail_later(ghost::proxy::OpenFailure::resource_shortage,
                           "too many channels (" + std::to_string(cfg_.max_channels) + ")");
     }
@@ -425,7 +240,7 @@ void ClientSession::open_direct(OpenRequest req, ChannelOpener::OpenCallback cb)
     opening_.push_back(std::move(op));
     if (rc != SSH_AGAIN) {
         // Answered at once (or failed to send): resolve through the common path.
-        asio::post(io_, [w = weak_from_this()] {
+        asio::post(io_, [w = weak_self()] {
             if (auto self = w.lock()) self->service_opens();
         });
     }
@@ -460,9 +275,7 @@ void ClientSession::service_opens() {
 void ClientSession::finish_open(PendingOpen& op, OpenOutcome outcome) {
     auto bridge = op.bridge;
     if (outcome.ok()) {
-        bridges_.emplace(bridge.get(), bridge);
-        ++stats_->channels_open;
-        ++stats_->channels_total;
+        adopt(bridge);
         if (!op.cb) return bridge->finish("requester gave up (open timeout)");
         auto cb = std::move(op.cb);
         cb(std::move(outcome), ChannelHandle(bridge));
@@ -504,7 +317,7 @@ void ClientSession::sweep_open_deadlines() {
         }
     }
     sweep_.expires_after(std::chrono::seconds(1));
-    sweep_.async_wait([w = weak_from_this()](asio::error_code ec) {
+    sweep_.async_wait([w = weak_self()](asio::error_code ec) {
         if (auto self = w.lock(); self && !ec) self->sweep_open_deadlines();
     });
 }
@@ -558,7 +371,7 @@ int ClientSession::handle_forwarded_open(ssh_message msg) {
     int origin_port = ssh_message_channel_request_open_originator_port(msg);
     std::optional<net::Endpoint> target;
     if (events_.remote_target) target = events_.remote_target(addr, port);
-    if (!target || bridges_.size() >= cfg_.max_channels) {
+    if (!target || bridges().size() >= cfg_.max_channels) {
         log_.notice("rejecting forwarded connection to ", addr, ":", port, " from ", origin);
         return 1;
     }
@@ -567,9 +380,7 @@ int ClientSession::handle_forwarded_open(ssh_message msg) {
     auto bridge = std::make_shared<ChannelBridge>(*this, ch, "R " + target->str(),
                                                   WindowTuner::kAcceptedWindow);
     bridge->install_callbacks();
-    bridges_.emplace(bridge.get(), bridge);
-    ++stats_->channels_open;
-    ++stats_->channels_total;
+    adopt(bridge);
     log_.debug("forwarded connection from ", origin, ":", origin_port, " to ", target->str());
     auto sock = std::make_shared<asio::ip::tcp::socket>(io_);
     auto resolver = std::make_shared<asio::ip::tcp::resolver>(io_);
@@ -613,14 +424,14 @@ void ClientSession::on_keepalive_tick() {
     auto next = last_rx_ + probe_after;
     while (next <= now) next += interval;
     keepalive_.expires_at(std::min(next, last_rx_ + limit));
-    keepalive_.async_wait([w = weak_from_this()](asio::error_code ec) {
+    keepalive_.async_wait([w = weak_self()](asio::error_code ec) {
         if (auto self = w.lock(); self && !ec) self->on_keepalive_tick();
     });
 }
 
 void ClientSession::note_inbound(std::chrono::steady_clock::time_point now) {
-    if (counter_in_.in_packets == rx_seen_packets_) return;
-    rx_seen_packets_ = counter_in_.in_packets;
+    if (inbound_packets() == rx_seen_packets_) return;
+    rx_seen_packets_ = inbound_packets();
     last_rx_ = now;
 }
 
@@ -657,28 +468,16 @@ void ClientSession::teardown() {
     deadline_.cancel();
     keepalive_.cancel();
     sweep_.cancel();
-    asio::error_code ec;
-    windows_.set_path_fd(-1);
-    watch_.close(ec);
-    path_fd_.reset();
-    for (auto& [_, b] : bridges_) b->detach_for_teardown();
-    bridges_.clear();
-    stats_->channels_open = 0;
+    stop_watching();
     auto opening = std::move(opening_);
     auto queued = std::move(queued_opens_);
     auto forwards = requests_.take_forwards();
     for (auto& op : opening) op->bridge->detach_for_teardown();
     if (session_) {
         ssh_set_message_callback(session_, nullptr, nullptr);
-        if (event_) ssh_event_free(event_);
-        event_ = nullptr;
-        read_ahead_detach(fd_.get());
-        // Order of libssh-0.10.md: event_free -> disconnect -> free; we close the fd
-        // only if libssh did not (it does on fatal errors).
+        // We close the fd only if libssh did not (it does on fatal errors).
         bool fd_still_open = !fd_given_ || ssh_get_fd(session_) != SSH_INVALID_SOCKET;
-        ssh_disconnect(session_);
-        ssh_free(session_);
-        session_ = nullptr;
+        free_session();
         if (!fd_still_open) fd_.release();
     }
     fd_.reset();

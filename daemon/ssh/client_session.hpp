@@ -1,7 +1,6 @@
 #pragma once
-/// A non-blocking libssh client session on one worker io_context (DESIGN.md §6).
-/// asio waits for readiness of a dup of the session fd and calls pump(), which drives
-/// libssh and then services channels. Handshake: connect -> host key -> auth -> up.
+/// The client role of the SSH engine (ssh::Connection, DESIGN.md §6).
+/// Handshake: connect -> host key -> auth -> up.
 /// After up: direct-tcpip opens (ChannelOpener semantics), remote forwards (tcpip-forward
 /// requests), incoming forwarded-tcpip channels, and a keepalive that probes a quiet link
 /// with keepalive@openssh.com and ends the session when nothing arrives for
@@ -24,8 +23,8 @@
 #include "common/net/endpoint.hpp"
 #include "daemon/core/log.hpp"
 #include "daemon/core/unique_fd.hpp"
-#include "daemon/ssh/bridge_host.hpp"
 #include "daemon/ssh/channel_opener.hpp"
+#include "daemon/ssh/connection.hpp"
 #include "daemon/ssh/global_requests.hpp"
 #include "daemon/ssh/host_key_check.hpp"
 #include "daemon/ssh/session_windows.hpp"
@@ -54,14 +53,9 @@ struct ClientSessionConfig {
 };
 
 /// Counters shared with the control thread.
-struct SessionStats {
-    std::atomic<uint64_t> bytes_in{0};   // channel payload received
-    std::atomic<uint64_t> bytes_out{0};  // channel payload sent
-    std::atomic<uint64_t> channels_open{0};
-    std::atomic<uint64_t> channels_total{0};
+struct SessionStats : ConnectionStats {
     std::atomic<uint64_t> keepalives_sent{0};      // keepalive@openssh.com probes
     std::atomic<uint64_t> keepalives_answered{0};  // success or failure, both mean alive
-    WindowStats windows;                           // path RTT and receive windows
 };
 
 /// How a session ended.
@@ -81,7 +75,7 @@ struct SessionEvents {
 };
 
 /// One SSH client connection. Create with make_shared; use only on io().
-class ClientSession final : public BridgeHost, public std::enable_shared_from_this<ClientSession> {
+class ClientSession final : public Connection {
   public:
     using ForwardCallback = GlobalRequests::ForwardCallback;
 
@@ -105,42 +99,22 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
     /// Server host key fingerprint (after key exchange).
     const std::string& host_key_fingerprint() const { return host_fp_; }
 
-    // --- BridgeHost (used by ChannelBridge) ---
-    asio::io_context& io() override { return io_; }
-    const log::Logger& logger() const override { return log_; }
-    size_t out_allowance() const override { return out_budget_; }
-    void consume_out(size_t n) override;
-    /// 64 KiB scratch buffer shared by the worker's bridges.
-    char* scratch() override { return scratch_.data(); }
-    size_t scratch_size() const override { return scratch_.size(); }
-    void count_bytes(uint64_t in, uint64_t out) override;
-    SessionWindows& windows() override { return windows_; }
-    void add_stalled(const std::shared_ptr<ChannelBridge>& b) override;
-    void release_bridge(const std::shared_ptr<ChannelBridge>& b) override;
-    void after_io() override;
-    bool input_pending() const override;
-    void add_corked(const std::shared_ptr<ChannelBridge>& b) override;
-
   private:
     enum class Phase { idle, connecting, authenticating, up, closed };
     struct PendingOpen;
 
+    std::weak_ptr<ClientSession> weak_self();
     bool configure(std::string* why);
-    void step_handshake();
+    void step_handshake() override;
     void step_connect();
     void step_auth();
     void become_up();
-    void wait_handshake_io();
-    void arm_read();
-    void arm_write();
-    void pump();
-    void after_pump(bool more);
-    bool check_alive();
+    void on_packets() override;
+    void lost(Loss how, const std::string& libssh_error) override;
+    void free_channel(ssh_channel ch) override;
     void service_opens();
     void finish_open(PendingOpen& op, OpenOutcome outcome);
     void service_global_request();
-    void service_stalled();
-    void refill_budget();
     void on_keepalive_tick();
     void note_inbound(std::chrono::steady_clock::time_point now);
     std::string keepalive_timeout_reason() const;
@@ -151,39 +125,20 @@ class ClientSession final : public BridgeHost, public std::enable_shared_from_th
     static int on_message(ssh_session s, ssh_message msg, void* user);
     int handle_forwarded_open(ssh_message msg);
 
-    asio::io_context& io_;
     ClientSessionConfig cfg_;
-    log::Logger log_;
     std::shared_ptr<SessionStats> stats_;
     SessionEvents events_;
     Phase phase_ = Phase::idle;
 
-    ssh_session session_ = nullptr;
-    ssh_event event_ = nullptr;
-    core::UniqueFd fd_;                     // owned by us until libssh closes it
-    core::UniqueFd path_fd_;                // TCP socket under a TLS transport (TCP_INFO only)
-    bool fd_given_ = false;                 // handed to libssh with SSH_OPTIONS_FD
-    asio::posix::stream_descriptor watch_;  // dup of fd_, readiness only
-    bool read_armed_ = false;
-    bool write_armed_ = false;
-    bool pump_posted_ = false;
+    core::UniqueFd fd_;      // owned by us until libssh closes it
+    bool fd_given_ = false;  // handed to libssh with SSH_OPTIONS_FD
     asio::steady_timer deadline_;
     asio::steady_timer keepalive_;
-    struct ssh_counter_struct counter_in_ {};
-    struct ssh_counter_struct counter_out_ {};
-    uint64_t last_in_packets_ = 0;
     uint64_t rx_seen_packets_ = 0;                   // in_packets when last_rx_ was taken
     std::chrono::steady_clock::time_point last_rx_;  // last inbound packet (liveness)
-    uint64_t quickack_in_bytes_ = 0;  // in_bytes when the last pump looked at ACK mode
     std::string host_fp_;
     std::string server_label_;
 
-    size_t out_budget_;
-    std::vector<char> scratch_;
-    CorkList corked_;
-    SessionWindows windows_;
-    std::unordered_map<ChannelBridge*, std::shared_ptr<ChannelBridge>> bridges_;
-    std::vector<std::weak_ptr<ChannelBridge>> stalled_;
     std::deque<std::unique_ptr<PendingOpen>> opening_;
     std::deque<std::unique_ptr<PendingOpen>> queued_opens_;
     GlobalRequests requests_;
