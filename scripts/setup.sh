@@ -7,7 +7,7 @@ BUILD_PKGS=(
   build-essential cmake pkg-config
   libssh-dev libssl-dev libasio-dev nlohmann-json3-dev libsdbus-c++-dev
   libnl-3-dev libnl-route-3-dev libsystemd-dev libgtest-dev libgmock-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 PEER_PKGS=(
   openssh-server openssh-client curl socat iperf3 dbus libglib2.0-bin iproute2 procps

@@ -56,7 +56,7 @@ wait_behind build/asan
 build_behind build/fuzz --target fuzz
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    run_tests build/asan -LE wan "$@" || status=$?
+    run_tests build/asan -LE "wan|lint" "$@" || status=$?
 wait_behind build/fuzz
 ((status == 0)) || exit "$status"
 
