@@ -27,15 +27,15 @@ void open_profile_stream(asio::io_context& io, const config::Profile& profile,
     t->connect([t, &io, done = std::move(done)](transport::ConnectResult r) mutable {
         asio::post(io, [t] {});
         if (!r.fd) return done(r.error, {});
-        auto net = std::make_shared<stealth::NetStream>(io, std::move(r.fd), nullptr);
+        auto net = std::make_shared<transport::NetStream>(io, std::move(r.fd), nullptr);
         done({}, OpenedStream{std::move(net), {}, false, {{"peer", r.peer}, {"transport", "tcp"}}});
     });
 }
 
 void splice_stream(OpenedStream stream, int fd) {
-    stealth::Pump::start(
+    transport::Pump::start(
         std::move(stream.net), core::UniqueFd(fd),
-        stream.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,
+        stream.websocket ? transport::Pump::Framing::ws_client : transport::Pump::Framing::raw,
         std::move(stream.leftover));
 }
 

@@ -12,16 +12,16 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config/model.hpp"
-#include "daemon/stealth/net_stream.hpp"
+#include "daemon/transport/net_stream.hpp"
 
 namespace ghost::daemon {
 
 /// An opened transport stream, ready to be pumped to a local socket.
 struct OpenedStream {
-    std::shared_ptr<stealth::NetStream> net;  // bound to the io_context it was opened on
-    std::string leftover;                     // stream bytes already read
-    bool websocket = false;                   // SSH travels in WebSocket frames
-    nlohmann::json info;                      // peer, transport, tls details
+    std::shared_ptr<transport::NetStream> net;  // bound to the io_context it was opened on
+    std::string leftover;                       // stream bytes already read
+    bool websocket = false;                     // SSH travels in WebSocket frames
+    nlohmann::json info;                        // peer, transport, tls details
 };
 
 /// Opens `profile`'s transport on `io`; `done(error, stream)` runs on `io`.

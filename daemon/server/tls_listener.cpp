@@ -19,14 +19,15 @@
 #include "daemon/server/listener.hpp"
 #include "daemon/ssh/ssh_key.hpp"
 #include "daemon/stealth/fallback.hpp"
-#include "daemon/stealth/net_stream.hpp"
-#include "daemon/stealth/tls_context.hpp"
+#include "daemon/transport/net_stream.hpp"
+#include "daemon/transport/tls_context.hpp"
 #include "daemon/transport/tls_transport.hpp"
 
 namespace ghost::daemon::server {
 namespace {
 
 namespace st = ghost::daemon::stealth;
+namespace tr = ghost::daemon::transport;
 namespace ks = ghost::stealth;
 
 /// nginx's client_header_timeout: how long a connection may take to finish the TLS
@@ -53,8 +54,8 @@ struct TlsShared {
     std::atomic<bool> closed{false};
 
     mutable std::mutex mu;  // guards ctx, cert, secret, replay
-    st::SslCtxPtr ctx;
-    st::ServerCert cert;
+    tr::SslCtxPtr ctx;
+    tr::ServerCert cert;
     std::string secret;
     ks::ReplayCache replay;
 
@@ -67,7 +68,7 @@ struct TlsShared {
     std::unordered_map<uint64_t, std::pair<asio::io_context*, std::weak_ptr<Conn>>> conns;
     std::set<uint64_t> undecided;  // ids of conns not yet SSH or fallback, oldest first
 
-    st::SslCtxPtr context() const {
+    tr::SslCtxPtr context() const {
         std::lock_guard lock(mu);
         return ctx;
     }
@@ -83,7 +84,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
           peer_ip_(a.peer_ip),
           peer_(a.peer),
           log_(sh_->log.with_peer(a.peer)) {
-        net_ = std::make_shared<st::NetStream>(io, std::move(a.fd), nullptr);
+        net_ = std::make_shared<tr::NetStream>(io, std::move(a.fd), nullptr);
     }
 
     void start(uint64_t id) {
@@ -95,7 +96,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
             self->timed_out_ = true;
             self->net_->cancel();
         });
-        net_->wait(st::NetStream::Io::want_read, [self](bool ok) { self->on_first_bytes(ok); });
+        net_->wait(tr::NetStream::Io::want_read, [self](bool ok) { self->on_first_bytes(ok); });
     }
 
     /// Closes the connection (listener closing); on its worker.
@@ -117,13 +118,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
             return fallback({}, /*plain_on_tls=*/true);
         }
         auto ctx = sh_->context();
-        st::SslPtr ssl(SSL_new(ctx.get()));
+        tr::SslPtr ssl(SSL_new(ctx.get()));
         SSL_set_accept_state(ssl.get());
         net_->attach_tls(std::move(ssl));
         auto self = shared_from_this();
-        st::drive(
+        tr::drive(
             net_, [n2 = net_] { return n2->handshake(); },
-            [self](st::NetStream::Result r) { self->on_handshake(std::move(r)); });
+            [self](tr::NetStream::Result r) { self->on_handshake(std::move(r)); });
     }
 
     /// `sniff`: not TLS. An SSH banner gets the SSH server on the TCP socket itself; anything
@@ -136,7 +137,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         if (got == std::string_view("SSH-").substr(0, got.size())) {
             if (n < 4) {  // wait for the rest of "SSH-"
                 auto self = shared_from_this();
-                return net_->wait(st::NetStream::Io::want_read, [self](bool ok) {
+                return net_->wait(tr::NetStream::Io::want_read, [self](bool ok) {
                     if (!ok) return self->done();
                     self->sniff_plain();
                 });
@@ -154,8 +155,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
         read_head();
     }
 
-    void on_handshake(st::NetStream::Result r) {
-        if (r.io != st::NetStream::Io::ok) {
+    void on_handshake(tr::NetStream::Result r) {
+        if (r.io != tr::NetStream::Io::ok) {
             ++sh_->handshake_failures;
             log_.debug("TLS handshake failed: ", timed_out_ ? "timed out" : r.error);
             return done();
@@ -165,7 +166,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
     void read_head() {
         auto self = shared_from_this();
-        st::read_some(net_, &buf_, [self](std::string err) {
+        tr::read_some(net_, &buf_, [self](std::string err) {
             if (!err.empty()) {
                 // Silence until nginx's header timeout: the responder closes the way nginx
                 // does (its deadline has passed too).
@@ -184,7 +185,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
             if (b.size() < kSshPrefix.size()) return read_head();
             ++sh_->bare_ssh;
             log_.debug("bare SSH inside TLS");
-            return to_ssh(st::Pump::Framing::raw, std::move(buf_));
+            return to_ssh(tr::Pump::Framing::raw, std::move(buf_));
         }
         if (t.knock_path.empty() || !ks::could_be_knock(b, t.knock_path))
             return fallback(std::move(buf_), false);
@@ -212,16 +213,16 @@ class Conn : public std::enable_shared_from_this<Conn> {
         settle();
         std::string leftover = buf_.substr(len);
         auto self = shared_from_this();
-        st::write_all(net_,
+        tr::write_all(net_,
                       ks::build_switching_protocols(ks::websocket_accept(key),
                                                     st::http_date(st::NginxMimic::Clock::now())),
                       [self, leftover = std::move(leftover)](std::string err) mutable {
                           if (!err.empty()) return self->done();
-                          self->to_ssh(st::Pump::Framing::ws_server, std::move(leftover));
+                          self->to_ssh(tr::Pump::Framing::ws_server, std::move(leftover));
                       });
     }
 
-    void to_ssh(st::Pump::Framing framing, std::string leftover) {
+    void to_ssh(tr::Pump::Framing framing, std::string leftover) {
         settle();
         core::UniqueFd ssh_end, pump_end;
         std::string why;
@@ -229,7 +230,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
             log_.warning("cannot hand the connection to SSH: ", why);
             return done();
         }
-        st::Pump::start(net_, std::move(pump_end), framing, std::move(leftover));
+        tr::Pump::start(net_, std::move(pump_end), framing, std::move(leftover));
         Accepted a;
         a.fd = std::move(ssh_end);
         // The session reads the path RTT from the TCP socket under TLS (TCP_INFO).
@@ -287,7 +288,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     net::IpAddress peer_ip_;
     std::string peer_;
     log::Logger log_;
-    std::shared_ptr<st::NetStream> net_;
+    std::shared_ptr<tr::NetStream> net_;
     std::string buf_;
     uint64_t id_ = 0;
     st::NginxMimic::Clock::time_point accepted_ = st::NginxMimic::Clock::now();
@@ -403,25 +404,25 @@ class TlsListener : public Listener {
             std::string dir;
             if (!ssh::ensure_profile_dir(ctx_.state_dir, ctx_.profile, &dir, why)) return false;
             bool existed = ::access((dir + "/tls.crt").c_str(), F_OK) == 0;
-            if (!st::ensure_self_signed(dir, cert_names(ep_), &cert, &key, why)) return false;
+            if (!tr::ensure_self_signed(dir, cert_names(ep_), &cert, &key, why)) return false;
             if (!existed)
                 ctx_.log.warning("listen ", ep_.str(),
                                  ": no transport.cert_file; generated a self-signed certificate ",
                                  cert, " (clients must pin it; probes see a self-signed site)");
             generated = true;
         }
-        st::ServerCert info;
-        auto ctx = st::make_server_ctx(t, cert, key, &info, why);
+        tr::ServerCert info;
+        auto ctx = tr::make_server_ctx(t, cert, key, &info, why);
         if (!ctx) return false;
         info.generated = generated;
         std::string secret;
         if (!t.knock_path.empty()) {
             if (::access(t.knock_secret_file.c_str(), F_OK) != 0) {
-                if (!st::create_knock_secret(t.knock_secret_file, why)) return false;
+                if (!tr::create_knock_secret(t.knock_secret_file, why)) return false;
                 ctx_.log.notice("listen ", ep_.str(), ": created knock secret ",
                                 t.knock_secret_file, "; copy it to the clients");
             }
-            auto s = st::load_knock_secret(t.knock_secret_file, why);
+            auto s = tr::load_knock_secret(t.knock_secret_file, why);
             if (!s) return false;
             secret = std::move(*s);
         }

@@ -11,7 +11,7 @@ namespace {
 /// carries out its replies (docs/stealth-fallback.md).
 class Responder : public std::enable_shared_from_this<Responder> {
   public:
-    Responder(std::shared_ptr<NetStream> net, NginxMimic::Port port,
+    Responder(std::shared_ptr<transport::NetStream> net, NginxMimic::Port port,
               NginxMimic::Clock::time_point accepted, std::function<void()> on_end)
         : net_(std::move(net)),
           mimic_(port, accepted),
@@ -29,7 +29,7 @@ class Responder : public std::enable_shared_from_this<Responder> {
         if (r.bytes.empty()) return after_write(r);
         auto self = shared_from_this();
         std::string bytes = std::move(r.bytes);
-        write_all(net_, std::move(bytes), [self, r = std::move(r)](std::string err) {
+        transport::write_all(net_, std::move(bytes), [self, r = std::move(r)](std::string err) {
             if (!err.empty()) return self->finish();
             self->after_write(r);
         });
@@ -58,7 +58,7 @@ class Responder : public std::enable_shared_from_this<Responder> {
             self->net_->cancel();  // completes the pending read
         });
         buf_.clear();
-        read_some(net_, &buf_, [self](std::string err) {
+        transport::read_some(net_, &buf_, [self](std::string err) {
             self->timer_.cancel();
             if (self->done_) return;
             const auto now = NginxMimic::Clock::now();
@@ -81,7 +81,7 @@ class Responder : public std::enable_shared_from_this<Responder> {
         if (auto cb = std::move(on_end_)) cb();
     }
 
-    std::shared_ptr<NetStream> net_;
+    std::shared_ptr<transport::NetStream> net_;
     NginxMimic mimic_;
     asio::system_timer timer_;
     std::function<void()> on_end_;
@@ -92,14 +92,14 @@ class Responder : public std::enable_shared_from_this<Responder> {
 
 }  // namespace
 
-void serve_builtin(std::shared_ptr<NetStream> net, std::string received, NginxMimic::Port port,
-                   bool plain_on_tls, NginxMimic::Clock::time_point accepted,
+void serve_builtin(std::shared_ptr<transport::NetStream> net, std::string received,
+                   NginxMimic::Port port, bool plain_on_tls, NginxMimic::Clock::time_point accepted,
                    std::function<void()> on_end) {
     auto r = std::make_shared<Responder>(std::move(net), port, accepted, std::move(on_end));
     r->start(std::move(received), plain_on_tls);
 }
 
-void serve_upstream(std::shared_ptr<NetStream> net, std::string received,
+void serve_upstream(std::shared_ptr<transport::NetStream> net, std::string received,
                     const net::Endpoint& upstream, std::chrono::milliseconds connect_timeout,
                     NginxMimic::Clock::time_point accepted, std::function<void()> on_end) {
     struct Connect {
@@ -122,20 +122,20 @@ void serve_upstream(std::shared_ptr<NetStream> net, std::string received,
             c->sock.close(ignored);
         }
     });
-    c->sock.async_connect(asio::ip::tcp::endpoint(addr, upstream.port),
-                          [c, net, received, on_end, to_builtin](asio::error_code e) mutable {
-                              c->timer.cancel();
-                              if (e || !c->sock.is_open()) return to_builtin();
-                              int one = 1;
-                              ::setsockopt(c->sock.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one,
-                                           sizeof one);
-                              asio::error_code ignored;
-                              core::UniqueFd fd(c->sock.release(ignored));
-                              Pump::start(std::move(net), std::move(fd), Pump::Framing::raw,
-                                          std::move(received), [on_end](const std::string&) {
-                                              if (on_end) on_end();
-                                          });
-                          });
+    c->sock.async_connect(
+        asio::ip::tcp::endpoint(addr, upstream.port),
+        [c, net, received, on_end, to_builtin](asio::error_code e) mutable {
+            c->timer.cancel();
+            if (e || !c->sock.is_open()) return to_builtin();
+            int one = 1;
+            ::setsockopt(c->sock.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            asio::error_code ignored;
+            core::UniqueFd fd(c->sock.release(ignored));
+            transport::Pump::start(std::move(net), std::move(fd), transport::Pump::Framing::raw,
+                                   std::move(received), [on_end](const std::string&) {
+                                       if (on_end) on_end();
+                                   });
+        });
 }
 
 }  // namespace ghost::daemon::stealth

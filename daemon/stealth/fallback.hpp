@@ -9,22 +9,22 @@
 #include <string>
 
 #include "common/net/endpoint.hpp"
-#include "daemon/stealth/net_stream.hpp"
 #include "daemon/stealth/nginx_mimic.hpp"
+#include "daemon/transport/net_stream.hpp"
 
 namespace ghost::daemon::stealth {
 
 /// Answers `net` as nginx would, starting with the bytes already received. `plain_on_tls`:
 /// this is a TLS port and the client did not start TLS. `on_end` runs once when the
 /// connection is closed.
-void serve_builtin(std::shared_ptr<NetStream> net, std::string received, NginxMimic::Port port,
-                   bool plain_on_tls, NginxMimic::Clock::time_point accepted,
+void serve_builtin(std::shared_ptr<transport::NetStream> net, std::string received,
+                   NginxMimic::Port port, bool plain_on_tls, NginxMimic::Clock::time_point accepted,
                    std::function<void()> on_end);
 
 /// Relays `net` to the web server at `upstream` (plain HTTP), sending `received` first.
 /// When the upstream cannot be reached within `connect_timeout`, the built-in responder
 /// answers instead.
-void serve_upstream(std::shared_ptr<NetStream> net, std::string received,
+void serve_upstream(std::shared_ptr<transport::NetStream> net, std::string received,
                     const net::Endpoint& upstream, std::chrono::milliseconds connect_timeout,
                     NginxMimic::Clock::time_point accepted, std::function<void()> on_end);
 

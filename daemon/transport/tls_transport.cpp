@@ -10,7 +10,7 @@
 
 namespace ghost::daemon::transport {
 
-using stealth::NetStream;
+using transport::NetStream;
 
 namespace {
 /// Largest knock answer head the client reads.
@@ -36,7 +36,7 @@ bool stream_pair(core::UniqueFd* a, core::UniqueFd* b, std::string* why) {
 
 struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attempt> {
     Attempt(asio::io_context& ctx_io, config::TransportConfig c, net::Endpoint s, StreamOptions o,
-            stealth::SslCtxPtr x, std::string sec, StreamCallback done)
+            transport::SslCtxPtr x, std::string sec, StreamCallback done)
         : io(ctx_io),
           timer(ctx_io),
           cfg(std::move(c)),
@@ -53,7 +53,7 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
     config::TransportConfig cfg;
     net::Endpoint server;
     StreamOptions opts;
-    stealth::SslCtxPtr ctx;
+    transport::SslCtxPtr ctx;
     std::string secret;
     StreamCallback cb;
     std::string verify_name;
@@ -68,7 +68,7 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
         if (!r.fd) return finish(std::move(r));
         peer = r.peer;
         std::string why;
-        auto ssl = stealth::make_client_ssl(ctx.get(), cfg, verify_name, &why);
+        auto ssl = transport::make_client_ssl(ctx.get(), cfg, verify_name, &why);
         if (!ssl) return fail(why, true);
         net = std::make_shared<NetStream>(io, std::move(r.fd), std::move(ssl));
         auto self = shared_from_this();
@@ -78,7 +78,7 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
             self->timed_out = true;
             if (self->net) self->net->close();
         });
-        stealth::drive(
+        transport::drive(
             net, [n = net] { return n->handshake(); },
             [self](NetStream::Result res) { self->on_handshake(std::move(res)); });
     }
@@ -93,7 +93,7 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
                     (r.io == NetStream::Io::eof ? "connection closed by the server" : r.error),
                 false);
         }
-        if (std::string bad = stealth::check_server_cert(ssl, cfg, verify_name); !bad.empty())
+        if (std::string bad = transport::check_server_cert(ssl, cfg, verify_name); !bad.empty())
             return fail(bad, true);
         const unsigned char* alpn = nullptr;
         unsigned alpn_len = 0;
@@ -104,8 +104,8 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
             {"cipher", SSL_get_cipher_name(ssl)},
             {"alpn", std::string(reinterpret_cast<const char*>(alpn), alpn_len)},
             {"sni", cfg.sni},
-            {"peer_subject", stealth::subject_line(cert)},
-            {"peer_pin_sha256", stealth::spki_pin(cert)},
+            {"peer_subject", transport::subject_line(cert)},
+            {"peer_pin_sha256", transport::spki_pin(cert)},
             {"verified_by",
              cfg.pin_sha256.empty() ? (cfg.ca_file.empty() ? "system CAs" : cfg.ca_file) : "pin"},
             {"knock", !cfg.knock_path.empty()}};
@@ -118,7 +118,7 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
         kr.token =
             ghost::stealth::make_token(secret, cfg.knock_path, std::chrono::system_clock::now());
         auto self = shared_from_this();
-        stealth::write_all(net, ghost::stealth::build_knock_request(kr), [self](std::string err) {
+        transport::write_all(net, ghost::stealth::build_knock_request(kr), [self](std::string err) {
             if (!self->cb) return;
             if (!err.empty())
                 return self->fail("sending the knock to " + self->server.str() + " failed: " + err,
@@ -129,7 +129,7 @@ struct TlsTransport::Attempt : std::enable_shared_from_this<TlsTransport::Attemp
 
     void read_answer() {
         auto self = shared_from_this();
-        stealth::read_some(net, &head, [self](std::string err) {
+        transport::read_some(net, &head, [self](std::string err) {
             if (!self->cb) return;
             if (!err.empty()) {
                 if (self->timed_out)
@@ -214,10 +214,10 @@ void TlsTransport::open_stream(StreamCallback cb) {
     cancel();
     std::string why;
     // Built per attempt: a CA file or pin edited between reconnects takes effect.
-    auto ctx = stealth::make_client_ctx(cfg_, &why);
+    auto ctx = transport::make_client_ctx(cfg_, &why);
     std::string secret;
     if (ctx && !cfg_.knock_path.empty()) {
-        auto s = stealth::load_knock_secret(cfg_.knock_secret_file, &why);
+        auto s = transport::load_knock_secret(cfg_.knock_secret_file, &why);
         if (s)
             secret = std::move(*s);
         else
@@ -249,9 +249,9 @@ void TlsTransport::connect(Callback cb) {
         }
         // The session reads the path RTT from the TCP socket under TLS (TCP_INFO).
         r.path_fd = core::UniqueFd(::fcntl(s.net->fd(), F_DUPFD_CLOEXEC, 0));
-        stealth::Pump::start(
+        transport::Pump::start(
             std::move(s.net), std::move(pump_end),
-            s.websocket ? stealth::Pump::Framing::ws_client : stealth::Pump::Framing::raw,
+            s.websocket ? transport::Pump::Framing::ws_client : transport::Pump::Framing::raw,
             std::move(s.leftover));
         r.fd = std::move(ssh_end);
         cb(std::move(r));

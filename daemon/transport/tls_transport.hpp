@@ -8,7 +8,7 @@
 #include <string>
 
 #include "common/config/model.hpp"
-#include "daemon/stealth/net_stream.hpp"
+#include "daemon/transport/net_stream.hpp"
 #include "daemon/transport/tcp_transport.hpp"
 
 namespace ghost::daemon::transport {
@@ -24,7 +24,7 @@ class TlsTransport : public Transport {
     /// Opens the TLS (+ knock) stream and hands back the network stream itself, with any
     /// bytes read past the knock answer; used by connect() and by `proxy-command`.
     struct Stream {
-        std::shared_ptr<stealth::NetStream> net;
+        std::shared_ptr<transport::NetStream> net;
         std::string leftover;
         bool websocket = false;
     };

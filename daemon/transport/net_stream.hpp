@@ -16,9 +16,9 @@
 
 #include "common/stealth/websocket.hpp"
 #include "daemon/core/unique_fd.hpp"
-#include "daemon/stealth/tls_context.hpp"
+#include "daemon/transport/tls_context.hpp"
 
-namespace ghost::daemon::stealth {
+namespace ghost::daemon::transport {
 
 using ghost::stealth::WsDecoder;
 using ghost::stealth::WsOpcode;
@@ -137,4 +137,4 @@ class Pump : public std::enable_shared_from_this<Pump> {
     uint64_t up_total_ = 0, down_total_ = 0;
 };
 
-}  // namespace ghost::daemon::stealth
+}  // namespace ghost::daemon::transport

@@ -13,7 +13,7 @@
 
 #include "common/config/model.hpp"
 
-namespace ghost::daemon::stealth {
+namespace ghost::daemon::transport {
 
 struct SslCtxFree {
     void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
@@ -64,4 +64,4 @@ std::optional<std::string> load_knock_secret(const std::string& path, std::strin
 /// Writes a fresh random secret (base64 of 32 bytes) to `path`, mode 0600, if absent.
 bool create_knock_secret(const std::string& path, std::string* why);
 
-}  // namespace ghost::daemon::stealth
+}  // namespace ghost::daemon::transport

@@ -1,4 +1,4 @@
-#include "daemon/stealth/tls_context.hpp"
+#include "daemon/transport/tls_context.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -20,7 +20,7 @@
 #include "common/net/endpoint.hpp"
 #include "common/stealth/knock.hpp"
 
-namespace ghost::daemon::stealth {
+namespace ghost::daemon::transport {
 namespace {
 
 int min_version(const std::string& v) {
@@ -360,4 +360,4 @@ bool create_knock_secret(const std::string& path, std::string* why) {
     return ok;
 }
 
-}  // namespace ghost::daemon::stealth
+}  // namespace ghost::daemon::transport

@@ -1,4 +1,4 @@
-#include "daemon/stealth/net_stream.hpp"
+#include "daemon/transport/net_stream.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -8,7 +8,7 @@
 
 #include <openssl/err.h>
 
-namespace ghost::daemon::stealth {
+namespace ghost::daemon::transport {
 
 using ghost::stealth::kWsMaxHeader;
 using ghost::stealth::ws_control_frame;
@@ -466,4 +466,4 @@ void Pump::end(const std::string& reason) {
     if (auto cb = std::move(on_end_)) cb(reason);
 }
 
-}  // namespace ghost::daemon::stealth
+}  // namespace ghost::daemon::transport
