@@ -35,12 +35,12 @@ void ChannelBridge::install_callbacks() {
 }
 
 void ChannelBridge::attach(asio::ip::tcp::socket socket, std::string early_data) {
-    if (finished_) return;
+    if (finished()) return;
     asio::error_code ec;
     socket_ = std::move(socket);
     socket_.non_blocking(true, ec);
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-    attached_ = true;
+    set_phase(Phase::bridging);
     last_activity_ = std::chrono::steady_clock::now();
     // Whatever arrived from the server before attach goes out first.
     if (!down_.empty()) on_writable();
@@ -48,9 +48,9 @@ void ChannelBridge::attach(asio::ip::tcp::socket socket, std::string early_data)
         up_pending_.assign(early_data.begin(), early_data.end());
         up_off_ = 0;
     }
-    if (!finished_) resume_up();
-    if (!finished_ && remote_eof_) maybe_half_close_local();  // EOF came before attach
-    if (!finished_) {
+    if (!finished()) resume_up();
+    if (!finished() && remote_ != Remote::open) maybe_half_close_local();  // EOF came before attach
+    if (!finished()) {
         window_.start_at(session_.windows().settings().initial);
         want_grant();
     }
@@ -59,17 +59,17 @@ void ChannelBridge::attach(asio::ip::tcp::socket socket, std::string early_data)
 
 void ChannelBridge::kick() {
     // A finished bridge may outlive its session: never touch the session then.
-    if (!finished_) session_.after_io();
+    if (!finished()) session_.after_io();
 }
 
 void ChannelBridge::abandon() {
-    if (!attached_) finish("abandoned before attach");
+    if (!attached()) finish("abandoned before attach");
 }
 
 void ChannelBridge::terminate(const std::string& why) {
-    if (finished_) return;
+    if (finished()) return;
     asio::error_code ec;
-    if (attached_) socket_.set_option(asio::socket_base::linger(true, 0), ec);  // RST on close
+    if (attached()) socket_.set_option(asio::socket_base::linger(true, 0), ec);  // RST on close
     finish(why);
 }
 
@@ -78,7 +78,7 @@ void ChannelBridge::terminate(const std::string& why) {
 int ChannelBridge::on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
                            void* user) {
     auto* self = static_cast<ChannelBridge*>(user);
-    if (self->finished_) return static_cast<int>(len);  // discard
+    if (self->finished()) return static_cast<int>(len);  // discard
     if (is_stderr) {
         // Discarded, all of it: update_window() relies on the stderr buffer staying
         // empty (its read copies what is buffered there into the scratch buffer).
@@ -105,7 +105,7 @@ void ChannelBridge::account(uint64_t arrived, uint64_t left) {
 
 size_t ChannelBridge::deliver(const char* data, size_t len) {
     size_t sent = 0;
-    if (attached_ && down_.size() == down_off_ && !local_write_shut_) {
+    if (attached() && down_.size() == down_off_ && !local_write_shut_) {
         // With the next SSH packet already read, this one may wait in the socket for it:
         // one TCP segment (and one TUN packet, one wake-up of the reader) instead of two.
         int more = session_.input_pending() ? MSG_MORE : 0;
@@ -134,7 +134,7 @@ size_t ChannelBridge::deliver(const char* data, size_t len) {
             down_off_ = 0;
         }
         down_.insert(down_.end(), data + sent, data + sent + keep);
-        if (attached_) wait_writable();
+        if (attached()) wait_writable();
     }
     if (sent + keep > 0) last_activity_ = std::chrono::steady_clock::now();
     session_.count_bytes(sent + keep, 0);
@@ -150,18 +150,18 @@ void CorkList::flush() {
 void ChannelBridge::uncork() {
     if (!corked_) return;
     corked_ = false;
-    if (finished_ || !socket_.is_open()) return;
+    if (finished() || !socket_.is_open()) return;
     int one = 1;  // setting TCP_NODELAY again pushes what MSG_MORE held back
     ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 void ChannelBridge::wait_writable() {
-    if (writing_ || finished_) return;
+    if (writing_ || finished()) return;
     writing_ = true;
     socket_.async_wait(asio::socket_base::wait_write,
                        [self = shared_from_this()](asio::error_code ec) {
                            self->writing_ = false;
-                           if (ec || self->finished_) return;
+                           if (ec || self->finished()) return;
                            self->on_writable();
                            self->kick();
                        });
@@ -188,7 +188,7 @@ void ChannelBridge::on_writable() {
 // Reads only while libssh holds data: a read of an empty buffer would run libssh's
 // packet loop, whose data callback could fill down_ under the read.
 void ChannelBridge::pull_from_libssh() {
-    while (libssh_left_ > 0 && !finished_ && down_.size() - down_off_ < kDownCap) {
+    while (libssh_left_ > 0 && !finished() && down_.size() - down_off_ < kDownCap) {
         size_t room = std::min({kDownCap - (down_.size() - down_off_), session_.scratch_size(),
                                 static_cast<size_t>(libssh_left_)});
         int r = ssh_channel_read_nonblocking(channel_, session_.scratch(),
@@ -207,14 +207,14 @@ void ChannelBridge::pull_from_libssh() {
 }
 
 void ChannelBridge::delivered(size_t n) {
-    if (n == 0 || finished_) return;
+    if (n == 0 || finished()) return;
     auto now = std::chrono::steady_clock::now();
     SessionWindows& w = session_.windows();
     window_.on_delivered(n, now, w.rtt(now), w.settings(), w.budget());
 }
 
 void ChannelBridge::want_grant() {
-    if (grant_posted_ || finished_ || window_.grant_due(unconsumed()) == 0) return;
+    if (grant_posted_ || finished() || window_.grant_due(unconsumed()) == 0) return;
     grant_posted_ = true;
     asio::post(session_.io(), [self = shared_from_this()] {
         self->update_window();
@@ -224,7 +224,8 @@ void ChannelBridge::want_grant() {
 
 void ChannelBridge::update_window() {
     grant_posted_ = false;
-    if (finished_ || remote_eof_ || !channel_ || !ssh_channel_is_open(channel_)) return;
+    if (finished() || remote_ != Remote::open || !channel_ || !ssh_channel_is_open(channel_))
+        return;
     uint32_t count = window_.grant_due(unconsumed());
     if (count == 0) return;
     // Before the call: data it reads already uses the new window.
@@ -238,7 +239,7 @@ void ChannelBridge::update_window() {
 
 void ChannelBridge::service_later(bool done_check) {
     asio::post(session_.io(), [s = shared_from_this(), done_check] {
-        if (s->finished_) return;
+        if (s->finished()) return;
         s->pull_from_libssh();
         s->maybe_half_close_local();
         s->want_grant();
@@ -249,21 +250,20 @@ void ChannelBridge::service_later(bool done_check) {
 
 void ChannelBridge::on_eof(ssh_session, ssh_channel, void* user) {
     auto* self = static_cast<ChannelBridge*>(user);
-    self->remote_eof_ = true;
+    if (self->remote_ == Remote::open) self->remote_ = Remote::eof;
     self->service_later(false);  // data may still sit in libssh: half-close later
 }
 
 void ChannelBridge::on_close(ssh_session, ssh_channel, void* user) {
     auto* self = static_cast<ChannelBridge*>(user);
-    self->remote_eof_ = true;
-    self->remote_closed_ = true;
+    self->remote_ = Remote::closed;
     self->service_later(true);
 }
 
 void ChannelBridge::maybe_half_close_local() {
-    if (!remote_eof_ || local_write_shut_ || finished_ || !attached_) return;
+    if (remote_ == Remote::open || local_write_shut_ || !attached()) return;
     if (down_off_ < down_.size() || libssh_left_ > 0) return;
-    if (!remote_closed_) {
+    if (remote_ != Remote::closed) {
         int late = ssh_channel_poll(channel_, 0);  // may run the packet loop: on_data counts
         if (late > 0) {
             libssh_left_ = std::max<uint64_t>(libssh_left_, static_cast<uint64_t>(late));
@@ -279,25 +279,25 @@ void ChannelBridge::maybe_half_close_local() {
 // ---------------------------------------------------------------- local -> ssh
 
 void ChannelBridge::wait_readable() {
-    if (reading_ || finished_ || local_eof_) return;
+    if (reading_ || finished() || up_ != Up::reading) return;
     reading_ = true;
     socket_.async_wait(asio::socket_base::wait_read,
                        [self = shared_from_this()](asio::error_code ec) {
                            self->reading_ = false;
-                           if (ec || self->finished_) return;
+                           if (ec || self->finished()) return;
                            self->on_readable();
                            self->kick();
                        });
 }
 
 void ChannelBridge::resume_up() {
-    if (finished_ || !attached_ || reading_ || remote_closed_) return;
+    if (!attached() || reading_ || remote_ == Remote::closed) return;
     on_readable();
 }
 
 void ChannelBridge::on_readable() {
     if (!flush_up_pending()) return;
-    for (int i = 0; i < kMaxReadsPerWake && !local_eof_ && !finished_; ++i) {
+    for (int i = 0; i < kMaxReadsPerWake && up_ == Up::reading && !finished(); ++i) {
         size_t want = std::min({session_.scratch_size(), session_.out_allowance(),
                                 static_cast<size_t>(ssh_channel_window_size(channel_))});
         if (want == 0) return stall();
@@ -307,21 +307,21 @@ void ChannelBridge::on_readable() {
             return finish(std::string("local read failed: ") + std::strerror(errno));
         }
         if (n == 0) {
-            local_eof_ = true;
+            up_ = Up::local_eof;
             break;
         }
         last_activity_ = std::chrono::steady_clock::now();
         size_t w = write_channel(session_.scratch(), static_cast<size_t>(n));
-        if (finished_) return;
+        if (finished()) return;
         if (w < static_cast<size_t>(n)) {  // rekey or window race: keep the rest
             up_pending_.assign(session_.scratch() + w, session_.scratch() + n);
             up_off_ = 0;
             return stall();
         }
     }
-    if (local_eof_) {
-        if (!eof_sent_ && up_off_ == up_pending_.size()) {
-            eof_sent_ = true;
+    if (up_ != Up::reading) {
+        if (up_ == Up::local_eof && up_off_ == up_pending_.size()) {
+            up_ = Up::eof_sent;
             ssh_channel_send_eof(channel_);
         }
         return maybe_done();
@@ -338,7 +338,7 @@ bool ChannelBridge::flush_up_pending() {
     size_t want = std::min({up_pending_.size() - up_off_, session_.out_allowance(),
                             static_cast<size_t>(ssh_channel_window_size(channel_))});
     if (want > 0) up_off_ += write_channel(up_pending_.data() + up_off_, want);
-    if (finished_) return false;
+    if (finished()) return false;
     if (up_off_ < up_pending_.size()) {
         stall();
         return false;
@@ -367,15 +367,15 @@ void ChannelBridge::stall() {
 // ---------------------------------------------------------------- teardown
 
 void ChannelBridge::maybe_done() {
-    if (finished_) return;
-    bool down_done = local_write_shut_ || (remote_closed_ && down_off_ == down_.size());
-    bool up_done = (eof_sent_ && local_eof_) || remote_closed_;
+    if (finished()) return;
+    bool down_done = local_write_shut_ || (remote_ == Remote::closed && down_off_ == down_.size());
+    bool up_done = up_ == Up::eof_sent || remote_ == Remote::closed;
     if (down_done && up_done) finish({});
 }
 
 void ChannelBridge::finish(const std::string& why) {
-    if (finished_) return;
-    finished_ = true;
+    if (finished()) return;
+    set_phase(Phase::finished);
     window_.release(session_.windows().budget());
     session_.windows().note_budget();
     if (!why.empty()) session_.logger().debug("flow ", label_, " ends: ", why);
@@ -392,11 +392,11 @@ void ChannelBridge::detach_for_teardown() {
     if (callbacks_installed_ && channel_) ssh_remove_channel_callbacks(channel_, &callbacks_);
     callbacks_installed_ = false;
     channel_ = nullptr;
-    if (!finished_) {
+    if (!finished()) {
         window_.release(session_.windows().budget());
         session_.windows().note_budget();
     }
-    finished_ = true;
+    set_phase(Phase::finished);
     asio::error_code ec;
     socket_.close(ec);
 }

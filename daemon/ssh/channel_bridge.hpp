@@ -64,9 +64,9 @@ class ChannelBridge : public ChannelHandle::Impl,
     uint32_t window_target() const { return window_.target(); }
 
     ssh_channel channel() const { return channel_; }
-    bool finished() const { return finished_; }
-    /// True once the local socket is attached.
-    bool attached() const { return attached_; }
+    bool finished() const { return phase_ == Phase::finished; }
+    /// True while the local socket is attached and the flow not finished.
+    bool attached() const { return phase_ == Phase::bridging; }
     const std::string& label() const { return label_; }
     /// Called by the session for its stalled list bookkeeping.
     bool& on_stalled_list() { return on_stalled_list_; }
@@ -74,6 +74,14 @@ class ChannelBridge : public ChannelHandle::Impl,
     std::chrono::steady_clock::time_point last_activity() const { return last_activity_; }
 
   private:
+    /// The bridge's life: opening (no local socket yet) -> bridging -> finished.
+    enum class Phase { opening, bridging, finished };
+    /// What the peer said of the ssh -> local direction.
+    enum class Remote { open, eof, closed };
+    /// The local -> ssh direction: reading, local EOF seen, EOF sent to the peer.
+    enum class Up { reading, local_eof, eof_sent };
+
+    void set_phase(Phase p) { phase_ = p; }
     static int on_data(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
                        void* user);
     static void on_eof(ssh_session, ssh_channel, void* user);
@@ -103,8 +111,7 @@ class ChannelBridge : public ChannelHandle::Impl,
     struct ssh_channel_callbacks_struct callbacks_ {};
     bool callbacks_installed_ = false;
     asio::ip::tcp::socket socket_;
-    bool attached_ = false;
-    bool finished_ = false;
+    Phase phase_ = Phase::opening;
     bool on_stalled_list_ = false;
     std::chrono::steady_clock::time_point last_activity_;
 
@@ -112,8 +119,7 @@ class ChannelBridge : public ChannelHandle::Impl,
     std::vector<char> down_;
     size_t down_off_ = 0;
     bool writing_ = false;
-    bool remote_eof_ = false;
-    bool remote_closed_ = false;
+    Remote remote_ = Remote::open;
     bool local_write_shut_ = false;
     bool corked_ = false;
     uint64_t libssh_left_ = 0;  // stdout bytes buffered in libssh (the callback took less)
@@ -124,8 +130,7 @@ class ChannelBridge : public ChannelHandle::Impl,
     std::vector<char> up_pending_;
     size_t up_off_ = 0;
     bool reading_ = false;
-    bool local_eof_ = false;
-    bool eof_sent_ = false;
+    Up up_ = Up::reading;
 };
 
 }  // namespace ghost::daemon::ssh
