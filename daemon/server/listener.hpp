@@ -25,6 +25,9 @@ struct Accepted {
     net::IpAddress peer_ip;
     std::string peer;        // "1.2.3.4:5678"
     core::UniqueFd path_fd;  // the TCP socket under `fd` when `fd` is not one (tls)
+    /// The worker already serving the connection (tls: its TLS pump runs there), where its
+    /// SSH session must run too; nullptr: any worker.
+    asio::io_context* worker = nullptr;
 };
 
 /// Accepts connections for one `listen[]` entry.

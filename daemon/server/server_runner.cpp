@@ -194,7 +194,8 @@ void ServerRunner::on_accepted(server::Accepted a) {
         ctx_.log.with_peer(a.peer).debug("connection dropped: ", why);
         return;  // a.fd closes here
     }
-    asio::io_context& io = ctx_.workers.next();
+    // A TLS connection stays on the worker that runs its TLS pump (DESIGN.md §2).
+    asio::io_context& io = a.worker ? *a.worker : ctx_.workers.next();
     asio::post(io, [&io, shared = shared_, a = std::make_shared<server::Accepted>(std::move(a)),
                     s = std::make_shared<server::StartupSlot>(std::move(slot))]() mutable {
         auto session =

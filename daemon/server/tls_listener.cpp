@@ -148,6 +148,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
             a.fd = net_->release();
             a.peer_ip = peer_ip_;
             a.peer = peer_;
+            a.worker = &io_;
             deliver(std::move(a));
             return done();
         }
@@ -237,6 +238,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         a.path_fd = core::UniqueFd(::fcntl(net_->fd(), F_DUPFD_CLOEXEC, 0));
         a.peer_ip = peer_ip_;
         a.peer = peer_;
+        a.worker = &io_;  // the pump runs here: the SSH session will too (one thread)
         deliver(std::move(a));
         done();
     }
