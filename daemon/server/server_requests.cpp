@@ -55,7 +55,8 @@ ServerSession::Answer ServerSession::handle_direct_tcpip(ssh_message msg) {
     // never a confirmed channel that ends at once.
     uint64_t id = ++next_open_;
     opens_.emplace(id, PendingOpen{msg, target});
-    ++info_->opening;
+    ++opening_;
+    note_activity();
     start_outbound(id, host, static_cast<uint16_t>(port));
     return Answer::held;
 }
@@ -74,7 +75,7 @@ void ServerSession::finish_open(uint64_t id, OutboundResult r, asio::ip::tcp::so
     if (it == opens_.end()) return;  // teardown answered nothing and freed it
     PendingOpen open = std::move(it->second);
     opens_.erase(it);
-    --info_->opening;
+    --opening_;
     ssh::LogScope scope(log_);
     ssh_channel ch = nullptr;
     if (!r.error.empty()) {
@@ -185,7 +186,7 @@ ServerSession::Answer ServerSession::handle_tcpip_forward(ssh_message msg) {
     if (!fwd->bind(p, &why)) return refuse(why);
     fwd->start();
     forwards_[{requested, fwd->bound_port()}] = fwd;
-    info_->forwards = forwards_.size();
+    note_activity();
     log_.info("remote forward listening on ", hp(bind_host, fwd->bound_port()), " (requested ",
               what, ")");
     ssh_message_global_request_reply_success(msg, fwd->bound_port());
@@ -199,7 +200,7 @@ ServerSession::Answer ServerSession::handle_cancel_forward(ssh_message msg) {
     if (port < 0 || port > 65535 || it == forwards_.end()) return Answer::refuse;
     it->second->close();
     forwards_.erase(it);
-    info_->forwards = forwards_.size();
+    note_activity();
     ssh_message_global_request_reply_success(msg, 0);
     return Answer::answered;
 }

@@ -235,8 +235,10 @@ nlohmann::json ServerRunner::status() const {
     s["preauth"] = shared_->startups->status();
     uint64_t in = 0, out = 0;
     for (const auto& r : shared_->snapshot()) {
-        in += r.info->bytes_in;
-        out += r.info->bytes_out;
+        auto j = r.info->status.get();
+        if (!j.is_object()) continue;
+        in += j.value("bytes_in", uint64_t{0});
+        out += j.value("bytes_out", uint64_t{0});
     }
     s["bytes_in"] = in;
     s["bytes_out"] = out;
@@ -254,15 +256,19 @@ nlohmann::json ServerRunner::status() const {
 nlohmann::json ServerRunner::sessions() const {
     nlohmann::json out = nlohmann::json::array();
     if (!shared_) return out;
-    for (const auto& r : shared_->snapshot())
-        if (r.info->authenticated) out.push_back(r.info->to_json());
+    for (const auto& r : shared_->snapshot()) {
+        auto j = r.info->status.get();
+        if (j.is_object() && j.value("authenticated", false)) out.push_back(std::move(j));
+    }
     return out;
 }
 
 bool ServerRunner::kick(const std::string& id) {
     if (!shared_) return false;
     for (const auto& r : shared_->snapshot()) {
-        if (r.info->id != id || !r.info->authenticated) continue;
+        if (r.info->id != id) continue;
+        auto j = r.info->status.get();
+        if (!j.is_object() || !j.value("authenticated", false)) continue;
         asio::post(*r.io, [w = r.session] {
             if (auto s = w.lock()) s->close("kicked by administrator");
         });

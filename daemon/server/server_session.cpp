@@ -24,22 +24,16 @@ ssh::WindowSettings window_settings(const config::WindowConfig& w) {
 
 ServerSession::ServerSession(asio::io_context& io, std::shared_ptr<ServerShared> shared,
                              Accepted conn, StartupSlot slot)
-    : ServerSession(io, std::move(shared), std::move(conn), std::move(slot),
-                    std::make_shared<SessionInfo>()) {}
-
-ServerSession::ServerSession(asio::io_context& io, std::shared_ptr<ServerShared> shared,
-                             Accepted conn, StartupSlot slot, std::shared_ptr<SessionInfo> info)
     : Connection(io, shared->log.with_peer(conn.peer), window_settings(shared->profile.window),
-                 info),
+                 std::make_shared<ssh::ConnectionStats>()),
       shared_(std::move(shared)),
       conn_(std::move(conn)),
       slot_(std::move(slot)),
-      info_(std::move(info)),
+      info_(std::make_shared<SessionInfo>()),
+      since_(static_cast<int64_t>(std::time(nullptr))),
       grace_(io),
       idle_(io) {
     info_->id = shared_->next_id();
-    info_->peer = conn_.peer;
-    info_->since = static_cast<int64_t>(std::time(nullptr));
 }
 
 ServerSession::~ServerSession() {
@@ -56,6 +50,7 @@ void ServerSession::start() {
     ssh::LogScope scope(log_);
     self_ = std::static_pointer_cast<ServerSession>(shared_from_this());
     shared_->add({self_, &io_, info_});
+    publish();
     std::string why;
     if (!setup(&why)) {
         slot_.release(PreauthOutcome::aborted);
@@ -184,11 +179,8 @@ int ServerSession::auth_pubkey(ssh_key key, char state) {
     keys_ = keys;
     entry_ = e;
     key_blob_ = *blob;
-    {
-        std::lock_guard lock(info_->mu);
-        info_->key_name = e->name;
-        info_->key_fingerprint = fp;
-    }
+    key_name_ = e->name;
+    key_fingerprint_ = fp;
     return SSH_AUTH_SUCCESS;
 }
 
@@ -210,16 +202,16 @@ void ServerSession::become_up() {
     phase_ = Phase::up;
     grace_.cancel();
     slot_.release(PreauthOutcome::authenticated);
-    info_->authenticated = true;
     log_.info("session ", info_->id, " authenticated with key '", entry_->name, "' (",
-              info_->key_fingerprint, ")");
+              key_fingerprint_, ")");
     if (shared_->event)
         shared_->event({{"type", "session.connected"},
                         {"profile", shared_->profile.name},
                         {"session", info_->id},
                         {"peer", conn_.peer},
                         {"key_name", entry_->name},
-                        {"key_fingerprint", info_->key_fingerprint}});
+                        {"key_fingerprint", key_fingerprint_}});
+    publish();
     if (shared_->profile.limits.idle_timeout_s > 0) sweep_idle();
 }
 
@@ -228,6 +220,21 @@ void ServerSession::become_up() {
 void ServerSession::lost(Loss how, const std::string& libssh_error) {
     if (how == Loss::poll_error) return close("connection lost: " + libssh_error);
     close(libssh_error.empty() ? "client disconnected" : "client disconnected: " + libssh_error);
+}
+
+void ServerSession::publish() {
+    const ssh::ConnectionStats& st = connection_stats();
+    info_->status.set({{"id", info_->id},
+                       {"peer", conn_.peer},
+                       {"since", since_},
+                       {"authenticated", phase_ == Phase::up},
+                       {"key_name", key_name_},
+                       {"key_fingerprint", key_fingerprint_},
+                       {"channels", st.channels_open.load() + opening_},
+                       {"forwards", forwards_.size()},
+                       {"bytes_in", st.bytes_in.load()},
+                       {"bytes_out", st.bytes_out.load()},
+                       {"path", st.windows.to_json()}});
 }
 
 void ServerSession::free_channel(ssh_channel ch) {
@@ -279,8 +286,8 @@ void ServerSession::close(const std::string& reason) {
                         {"session", info_->id},
                         {"peer", conn_.peer},
                         {"reason", reason},
-                        {"bytes_in", info_->bytes_in.load()},
-                        {"bytes_out", info_->bytes_out.load()}});
+                        {"bytes_in", connection_stats().bytes_in.load()},
+                        {"bytes_out", connection_stats().bytes_out.load()}});
     // Drop our own reference from a fresh handler, not under our own member call.
     asio::post(io_, [s = std::move(self_)] {});
 }
@@ -300,7 +307,7 @@ void ServerSession::teardown() {
     for (auto& [_, o] : opens_) ssh_message_free(o.msg);  // before the session they belong to
     opens_.clear();
     reaper_.clear();
-    info_->opening = 0;
+    opening_ = 0;
     free_session();
     conn_.fd.reset();  // only set when libssh never took it
     slot_.release();

@@ -74,8 +74,6 @@ class ServerSession final : public ssh::Connection {
         uint16_t origin_port;
     };
 
-    ServerSession(asio::io_context& io, std::shared_ptr<ServerShared> shared, Accepted conn,
-                  StartupSlot slot, std::shared_ptr<SessionInfo> info);
     std::weak_ptr<ServerSession> weak_self();
     bool setup(std::string* why);
     void step_handshake() override;  // the key exchange
@@ -86,6 +84,7 @@ class ServerSession final : public ssh::Connection {
     bool pump_due() const override { return reaper_.reap_due(); }
     void lost(Loss how, const std::string& libssh_error) override;
     void free_channel(ssh_channel ch) override;
+    void publish() override;
     void become_up();
     void service_reverse();
     void service_session_channels();
@@ -115,6 +114,9 @@ class ServerSession final : public ssh::Connection {
     Accepted conn_;
     StartupSlot slot_;
     std::shared_ptr<SessionInfo> info_;
+    int64_t since_ = 0;  // unix time of accept
+    std::string key_name_, key_fingerprint_;
+    size_t opening_ = 0;  // direct-tcpip opens waiting for their connect
     Phase phase_ = Phase::kex;
     std::shared_ptr<ServerSession> self_;  // keeps the session alive until close()
     bool reserved_ = false;                // holds one of limits.max_sessions

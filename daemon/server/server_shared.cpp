@@ -2,21 +2,6 @@
 
 namespace ghost::daemon::server {
 
-nlohmann::json SessionInfo::to_json() const {
-    std::lock_guard lock(mu);
-    return {{"id", id},
-            {"peer", peer},
-            {"since", since},
-            {"authenticated", authenticated.load()},
-            {"key_name", key_name},
-            {"key_fingerprint", key_fingerprint},
-            {"channels", channels_open.load() + opening.load()},
-            {"forwards", forwards.load()},
-            {"bytes_in", bytes_in.load()},
-            {"bytes_out", bytes_out.load()},
-            {"path", windows.to_json()}};
-}
-
 ServerShared::~ServerShared() {
     if (bind) ssh_bind_free(bind);
 }

@@ -19,27 +19,19 @@
 #include "common/auth/authorized_keys.hpp"
 #include "common/config/model.hpp"
 #include "daemon/core/log.hpp"
+#include "daemon/core/published.hpp"
 #include "daemon/server/outbound.hpp"
 #include "daemon/server/startup_limiter.hpp"
-#include "daemon/ssh/connection.hpp"
 
 namespace ghost::daemon::server {
 
 class ServerSession;
 
-/// What server.sessions shows of one session; counters are updated by its worker.
-struct SessionInfo : ssh::ConnectionStats {
-    std::string id;
-    std::string peer;
-    int64_t since = 0;      // unix time of accept
-    mutable std::mutex mu;  // guards the key fields, set once at authentication
-    std::string key_name;
-    std::string key_fingerprint;
-    std::atomic<bool> authenticated{false};
-    std::atomic<uint64_t> opening{0};  // direct-tcpip opens waiting for their connect
-    std::atomic<uint64_t> forwards{0};
-
-    nlohmann::json to_json() const;
+/// What server.sessions shows of one session: published by its worker (the session's
+/// publish()), read by the control thread.
+struct SessionInfo {
+    std::string id;                          // set before the session is registered, then constant
+    core::Published<nlohmann::json> status;  // {id, peer, since, authenticated, ...}; null at first
 };
 
 struct ServerShared {

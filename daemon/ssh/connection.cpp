@@ -27,6 +27,7 @@ Connection::Connection(asio::io_context& io, log::Logger log, WindowSettings win
       log_(std::move(log)),
       stats_(std::move(stats)),
       watch_(io),
+      publish_timer_(io),
       out_budget_(kOutBudget),
       windows_(window, std::shared_ptr<WindowStats>(stats_, &stats_->windows)) {}
 
@@ -83,6 +84,19 @@ void Connection::adopt(std::shared_ptr<ChannelBridge> b) {
     bridges_.emplace(b.get(), std::move(b));
     ++stats_->channels_open;
     ++stats_->channels_total;
+    note_activity();
+}
+
+void Connection::note_activity() {
+    if (publish_due_ || stage_ == Stage::closed) return;
+    publish_due_ = true;
+    publish_timer_.expires_after(kPublishInterval);
+    publish_timer_.async_wait([w = weak_from_this()](asio::error_code ec) {
+        auto self = w.lock();
+        if (!self) return;
+        self->publish_due_ = false;
+        if (!ec && self->stage_ != Stage::closed) self->publish();
+    });
 }
 
 // ---------------------------------------------------------------- readiness
@@ -167,6 +181,7 @@ void Connection::after_pump(bool more) {
     corked_.flush();
     if (!check_alive()) return;
     windows_.refresh_path(std::chrono::steady_clock::now());  // status, even while idle
+    note_activity();
     if (quickack_small_reads_) quickack_if_light();
     if (counter_in_.in_packets != last_in_packets_) {
         last_in_packets_ = counter_in_.in_packets;
@@ -256,6 +271,7 @@ void Connection::release_bridge(const std::shared_ptr<ChannelBridge>& b) {
         auto self = w.lock();
         if (!self || self->stage_ == Stage::closed || !b->channel()) return;
         if (self->bridges_.erase(b.get()) > 0) --self->stats_->channels_open;
+        self->note_activity();
         ssh_channel ch = b->channel();
         b->detach_for_teardown();  // removes callbacks first (0.10 use-after-free)
         LogScope scope(self->log_);
@@ -268,6 +284,7 @@ void Connection::release_bridge(const std::shared_ptr<ChannelBridge>& b) {
 
 void Connection::stop_watching() {
     stage_ = Stage::closed;
+    publish_timer_.cancel();
     asio::error_code ec;
     windows_.set_path_fd(-1);
     watch_.close(ec);

@@ -14,6 +14,7 @@
 #include <libssh/libssh.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -115,6 +116,13 @@ class Connection : public BridgeHost, public std::enable_shared_from_this<Connec
     virtual void lost(Loss how, const std::string& libssh_error) = 0;
     /// Frees a released channel: at once, or once its CLOSE is answered.
     virtual void free_channel(ssh_channel ch) = 0;
+    /// Publishes the role's status figures (core::Published); called at most every
+    /// kPublishInterval while there is activity, and by the role on its own events.
+    virtual void publish() {}
+    /// Something changed that status shows: publish() within kPublishInterval.
+    void note_activity();
+    /// The engine's figures: bytes_in, bytes_out, channels_open, channels_total, path.
+    const ConnectionStats& connection_stats() const { return *stats_; }
 
     asio::io_context& io_;
     log::Logger log_;
@@ -123,6 +131,7 @@ class Connection : public BridgeHost, public std::enable_shared_from_this<Connec
 
   private:
     static constexpr size_t kScratchSize = 64 * 1024;
+    static constexpr std::chrono::milliseconds kPublishInterval{250};
 
     void arm_read();
     void arm_write();
@@ -142,6 +151,8 @@ class Connection : public BridgeHost, public std::enable_shared_from_this<Connec
     bool read_armed_ = false;
     bool write_armed_ = false;
     bool pump_posted_ = false;
+    asio::steady_timer publish_timer_;
+    bool publish_due_ = false;
     struct ssh_counter_struct counter_in_ {};
     struct ssh_counter_struct counter_out_ {};
     uint64_t last_in_packets_ = 0;
