@@ -12,7 +12,7 @@
 
 #include "common/config/model.hpp"
 #include "common/net/endpoint.hpp"
-#include "daemon/core/accept_loop.hpp"
+#include "daemon/core/acceptor.hpp"
 #include "daemon/core/log.hpp"
 #include "daemon/core/unique_fd.hpp"
 #include "daemon/core/worker_pool.hpp"
@@ -65,11 +65,8 @@ struct ListenerContext {
 /// Builds the listener for one `listen[]` entry; nullptr + *why when it cannot be built.
 std::unique_ptr<Listener> make_listener(const ListenerContext& ctx, const config::ListenConfig& cfg,
                                         std::string* why);
-/// Logs failed accepts of the listener on `ep` (the first, then every thousandth).
-AcceptLoop::ErrorFn accept_failure_logger(const log::Logger& log, const net::Endpoint& ep);
-/// Opens, binds (SO_REUSEADDR) and listens on `ep`; sets *bound_port. false + *why.
-bool bind_acceptor(asio::ip::tcp::acceptor& acceptor, const net::Endpoint& ep, uint16_t* bound_port,
-                   std::string* why);
+/// How a listener on `ep` accepts: failures logged as "accept on <ep> failed: ...".
+core::AcceptOptions accept_options(const log::Logger& log, const net::Endpoint& ep);
 /// The `tls` listener (tls_listener.cpp).
 std::unique_ptr<Listener> make_tls_listener(const ListenerContext& ctx,
                                             const config::ListenConfig& cfg);

@@ -2,7 +2,6 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include "daemon/core/accept_loop.hpp"
 #include "daemon/server/listener.hpp"
 
 namespace ghost::daemon::server {
@@ -14,23 +13,21 @@ constexpr int kKeepIdleS = 30;  // TCP keepalive: dead clients are noticed withi
 class TcpListener : public Listener {
   public:
     TcpListener(asio::io_context& io, net::Endpoint ep, log::Logger log)
-        : acceptor_(io), accept_(acceptor_), ep_(std::move(ep)), log_(std::move(log)) {}
+        : acceptor_(io), ep_(std::move(ep)), log_(std::move(log)) {}
 
     bool open(std::string* why) override {
-        return bind_acceptor(acceptor_, ep_, &bound_port_, why);
+        if (!core::listen_tcp(acceptor_, ep_, {}, "", why)) return false;
+        bound_port_ = acceptor_.local_endpoint().port();
+        return true;
     }
 
     void start(AcceptFn fn) override {
         fn_ = std::move(fn);
-        accept_.start([this](asio::ip::tcp::socket s) { deliver(std::move(s)); },
-                      accept_failure_logger(log_, ep_));
+        acceptor_.start([this](asio::ip::tcp::socket s) { deliver(std::move(s)); },
+                        accept_options(log_, ep_));
     }
 
-    void close() override {
-        accept_.stop();
-        asio::error_code ec;
-        acceptor_.close(ec);
-    }
+    void close() override { acceptor_.close(); }
 
     net::Endpoint bound() const override { return {ep_.host, bound_port_}; }
     std::string transport() const override { return "tcp"; }
@@ -53,8 +50,7 @@ class TcpListener : public Listener {
         fn_(std::move(a));
     }
 
-    asio::ip::tcp::acceptor acceptor_;
-    AcceptLoop accept_;
+    core::TcpAcceptor acceptor_;
     net::Endpoint ep_;
     log::Logger log_;
     uint16_t bound_port_ = 0;
@@ -63,35 +59,8 @@ class TcpListener : public Listener {
 
 }  // namespace
 
-AcceptLoop::ErrorFn accept_failure_logger(const log::Logger& log, const net::Endpoint& ep) {
-    return [log, where = ep.str(), n = uint64_t{0}](const asio::error_code& ec) mutable {
-        // Out of descriptors stays so while the flood lasts: say it once per thousand.
-        if (n++ % 1000 == 0)
-            log.warning("accept on ", where, " failed: ", ec.message(), " (", n,
-                        " times); pausing accepts briefly");
-    };
-}
-
-bool bind_acceptor(asio::ip::tcp::acceptor& acceptor, const net::Endpoint& ep, uint16_t* bound_port,
-                   std::string* why) {
-    asio::error_code ec;
-    auto addr = asio::ip::make_address(ep.host, ec);
-    if (ec) {
-        *why = "listen address " + ep.str() + " is not an IP address";
-        return false;
-    }
-    asio::ip::tcp::endpoint e(addr, ep.port);
-    acceptor.open(e.protocol(), ec);
-    if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor.bind(e, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-        *why = "cannot listen on " + ep.str() + ": " + ec.message();
-        acceptor.close(ec);
-        return false;
-    }
-    *bound_port = acceptor.local_endpoint(ec).port();
-    return true;
+core::AcceptOptions accept_options(const log::Logger& log, const net::Endpoint& ep) {
+    return {.what = "accept on " + ep.str() + " failed", .log = log};
 }
 
 std::unique_ptr<Listener> make_listener(const ListenerContext& ctx, const config::ListenConfig& cfg,

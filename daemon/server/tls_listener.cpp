@@ -328,20 +328,20 @@ class TlsListener : public Listener {
             return false;
         }
         if (!load_material(why)) return false;
-        return bind_acceptor(acceptor_, ep_, &bound_port_, why);
+        if (!core::listen_tcp(acceptor_, ep_, {}, "", why)) return false;
+        bound_port_ = acceptor_.local_endpoint().port();
+        return true;
     }
 
     void start(AcceptFn fn) override {
         sh_->deliver = std::move(fn);
-        accept_.start([this](asio::ip::tcp::socket s) { on_accept(std::move(s)); },
-                      accept_failure_logger(ctx_.log, ep_));
+        acceptor_.start([this](asio::ip::tcp::socket s) { on_accept(std::move(s)); },
+                        accept_options(ctx_.log, ep_));
     }
 
     void close() override {
         if (sh_->closed.exchange(true)) return;
-        accept_.stop();
-        asio::error_code ec;
-        acceptor_.close(ec);
+        acceptor_.close();
         std::lock_guard lock(sh_->reg_mu);
         for (auto& [id, entry] : sh_->conns) {
             asio::post(*entry.first, [w = entry.second] {
@@ -484,8 +484,7 @@ class TlsListener : public Listener {
 
     ListenerContext ctx_;
     std::shared_ptr<TlsShared> sh_;
-    asio::ip::tcp::acceptor acceptor_;
-    AcceptLoop accept_{acceptor_};
+    core::TcpAcceptor acceptor_;
     net::Endpoint ep_;
     uint16_t bound_port_ = 0;
 };
