@@ -4,6 +4,10 @@
 
 namespace ghost::daemon::server {
 
+namespace {
+constexpr int kBacklog = 128;  // OpenSSH's SSH_LISTEN_BACKLOG for forwarded ports
+}  // namespace
+
 RemoteForward::RemoteForward(ServerSession& session, std::string requested, std::string bind_host)
     : session_(session),
       requested_(std::move(requested)),
@@ -11,44 +15,23 @@ RemoteForward::RemoteForward(ServerSession& session, std::string requested, std:
       acceptor_(session.io()) {}
 
 bool RemoteForward::bind(uint16_t port, std::string* why) {
-    asio::error_code ec;
-    auto addr = asio::ip::make_address(bind_host_, ec);
-    if (ec) {
-        *why = "cannot listen on " + bind_host_ + ": not an IP address";
+    if (!core::listen_tcp(acceptor_, {bind_host_, port}, {.backlog = kBacklog}, "", why))
         return false;
-    }
-    asio::ip::tcp::endpoint ep(addr, port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(128, ec);
-    if (ec) {
-        *why = "cannot listen on " + bind_host_ + ":" + std::to_string(port) + ": " + ec.message();
-        acceptor_.close(ec);
-        return false;
-    }
-    bound_port_ = acceptor_.local_endpoint(ec).port();
+    bound_port_ = acceptor_.local_endpoint().port();
     return true;
 }
 
 void RemoteForward::start() {
-    accept_next();
+    acceptor_.start(
+        [self = shared_from_this()](asio::ip::tcp::socket s) {
+            self->session_.open_forwarded(*self, std::move(s));
+        },
+        {.what = "accept on " + net::Endpoint{bind_host_, bound_port_}.str() + " failed",
+         .log = session_.logger()});
 }
 
 void RemoteForward::close() {
-    closed_ = true;
-    asio::error_code ec;
-    acceptor_.close(ec);
-}
-
-void RemoteForward::accept_next() {
-    if (closed_) return;
-    acceptor_.async_accept(
-        [self = shared_from_this()](asio::error_code ec, asio::ip::tcp::socket s) {
-            if (self->closed_ || ec == asio::error::operation_aborted) return;
-            if (!ec) self->session_.open_forwarded(*self, std::move(s));
-            self->accept_next();
-        });
+    acceptor_.close();
 }
 
 }  // namespace ghost::daemon::server

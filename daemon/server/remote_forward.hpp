@@ -8,6 +8,8 @@
 
 #include <asio.hpp>
 
+#include "daemon/core/acceptor.hpp"
+
 namespace ghost::daemon::server {
 
 class ServerSession;
@@ -18,21 +20,20 @@ class RemoteForward : public std::enable_shared_from_this<RemoteForward> {
     RemoteForward(ServerSession& session, std::string requested, std::string bind_host);
     /// Binds bind_host:port (0 = any free port); false + *why.
     bool bind(uint16_t port, std::string* why);
+    /// Starts accepting; each connection goes to the session as a forwarded-tcpip channel.
     void start();
+    /// Stops accepting (idempotent).
     void close();
 
     const std::string& requested() const { return requested_; }
     uint16_t bound_port() const { return bound_port_; }
 
   private:
-    void accept_next();
-
     ServerSession& session_;
     std::string requested_;
     std::string bind_host_;
-    asio::ip::tcp::acceptor acceptor_;
+    core::TcpAcceptor acceptor_;
     uint16_t bound_port_ = 0;
-    bool closed_ = false;
 };
 
 }  // namespace ghost::daemon::server
