@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config/model.hpp"
+#include "daemon/core/acceptor.hpp"
 #include "daemon/core/log.hpp"
 #include "daemon/proxy/local_service.hpp"
 #include "daemon/ssh/channel_opener.hpp"
@@ -22,7 +23,8 @@ namespace ghost::daemon::proxy {
 /// thread-safe).
 class ForwardListener : public LocalService, public std::enable_shared_from_this<ForwardListener> {
   public:
-    /// Accepted connections allowed to wait for their channel at once.
+    /// Accepted connections allowed to wait for their channel at once; the rest wait in
+    /// the listen queue.
     static constexpr size_t kMaxPendingOpens = 256;
 
     ForwardListener(ssh::ChannelOpener& opener, config::ForwardConfig cfg, log::Logger logger);
@@ -39,16 +41,12 @@ class ForwardListener : public LocalService, public std::enable_shared_from_this
     uint16_t bound_port() const { return bound_port_; }
 
   private:
-    void accept_next();
     void on_accepted(asio::ip::tcp::socket socket);
 
     ssh::ChannelOpener& opener_;
     config::ForwardConfig cfg_;
     log::Logger log_;
-    asio::ip::tcp::acceptor acceptor_;
-    bool closed_ = false;
-    bool accept_paused_ = false;
-    size_t pending_ = 0;
+    core::TcpAcceptor acceptor_;
     std::atomic<uint16_t> bound_port_{0};
     std::atomic<uint64_t> connections_{0};
     std::atomic<uint64_t> failed_{0};
