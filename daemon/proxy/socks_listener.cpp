@@ -3,9 +3,6 @@
 namespace ghost::daemon::proxy {
 namespace {
 
-// After a failed accept (EMFILE, ENOBUFS) wait before trying again instead of spinning.
-constexpr std::chrono::milliseconds kAcceptRetry{100};
-
 std::optional<ghost::proxy::Credentials> credentials_of(const config::ProxyListenerConfig& c) {
     if (c.username.empty() && c.password.empty()) return std::nullopt;
     return ghost::proxy::Credentials{c.username, c.password};
@@ -20,8 +17,7 @@ ProxyListener::ProxyListener(ssh::ChannelOpener& opener, config::ProxyListenerCo
       settings_(std::make_shared<FrontDoorSettings>()),
       log_(std::move(logger)),
       limits_(limits),
-      acceptor_(opener.io()),
-      accept_retry_(opener.io()) {
+      acceptor_(opener.io()) {
     settings_->kind = kind;
     settings_->credentials = credentials_of(cfg_);
     settings_->handshake_timeout = limits_.handshake_timeout;
@@ -34,71 +30,34 @@ std::string ProxyListener::label() const {
 }
 
 bool ProxyListener::bind(std::string* why) {
-    asio::error_code ec;
-    auto addr = asio::ip::make_address(cfg_.listen.host, ec);
-    if (ec) {
-        *why = std::string(to_string(settings_->kind)) +
-               " listen address is not an IP address: " + cfg_.listen.str();
+    if (!core::listen_tcp(acceptor_, cfg_.listen, {.v6_only = true},
+                          std::string(to_string(settings_->kind)) + " proxy", why))
         return false;
-    }
-    asio::ip::tcp::endpoint ep(addr, cfg_.listen.port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec && addr.is_v6()) acceptor_.set_option(asio::ip::v6_only(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-        *why = "cannot listen on " + cfg_.listen.str() + " (" +
-               std::string(to_string(settings_->kind)) + " proxy): " + ec.message();
-        acceptor_.close(ec);
-        return false;
-    }
-    bound_port_ = acceptor_.local_endpoint(ec).port();
+    bound_port_ = acceptor_.local_endpoint().port();
     return true;
 }
 
 void ProxyListener::start() {
-    asio::error_code ec;
-    auto addr = acceptor_.local_endpoint(ec).address();
+    auto addr = acceptor_.local_endpoint().address();
     log_.info(label(), settings_->credentials ? " (password required)" : "", " is listening");
-    if (!ec && !addr.is_loopback() && !settings_->credentials) {
+    if (!addr.is_loopback() && !settings_->credentials) {
         log_.warning(label(),
                      " listens on a non-loopback address without username/password: "
                      "anyone who can reach it can use this tunnel; set username and "
                      "password or listen on 127.0.0.1");
     }
-    accept_next();
+    acceptor_.start(
+        [self = shared_from_this()](asio::ip::tcp::socket s) { self->on_accepted(std::move(s)); },
+        {.what = "accept on " + label() + " failed", .log = log_});
 }
 
 void ProxyListener::close() {
     if (closed_) return;
     closed_ = true;
-    asio::error_code ec;
-    acceptor_.close(ec);
-    accept_retry_.cancel();
+    acceptor_.close();
     auto sessions = std::move(sessions_);  // close() calls back into on_session_done
     sessions_.clear();
     for (auto& [ptr, session] : sessions) session->close();
-}
-
-void ProxyListener::accept_next() {
-    if (closed_) return;
-    acceptor_.async_accept(
-        [self = shared_from_this()](asio::error_code ec, asio::ip::tcp::socket socket) {
-            if (self->closed_ || ec == asio::error::operation_aborted) return;
-            if (ec) return self->on_accept_error(ec);
-            self->on_accepted(std::move(socket));
-            self->accept_next();
-        });
-}
-
-void ProxyListener::on_accept_error(const asio::error_code& ec) {
-    log_.warning("accept on ", label(), " failed: ", ec.message(), "; retrying in ",
-                 kAcceptRetry.count(), " ms");
-    accept_retry_.expires_after(kAcceptRetry);
-    accept_retry_.async_wait([self = shared_from_this()](asio::error_code e) {
-        if (!e) self->accept_next();
-    });
 }
 
 void ProxyListener::on_accepted(asio::ip::tcp::socket socket) {

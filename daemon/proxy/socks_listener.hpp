@@ -14,7 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config/model.hpp"
+#include "daemon/core/acceptor.hpp"
 #include "daemon/core/log.hpp"
+#include "daemon/proxy/local_service.hpp"
 #include "daemon/proxy/socks_session.hpp"
 #include "daemon/ssh/channel_opener.hpp"
 
@@ -30,27 +32,25 @@ struct ProxyListenerLimits {
 
 /// One SOCKS5 / HTTP CONNECT front-door port. Create with make_shared; use on
 /// opener.io() only (status() is thread-safe).
-class ProxyListener : public std::enable_shared_from_this<ProxyListener> {
+class ProxyListener : public LocalService, public std::enable_shared_from_this<ProxyListener> {
   public:
     ProxyListener(ssh::ChannelOpener& opener, config::ProxyListenerConfig cfg, FrontDoorKind kind,
                   log::Logger logger, ProxyListenerLimits limits = {});
 
     /// Binds the listen address now; false + *why ("cannot listen on ...: in use").
-    bool bind(std::string* why);
+    bool bind(std::string* why) override;
     /// Starts accepting (warns when the port is reachable from the network without auth).
-    void start();
+    void start() override;
     /// Closes the port and every connection still in its handshake. Tunnels already
     /// bridged belong to the SSH session and continue until it ends.
-    void close();
+    void close() override;
     /// {"listen","kind","auth","connections_total","connections_active","tunnels",
     ///  "failures","rejected"}; callable from any thread.
-    nlohmann::json status() const;
+    nlohmann::json status() const override;
     /// The bound port (useful when the config asked for port 0).
     uint16_t bound_port() const { return bound_port_; }
 
   private:
-    void accept_next();
-    void on_accept_error(const asio::error_code& ec);
     void on_accepted(asio::ip::tcp::socket socket);
     void on_session_done(FrontDoorSession* session, SessionResult result);
     std::string label() const;
@@ -60,8 +60,7 @@ class ProxyListener : public std::enable_shared_from_this<ProxyListener> {
     std::shared_ptr<FrontDoorSettings> settings_;
     log::Logger log_;
     ProxyListenerLimits limits_;
-    asio::ip::tcp::acceptor acceptor_;
-    asio::steady_timer accept_retry_;
+    core::TcpAcceptor acceptor_;
     bool closed_ = false;
     std::unordered_map<FrontDoorSession*, std::shared_ptr<FrontDoorSession>> sessions_;
     std::atomic<uint16_t> bound_port_{0};
