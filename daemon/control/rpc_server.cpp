@@ -22,7 +22,6 @@ using Verdict = rpc::SlotPool::Verdict;
 // A refusal is logged at most this often (with the count since the last line), so a user
 // hammering the socket cannot flood the journal.
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
-constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 
 std::optional<gid_t> lookup_group(const std::string& name) {
     std::vector<char> buf(16384);
@@ -64,7 +63,6 @@ RpcServer::RpcServer(asio::io_context& control, CoreApi& api, std::string socket
       limits_(limits),
       group_(std::move(control_group)),
       acceptor_(control),
-      accept_retry_(control),
       clients_({limits.max_clients, limits.reserved_clients, limits.max_clients_per_uid}),
       subscriptions_({rpc::SlotPool::kUnlimited, 0, limits.max_subscriptions_per_uid}),
       requests_({rpc::SlotPool::kUnlimited, 0, limits.max_requests_per_uid}) {}
@@ -85,11 +83,7 @@ bool RpcServer::start(std::string* error) {
         }
         ::unlink(path_.c_str());
     }
-    asio::error_code ec;
-    acceptor_.open(stream(), ec);
-    if (!ec) acceptor_.bind(stream::endpoint(path_), ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
+    if (auto ec = acceptor_.open(stream::endpoint(path_))) {
         *error = "cannot listen on " + path_ + ": " + ec.message();
         return false;
     }
@@ -99,7 +93,8 @@ bool RpcServer::start(std::string* error) {
         log::global().warning("control: rpc.reserved_clients (", limits_.reserved_clients,
                               ") leaves no connections for users outside group ", group_);
     events_ = api_.subscribe([this](const nlohmann::json& event) { broadcast(event); });
-    accept();
+    acceptor_.start([this](stream::socket s) { admit(std::move(s)); },
+                    {.what = "control: accept", .log = log::global()});
     return true;
 }
 
@@ -108,9 +103,7 @@ void RpcServer::stop() {
     stopped_ = true;
     if (events_) api_.unsubscribe(*events_);
     events_.reset();
-    asio::error_code ec;
-    acceptor_.close(ec);
-    accept_retry_.cancel();
+    acceptor_.close();
     ::unlink(path_.c_str());
     auto conns = connections_;
     for (auto& c : conns) c->close();
@@ -119,29 +112,6 @@ void RpcServer::stop() {
 void RpcServer::set_control_group(std::string group) {
     group_ = std::move(group);
     control_gid_ = lookup_group(group_);
-}
-
-void RpcServer::accept() {
-    acceptor_.async_accept([this](asio::error_code ec, stream::socket s) {
-        if (stopped_ || ec == asio::error::operation_aborted) return;
-        if (!ec || ec == asio::error::connection_aborted) {
-            accept_failing_ = false;
-            if (!ec) admit(std::move(s));
-            return accept();
-        }
-        // Out of descriptors or memory: retrying at once would spin; the backlog waits.
-        if (!std::exchange(accept_failing_, true))
-            log::global().warning("control: accept: ", ec.message(), "; retrying every ",
-                                  kAcceptRetry.count(), " ms");
-        accept_later();
-    });
-}
-
-void RpcServer::accept_later() {
-    accept_retry_.expires_after(kAcceptRetry);
-    accept_retry_.async_wait([this](asio::error_code ec) {
-        if (!ec && !stopped_) accept();
-    });
 }
 
 void RpcServer::admit(stream::socket socket) {

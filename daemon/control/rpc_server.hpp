@@ -17,6 +17,7 @@
 #include "common/rpc/authz.hpp"
 #include "common/rpc/slot_pool.hpp"
 #include "daemon/control/core_api.hpp"
+#include "daemon/core/acceptor.hpp"
 
 namespace ghost::daemon {
 
@@ -51,8 +52,6 @@ class RpcServer {
 
   private:
     friend class RpcConnection;
-    void accept();
-    void accept_later();
     void admit(asio::local::stream_protocol::socket socket);
     void refuse(asio::local::stream_protocol::socket& socket, const std::string& message);
     void note_refusal(const std::string& message);
@@ -67,8 +66,7 @@ class RpcServer {
     Limits limits_;
     std::string group_;
     std::optional<gid_t> control_gid_;
-    asio::local::stream_protocol::acceptor acceptor_;
-    asio::steady_timer accept_retry_;
+    core::UnixAcceptor acceptor_;
     std::set<std::shared_ptr<RpcConnection>> connections_;
     std::vector<std::shared_ptr<RpcConnection>> subscribers_;
     rpc::SlotPool clients_;
@@ -77,7 +75,6 @@ class RpcServer {
     std::optional<uint64_t> events_;  // our one subscription to the core
     size_t refused_ = 0;              // refusals not yet logged
     std::chrono::steady_clock::time_point refusal_logged_{};
-    bool accept_failing_ = false;  // logged once until an accept succeeds
     bool stopped_ = false;
 };
 
