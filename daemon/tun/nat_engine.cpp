@@ -4,8 +4,6 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <cerrno>
-
 #include "common/tun/reply.hpp"
 #include "daemon/tun/tun_device.hpp"
 
@@ -46,29 +44,6 @@ net::Cidr with_prefix(const net::IpAddress& ip, uint8_t prefix) {
     return c;
 }
 
-// accept() errors of the connection being accepted (reset before we took it, or an error
-// pending on it, see accept(2)): the next one may well succeed at once.
-bool connection_error(const std::error_code& ec) {
-    if (ec.category() != asio::error::get_system_category()) return false;
-    switch (ec.value()) {
-        case ECONNABORTED:
-        case EPROTO:
-        case EPERM:
-        case EINTR:
-        case EAGAIN:
-        case ENETDOWN:
-        case ENOPROTOOPT:
-        case EHOSTDOWN:
-        case ENONET:
-        case EHOSTUNREACH:
-        case EOPNOTSUPP:
-        case ENETUNREACH:
-            return true;
-        default:
-            return false;
-    }
-}
-
 }  // namespace
 
 NatEngine::NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler on_accept)
@@ -77,8 +52,6 @@ NatEngine::NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler
       on_accept_(std::move(on_accept)),
       listener_v4_(io),
       listener_v6_(io),
-      accept_retry_v4_(io),
-      accept_retry_v6_(io),
       sweep_timer_(io) {}
 
 NatEngine::~NatEngine() {
@@ -104,25 +77,22 @@ std::error_code NatEngine::configure_link(Netlink& nl, int ifindex, std::string*
 
 std::error_code NatEngine::bind_listeners(std::string* why) {
     auto& a = config_.nat.addresses;
-    auto open = [&](asio::ip::tcp::acceptor& acc, const net::IpAddress& ip) -> std::error_code {
-        asio::ip::tcp::endpoint ep(to_asio(ip), a.listener_port);
-        std::error_code ec;
-        acc.open(ep.protocol(), ec);
-        if (!ec && ip.v6) acc.set_option(asio::ip::v6_only(true), ec);
+    auto open = [&](core::TcpAcceptor& acc, const net::IpAddress& ip) -> std::error_code {
+        std::error_code ec =
+            acc.open({to_asio(ip), a.listener_port}, {.reuse_address = false, .v6_only = ip.v6});
+        if (ec) {
+            if (why != nullptr)
+                *why = "cannot listen on " + ip.str() + ":" + std::to_string(a.listener_port) +
+                       ": " + ec.message();
+            return ec;
+        }
         // Each flow's kernel half runs between this listener and ghostd's TUN loop, one hop
         // inside this machine: nothing to share or pace. A pacing congestion control (the
         // system may default to bbr) meters it against ghostd's own read loop and leaves
         // both idle; accepted sockets inherit reno, which never paces. Best effort.
-        if (!ec) {
-            static constexpr char kReno[] = "reno";
-            ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_CONGESTION, kReno, sizeof kReno - 1);
-        }
-        if (!ec) acc.bind(ep, ec);
-        if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec && why != nullptr)
-            *why = "cannot listen on " + ip.str() + ":" + std::to_string(a.listener_port) + ": " +
-                   ec.message();
-        if (!ec) a.listener_port = acc.local_endpoint().port();
+        static constexpr char kReno[] = "reno";
+        ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_CONGESTION, kReno, sizeof kReno - 1);
+        a.listener_port = acc.local_endpoint().port();
         return ec;
     };
     if (auto ec = open(listener_v4_, a.listener_v4)) return ec;
@@ -158,8 +128,8 @@ std::error_code NatEngine::start(Netlink& nl, std::string* why) {
                 report("TUN device " + self->device_name_ + ": " + error);
             }
         });
-    accept(listener_v4_, accept_retry_v4_);
-    if (config_.nat.ipv6) accept(listener_v6_, accept_retry_v6_);
+    accept(listener_v4_);
+    if (config_.nat.ipv6) accept(listener_v6_);
     sweep();
     return {};
 }
@@ -186,30 +156,14 @@ bool NatEngine::send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::S
     return tun_io_->send(ghost::tun::build_udp_datagram(from, to, payload));
 }
 
-void NatEngine::accept(asio::ip::tcp::acceptor& acceptor, asio::steady_timer& retry) {
+void NatEngine::accept(core::TcpAcceptor& listener) {
     std::weak_ptr<NatEngine> weak = weak_from_this();
-    acceptor.async_accept(
-        [weak, &acceptor, &retry](std::error_code ec, asio::ip::tcp::socket sock) {
-            auto self = weak.lock();
-            if (!self || !self->running_ || ec == asio::error::operation_aborted) return;
-            if (ec) ++self->counters_.accept_errors;
-            if (ec && !connection_error(ec)) return self->accept_later(acceptor, retry);
-            if (!ec) self->on_accepted(std::move(sock));
-            self->accept(acceptor, retry);
-        });
-}
-
-void NatEngine::accept_later(asio::ip::tcp::acceptor& acceptor, asio::steady_timer& retry) {
-    // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): accepting again now
-    // would fail again at once, a busy loop on the worker. The connections wait in the
-    // listen queue meanwhile.
-    ++counters_.accept_backoffs;
-    retry.expires_after(config_.accept_backoff);
-    std::weak_ptr<NatEngine> weak = weak_from_this();
-    retry.async_wait([weak, &acceptor, &retry](std::error_code ec) {
-        auto self = weak.lock();
-        if (self && !ec && self->running_) self->accept(acceptor, retry);
-    });
+    listener.start(
+        [weak](asio::ip::tcp::socket sock) {
+            if (auto self = weak.lock()) self->on_accepted(std::move(sock));
+        },
+        {.what = log::cat("accept on ", listener.local_endpoint(), " (", device_name_, ") failed"),
+         .pause = config_.accept_backoff});
 }
 
 void NatEngine::on_accepted(asio::ip::tcp::socket socket) {
@@ -257,13 +211,19 @@ void NatEngine::sweep() {
 
 void NatEngine::stop() {
     running_ = false;
-    std::error_code ignored;
     sweep_timer_.cancel();
-    accept_retry_v4_.cancel();
-    accept_retry_v6_.cancel();
-    listener_v4_.close(ignored);
-    listener_v6_.close(ignored);
+    listener_v4_.close();
+    listener_v6_.close();
     if (tun_io_) tun_io_->close();
+}
+
+NatEngineCounters NatEngine::counters() const {
+    NatEngineCounters c = counters_;
+    for (const auto* l : {&listener_v4_, &listener_v6_}) {
+        c.accept_errors += l->counters().errors;
+        c.accept_backoffs += l->counters().pauses;
+    }
+    return c;
 }
 
 const ghost::tun::NatCounters* NatEngine::nat_counters() const {

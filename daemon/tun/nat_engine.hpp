@@ -18,6 +18,7 @@
 #include <asio.hpp>
 
 #include "common/tun/nat.hpp"
+#include "daemon/core/acceptor.hpp"
 #include "daemon/tun/netlink.hpp"
 #include "daemon/tun/tun_io.hpp"
 
@@ -101,15 +102,14 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     uint16_t listener_port() const { return config_.nat.addresses.listener_port; }
     const ghost::tun::NatCounters* nat_counters() const;
     const TunIoCounters* io_counters() const;
-    const NatEngineCounters& counters() const { return counters_; }
+    NatEngineCounters counters() const;
     size_t flow_count() const;
     uint64_t flows_evicted() const;
 
   private:
     std::error_code configure_link(Netlink& nl, int ifindex, std::string* why);
     std::error_code bind_listeners(std::string* why);
-    void accept(asio::ip::tcp::acceptor& acceptor, asio::steady_timer& retry);
-    void accept_later(asio::ip::tcp::acceptor& acceptor, asio::steady_timer& retry);
+    void accept(core::TcpAcceptor& listener);
     void on_accepted(asio::ip::tcp::socket socket);
     void flow_ended(const ghost::tun::Flow& flow);
     void on_packet(std::span<uint8_t> packet, std::optional<ghost::tun::PartialChecksum> partial);
@@ -125,13 +125,11 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     bool checksum_offload_ = false;
     std::optional<ghost::tun::NatTranslator> nat_;
     std::shared_ptr<TunIo> tun_io_;
-    asio::ip::tcp::acceptor listener_v4_;
-    asio::ip::tcp::acceptor listener_v6_;
-    asio::steady_timer accept_retry_v4_;
-    asio::steady_timer accept_retry_v6_;
+    core::TcpAcceptor listener_v4_;
+    core::TcpAcceptor listener_v6_;
     asio::steady_timer sweep_timer_;
     std::vector<uint8_t> reply_;
-    NatEngineCounters counters_;
+    NatEngineCounters counters_;  // but the accept_ ones, which the listeners count
     // How to end each accepted connection, by its port n; only while flow n is in the
     // table, so never more entries than flows.
     std::unordered_map<uint16_t, FlowCloser> closers_;

@@ -1,12 +1,8 @@
 #include "daemon/tun/nat_engine.hpp"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <unistd.h>
-
-#include <algorithm>
 
 #include <chrono>
 #include <memory>
@@ -14,6 +10,7 @@
 #include <vector>
 
 #include "daemon/tun/routing.hpp"
+#include "tests/unit/descriptor_exhaustion.hpp"
 
 namespace ghost::daemon::tun {
 namespace {
@@ -138,18 +135,8 @@ TEST_F(NatEngineTest, AcceptPausesWhileOutOfDescriptors) {
     app.open(tcp::v4());  // before the descriptors run out
 
     // Use up every descriptor under a lowered limit, so accept() fails with EMFILE.
-    rlimit old{};
-    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
-    rlimit low = old;
-    low.rlim_cur = std::min<rlim_t>(old.rlim_cur, 512);
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-    std::vector<int> held;
-    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
-    auto release = [&] {
-        for (int fd : held) ::close(fd);
-        held.clear();
-        ::setrlimit(RLIMIT_NOFILE, &old);
-    };
+    test::DescriptorExhaustion exhausted;
+    ASSERT_TRUE(exhausted.ok());
 
     bool connected = false;
     app.async_connect({asio::ip::make_address("10.77.0.2"), 8080},
@@ -158,7 +145,7 @@ TEST_F(NatEngineTest, AcceptPausesWhileOutOfDescriptors) {
     // instead of spinning on the worker.
     bool paused = run_until([&] { return engine_->counters().accept_backoffs >= 3; }, 2s);
     auto errors = engine_->counters().accept_errors;
-    release();
+    exhausted.release();
     EXPECT_TRUE(connected);
     EXPECT_TRUE(paused);
     EXPECT_LE(errors, 4u);
