@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/files/regular_file.hpp"
+#include "common/text/base64.hpp"
 
 namespace ghost::auth {
 namespace {
@@ -117,35 +118,10 @@ bool split_host_port(std::string_view v, bool host_optional, std::string* host,
 
 // ---------------------------------------------------------------- helpers
 
-std::optional<std::vector<uint8_t>> base64_decode(std::string_view text) {
-    while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-    std::vector<uint8_t> out;
-    out.reserve(text.size() * 3 / 4);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : text) {
-        int v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+')
-            v = 62;
-        else if (c == '/')
-            v = 63;
-        else
-            return std::nullopt;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<uint8_t>((acc >> bits) & 0xff));
-        }
-    }
-    if (bits >= 6) return std::nullopt;  // a lone trailing character
-    return out;
+std::optional<std::vector<uint8_t>> decode_key_blob(std::string_view b64) {
+    auto bytes = text::base64_decode(b64, text::Base64Alphabet::standard, text::Base64Padding::any);
+    if (!bytes) return std::nullopt;
+    return std::vector<uint8_t>(bytes->begin(), bytes->end());
 }
 
 bool wildcard_match(std::string_view text, std::string_view pattern) {
@@ -442,7 +418,7 @@ std::optional<KeyEntry> parse_key_line(std::string_view line, const std::string&
     e.type = std::string(tok);
     std::string_view b64;
     split_token(rest, &b64, &rest);
-    auto blob = base64_decode(b64);
+    auto blob = decode_key_blob(b64);
     if (b64.empty() || !blob || !blob_has_type(*blob, blob_type)) {
         *why = b64.empty() ? "missing key data after " + e.type
                            : "key data is not a valid base64 " + blob_type + " key";

@@ -86,8 +86,9 @@ std::optional<KeyEntry> parse_key_line(std::string_view line, const std::string&
 /// subdirectories, broken links), are errors (where = path) naming what is wrong.
 AuthorizedKeys load_authorized_keys(const std::string& path);
 
-/// Standard base64 (with or without '=' padding); nullopt on any other character.
-std::optional<std::vector<uint8_t>> base64_decode(std::string_view text);
+/// A key blob as a line writes it (and libssh exports it): standard base64, any number of
+/// trailing '=' (none included); nullopt on any other character or a length no encoder writes.
+std::optional<std::vector<uint8_t>> decode_key_blob(std::string_view b64);
 
 /// OpenSSH pattern match: '*' any run, '?' one character; case-sensitive.
 bool wildcard_match(std::string_view text, std::string_view pattern);

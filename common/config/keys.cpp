@@ -4,6 +4,7 @@
 
 #include "common/json/bounded_json.hpp"
 #include "common/net/endpoint.hpp"
+#include "common/text/base64.hpp"
 
 namespace ghost::config {
 namespace {
@@ -11,14 +12,10 @@ namespace {
 using nlohmann::json;
 using enum KeyType;
 
+/// Non-empty standard base64 with exactly the padding it needs.
 bool is_base64(std::string_view s) {
-    size_t pad = 0;
-    while (pad < s.size() && s[s.size() - 1 - pad] == '=') ++pad;
-    if (pad > 2 || s.empty() || (s.size() % 4) != 0) return false;
-    return std::all_of(s.begin(), s.end() - static_cast<long>(pad), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '+' || c == '/';
-    });
+    return !s.empty() &&
+           text::base64_decode(s, text::Base64Alphabet::standard, text::Base64Padding::required);
 }
 
 bool has_space_or_control(std::string_view s) {

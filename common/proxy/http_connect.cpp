@@ -1,5 +1,6 @@
 #include "common/proxy/http_connect.hpp"
 #include "common/net/text.hpp"
+#include "common/text/base64.hpp"
 
 #include <arpa/inet.h>
 
@@ -24,39 +25,6 @@ bool is_token(std::string_view s) {
 
 std::string quoted(std::string_view s) {
     return "'" + printable(s) + "'";
-}
-
-/// Decodes standard base64 (RFC 4648 section 4); padding optional. nullopt if invalid.
-std::optional<std::string> base64_decode(std::string_view in) {
-    if (!in.empty() && in.back() == '=') in.remove_suffix(1);
-    if (!in.empty() && in.back() == '=') in.remove_suffix(1);
-    if (in.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    out.reserve(in.size() / 4 * 3 + 2);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        int v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+')
-            v = 62;
-        else if (c == '/')
-            v = 63;
-        else
-            return std::nullopt;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xff));
-        }
-    }
-    return out;
 }
 
 bool valid_host_name(std::string_view host) {
@@ -290,7 +258,10 @@ void HttpConnectParser::handle_proxy_authorization(std::string_view value) {
             "Proxy-Authorization scheme " + quoted(scheme) + " not supported (expected Basic)";
         return;
     }
-    const auto decoded = base64_decode(trim_ows(value.substr(sp + 1)));
+    // Standard alphabet; up to two '=' whatever the length, as ghost always accepted.
+    const auto decoded =
+        text::base64_decode(trim_ows(value.substr(sp + 1)), text::Base64Alphabet::standard,
+                            text::Base64Padding::up_to_two);
     if (!decoded) return fail(400, "Proxy-Authorization Basic credentials are not valid base64");
     const auto colon = decoded->find(':');
     if (colon == decoded->npos) {

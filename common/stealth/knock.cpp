@@ -1,6 +1,7 @@
 #include "common/stealth/knock.hpp"
 
 #include "common/net/text.hpp"
+#include "common/text/base64.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -8,7 +9,6 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 
 namespace ghost::stealth {
@@ -38,6 +38,11 @@ std::string mac(std::string_view secret, std::string_view ts_nonce, std::string_
 using net::iequals;
 using net::trim_ows;
 
+/// Tokens and Sec-WebSocket-Keys are read in either alphabet, with or without padding.
+std::optional<std::string> decode(std::string_view b64) {
+    return text::base64_decode(b64, text::Base64Alphabet::either, text::Base64Padding::optional);
+}
+
 int64_t seconds(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -53,7 +58,7 @@ std::string make_token(std::string_view secret, std::string_view path,
     for (size_t i = 0; i < kTsLen; ++i) raw[i] = static_cast<char>(ts >> (8 * (kTsLen - 1 - i)));
     raw += random_bytes(kNonceLen);
     raw += mac(secret, raw, path);
-    return base64url(raw);
+    return text::base64url_encode(raw);
 }
 
 const char* to_string(TokenCheck c) {
@@ -84,7 +89,7 @@ void ReplayCache::expire(int64_t now_s) {
 TokenCheck ReplayCache::check(std::string_view secret, std::string_view path,
                               std::string_view token, std::chrono::system_clock::time_point now) {
     if (token.size() > 2 * kTokenLen) return TokenCheck::malformed;
-    auto raw = base64_decode(token);
+    auto raw = decode(token);
     if (!raw || raw->size() != kTokenLen) return TokenCheck::malformed;
     std::string_view r(*raw);
     std::string expect = mac(secret, r.substr(0, kTsLen + kNonceLen), path);
@@ -171,11 +176,11 @@ std::string websocket_accept(std::string_view key) {
     in += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     unsigned char digest[SHA_DIGEST_LENGTH];
     SHA1(reinterpret_cast<const unsigned char*>(in.data()), in.size(), digest);
-    return base64(std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
+    return text::base64_encode(std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
 }
 
 std::string websocket_key() {
-    return base64(random_bytes(16));
+    return text::base64_encode(random_bytes(16));
 }
 
 std::string build_knock_request(const KnockRequest& r) {
@@ -214,7 +219,7 @@ std::optional<std::string> knock_token(const HttpHead& head, std::string_view pa
         head.get("Sec-WebSocket-Version") != "13")
         return std::nullopt;
     std::string k = head.get("Sec-WebSocket-Key");
-    auto decoded = base64_decode(k);
+    auto decoded = decode(k);
     if (!decoded || decoded->size() != 16) return std::nullopt;
     for (const auto& [name, value] : head.headers) {
         if (!iequals(name, "Cookie")) continue;
@@ -248,57 +253,6 @@ std::string build_switching_protocols(std::string_view accept, std::string_view 
     s.append(accept);
     s += "\r\n\r\n";
     return s;
-}
-
-// ---------------------------------------------------------------- base64
-
-std::string base64(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(bytes.data()),
-                            static_cast<int>(bytes.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
-
-std::string base64url(std::string_view bytes) {
-    std::string s = base64(bytes);
-    while (!s.empty() && s.back() == '=') s.pop_back();
-    for (char& c : s) {
-        if (c == '+')
-            c = '-';
-        else if (c == '/')
-            c = '_';
-    }
-    return s;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-    std::string s(text);
-    for (char& c : s) {
-        if (c == '-')
-            c = '+';
-        else if (c == '_')
-            c = '/';
-        else if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=')
-            return std::nullopt;
-    }
-    size_t pad = 0;
-    while (s.size() % 4 != 0) {
-        s += '=';
-        ++pad;
-    }
-    if (pad > 2) return std::nullopt;
-    size_t explicit_pad = 0;
-    for (size_t i = s.size(); i > 0 && s[i - 1] == '='; --i) ++explicit_pad;
-    if (explicit_pad > 2) return std::nullopt;
-    std::string out(3 * s.size() / 4, '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(s.data()),
-                            static_cast<int>(s.size()));
-    if (n < 0) return std::nullopt;
-    out.resize(static_cast<size_t>(n) - explicit_pad);
-    return out;
 }
 
 }  // namespace ghost::stealth

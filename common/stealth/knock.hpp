@@ -101,11 +101,4 @@ bool could_be_knock(std::string_view data, std::string_view path);
 /// The server's 101 answer, in nginx's header style.
 std::string build_switching_protocols(std::string_view accept, std::string_view date);
 
-/// base64 (standard alphabet, padded).
-std::string base64(std::string_view bytes);
-/// base64url without padding.
-std::string base64url(std::string_view bytes);
-/// Decodes base64 or base64url, padded or not; nullopt when invalid.
-std::optional<std::string> base64_decode(std::string_view text);
-
 }  // namespace ghost::stealth

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <vector>
 
+#include "common/text/base64.hpp"
+
 namespace ghost::daemon::server {
 namespace {
 
@@ -19,25 +21,6 @@ struct Attempt {
     asio::steady_timer timer;
     bool timed_out = false;
 };
-
-std::string base64(const std::string& in) {
-    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-        for (int s = 18; s >= 0; s -= 6) out += k[(v >> s) & 63];
-    }
-    if (i < in.size()) {
-        uint32_t v = uint8_t(in[i]) << 16;
-        if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
-        out += k[(v >> 18) & 63];
-        out += k[(v >> 12) & 63];
-        out += i + 1 < in.size() ? k[(v >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
 
 /// Resolves host (literal or name) to addresses; empty + *why on failure.
 awaitable<std::vector<asio::ip::address>> resolve(Attempt& a, const std::string& host,
@@ -106,7 +89,8 @@ awaitable<std::string> http_handshake(Attempt& a, const config::OutboundConfig& 
     auto io = asio::redirect_error(asio::use_awaitable, ec);
     std::string req = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
     if (!cfg.username.empty())
-        req += "Proxy-Authorization: Basic " + base64(cfg.username + ":" + cfg.password) + "\r\n";
+        req += "Proxy-Authorization: Basic " +
+               text::base64_encode(cfg.username + ":" + cfg.password) + "\r\n";
     req += "\r\n";
     co_await asio::async_write(a.socket, asio::buffer(req), io);
     // Byte by byte: nothing after the header may be swallowed (it belongs to the tunnel).

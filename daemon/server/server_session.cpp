@@ -156,7 +156,7 @@ int ServerSession::auth_pubkey(ssh_key key, char state) {
     char* b64 = nullptr;
     std::optional<std::vector<uint8_t>> blob;
     if (ssh_pki_export_pubkey_base64(key, &b64) == SSH_OK) {
-        blob = auth::base64_decode(b64);
+        blob = auth::decode_key_blob(b64);
         ssh_string_free_char(b64);
     }
     auto keys = shared_->keys();

@@ -19,6 +19,7 @@
 
 #include "common/net/endpoint.hpp"
 #include "common/stealth/knock.hpp"
+#include "common/text/base64.hpp"
 
 namespace ghost::daemon::transport {
 namespace {
@@ -102,7 +103,8 @@ std::string spki_pin(X509* cert) {
     i2d_PUBKEY(pk, &p);
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char*>(der.data()), der.size(), digest);
-    return ghost::stealth::base64(std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
+    return ghost::text::base64_encode(
+        std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
 }
 
 std::string subject_line(X509* cert) {
@@ -345,7 +347,8 @@ bool create_knock_secret(const std::string& path, std::string* why) {
     unsigned char raw[32];
     RAND_bytes(raw, sizeof raw);
     std::string text =
-        ghost::stealth::base64(std::string_view(reinterpret_cast<char*>(raw), sizeof raw)) + "\n";
+        ghost::text::base64_encode(std::string_view(reinterpret_cast<char*>(raw), sizeof raw)) +
+        "\n";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         *why = "cannot create knock.secret_file " + path + ": " + std::strerror(errno);

@@ -11,12 +11,14 @@
 #include <string>
 
 #include "common/stealth/knock.hpp"
+#include "common/text/base64.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 namespace {
 
 using ghost::fuzz::check;
 namespace ks = ghost::stealth;
+namespace text = ghost::text;
 
 constexpr std::string_view kSecret = "0123456789abcdef0123456789abcdef";
 constexpr std::string_view kPath = "/ws";
@@ -93,9 +95,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         received += chunks.next();
         if (client ? client_reads(received) : server_decides(received, replay)) break;
     }
-    // Tokens and base64 as the peer may write them.
-    auto raw = ks::base64_decode(stream);
-    if (raw) check(ks::base64_decode(ks::base64(*raw)) == raw, "base64 round trip");
+    // Tokens and base64 as the peer may write them (read as the knock reads them).
+    auto raw =
+        text::base64_decode(stream, text::Base64Alphabet::either, text::Base64Padding::optional);
+    if (raw) {
+        check(text::base64_decode(text::base64_encode(*raw), text::Base64Alphabet::standard,
+                                  text::Base64Padding::required) == raw,
+              "base64 round trip");
+        check(text::base64_decode(text::base64url_encode(*raw), text::Base64Alphabet::url,
+                                  text::Base64Padding::optional) == raw,
+              "base64url round trip");
+    }
     (void)replay.check(kSecret, kPath, stream, kNow);
     return 0;
 }

@@ -248,7 +248,7 @@ TEST(AuthorizedKeys, WildcardAndBase64) {
     EXPECT_TRUE(auth::wildcard_match("abc", "a?c"));
     EXPECT_FALSE(auth::wildcard_match("abc", "a?"));
     EXPECT_TRUE(auth::wildcard_match("", "*"));
-    EXPECT_EQ(*auth::base64_decode("aGk="), (std::vector<uint8_t>{'h', 'i'}));
-    EXPECT_FALSE(auth::base64_decode("a"));
-    EXPECT_FALSE(auth::base64_decode("a b"));
+    EXPECT_EQ(*auth::decode_key_blob("aGk="), (std::vector<uint8_t>{'h', 'i'}));
+    EXPECT_FALSE(auth::decode_key_blob("a"));
+    EXPECT_FALSE(auth::decode_key_blob("a b"));
 }
