@@ -216,7 +216,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         auto self = shared_from_this();
         tr::write_all(net_,
                       ks::build_switching_protocols(ks::websocket_accept(key),
-                                                    st::http_date(st::NginxMimic::Clock::now())),
+                                                    ks::http_date(ks::NginxMimic::Clock::now())),
                       [self, leftover = std::move(leftover)](std::string err) mutable {
                           if (!err.empty()) return self->done();
                           self->to_ssh(tr::Pump::Framing::ws_server, std::move(leftover));

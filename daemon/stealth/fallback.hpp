@@ -9,10 +9,12 @@
 #include <string>
 
 #include "common/net/endpoint.hpp"
-#include "daemon/stealth/nginx_mimic.hpp"
+#include "common/stealth/nginx_mimic.hpp"
 #include "daemon/transport/net_stream.hpp"
 
 namespace ghost::daemon::stealth {
+
+using ghost::stealth::NginxMimic;
 
 /// Answers `net` as nginx would, starting with the bytes already received. `plain_on_tls`:
 /// this is a TLS port and the client did not start TLS. `on_end` runs once when the

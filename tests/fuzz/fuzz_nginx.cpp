@@ -1,5 +1,5 @@
 // libFuzzer target for the built-in web responder that answers probes like nginx 1.22.1
-// (daemon/stealth/nginx_mimic, and through it every parser of nginx_parse: request line,
+// (common/stealth/nginx_mimic, and through it every parser of nginx_parse: request line,
 // headers, complex URI, Host, Content-Length, chunked bodies). It faces the internet.
 // Input: byte 0 = flags (bit 0: TLS port, bit 1: plain bytes on the TLS port, bit 2: the
 // peer sends EOF at the end), byte 1 = chunk seed, byte 2 = delay seed (seconds between
@@ -11,13 +11,13 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/stealth/nginx_mimic.hpp"
+#include "common/stealth/nginx_mimic.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 namespace {
 
-using ghost::daemon::stealth::NginxMimic;
 using ghost::fuzz::check;
+using ghost::stealth::NginxMimic;
 
 // 1 KiB client_header_buffer + 5 x 8 KiB large buffers (see NginxMimic::buffered_bytes).
 constexpr size_t kMaxBuffered = 1024 + 5 * 8192;

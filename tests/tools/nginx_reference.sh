@@ -1,6 +1,6 @@
 #!/bin/bash
 # Starts a private stock Debian nginx whose only site answers 404 to everything: the reference
-# the built-in fallback responder (daemon/stealth/nginx_mimic) is measured against.
+# the built-in fallback responder (common/stealth/nginx_mimic) is measured against.
 #
 #   nginx_reference.sh DIR TLS_PORT PLAIN_PORT [HEADER_TIMEOUT [KEEPALIVE_TIMEOUT]]
 #

@@ -3,7 +3,7 @@
 // tests/tools/nginx_reference.sh); the mimic must send the same bytes and end the
 // connection the same way. Plus fragmentation, bounds and timer tests.
 
-#include "daemon/stealth/nginx_mimic.hpp"
+#include "common/stealth/nginx_mimic.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace ghost::daemon::stealth {
+namespace ghost::stealth {
 namespace {
 
 using Clock = NginxMimic::Clock;
@@ -442,4 +442,4 @@ TEST(NginxMimic, DateComesFromTheEventTime) {
 }
 
 }  // namespace
-}  // namespace ghost::daemon::stealth
+}  // namespace ghost::stealth

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace ghost::daemon::stealth::nginx {
+namespace ghost::stealth::nginx {
 
 inline constexpr size_t npos = static_cast<size_t>(-1);
 
@@ -105,4 +105,4 @@ struct Chunked {
 /// at the end of the body, `again` for more input, `invalid_request` when invalid.
 Parse parse_chunked(Chunked& ctx, const char* buf, size_t& pos, size_t last);
 
-}  // namespace ghost::daemon::stealth::nginx
+}  // namespace ghost::stealth::nginx

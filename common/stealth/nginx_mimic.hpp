@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace ghost::daemon::stealth {
+namespace ghost::stealth {
 
 /// Answers HTTP like stock Debian nginx 1.22.1 whose only site returns 404, one connection
 /// per object. The caller moves bytes and time in and carries out each Reply:
@@ -74,4 +74,4 @@ class NginxMimic {
 /// HTTP Date header value for a time point ("Tue, 24 Nov 2026 00:05:02 GMT").
 std::string http_date(NginxMimic::Clock::time_point t);
 
-}  // namespace ghost::daemon::stealth
+}  // namespace ghost::stealth

@@ -3,7 +3,7 @@
 // BSD-2-Clause. The state machines keep nginx's structure (one switch per parser) so that
 // they can be compared with the original line by line; only pointers became offsets.
 
-#include "daemon/stealth/nginx_parse.hpp"
+#include "common/stealth/nginx_parse.hpp"
 
 #include <strings.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-namespace ghost::daemon::stealth::nginx {
+namespace ghost::stealth::nginx {
 
 namespace {
 
@@ -1169,4 +1169,4 @@ done:
     return Parse::done;
 }
 
-}  // namespace ghost::daemon::stealth::nginx
+}  // namespace ghost::stealth::nginx

@@ -4,7 +4,7 @@
 // Function names follow nginx's so that each step can be checked against the original
 // (Copyright (C) Igor Sysoev, Copyright (C) Nginx, Inc.; BSD-2-Clause).
 
-#include "daemon/stealth/nginx_mimic.hpp"
+#include "common/stealth/nginx_mimic.hpp"
 
 #include <algorithm>
 #include <array>
@@ -13,9 +13,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "daemon/stealth/nginx_parse.hpp"
+#include "common/stealth/nginx_parse.hpp"
 
-namespace ghost::daemon::stealth {
+namespace ghost::stealth {
 
 namespace {
 
@@ -1052,4 +1052,4 @@ std::string http_date(NginxMimic::Clock::time_point t) {
     return buf;
 }
 
-}  // namespace ghost::daemon::stealth
+}  // namespace ghost::stealth
