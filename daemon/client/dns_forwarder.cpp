@@ -6,61 +6,13 @@
 #include <array>
 #include <random>
 
+#include "common/dns/message.hpp"
+
 namespace ghost::daemon::client {
 
-namespace {
-
-constexpr size_t kHeader = 12;
-
-uint16_t get16(const std::vector<uint8_t>& m, size_t at) {
-    return static_cast<uint16_t>((m[at] << 8) | m[at + 1]);
-}
-void put16(std::vector<uint8_t>& m, size_t at, uint16_t v) {
-    m[at] = static_cast<uint8_t>(v >> 8);
-    m[at + 1] = static_cast<uint8_t>(v);
-}
-
-// End of the first question (QNAME + QTYPE + QCLASS), or 0 when it does not parse.
-size_t question_end(const std::vector<uint8_t>& m) {
-    if (m.size() < kHeader || get16(m, 4) == 0) return 0;
-    size_t i = kHeader;
-    while (i < m.size()) {
-        uint8_t len = m[i];
-        if (len == 0) return i + 5 <= m.size() ? i + 5 : 0;
-        if ((len & 0xc0) != 0) return 0;  // no compression pointers in a query's QNAME
-        i += 1 + len;
-    }
-    return 0;
-}
-
-}  // namespace
-
-std::vector<uint8_t> dns_servfail(const std::vector<uint8_t>& query) {
-    if (query.size() < kHeader) return {};
-    size_t end = question_end(query);
-    std::vector<uint8_t> r(query.begin(),
-                           query.begin() + static_cast<ptrdiff_t>(end ? end : kHeader));
-    r[2] = static_cast<uint8_t>(0x80 | (query[2] & 0x79));  // QR, keep opcode and RD
-    r[3] = 0x80 | 0x02;                                     // RA, RCODE 2 (SERVFAIL)
-    put16(r, 4, end ? 1 : 0);
-    put16(r, 6, 0);
-    put16(r, 8, 0);
-    put16(r, 10, 0);
-    return r;
-}
-
-std::vector<uint8_t> dns_truncated(const std::vector<uint8_t>& answer) {
-    if (answer.size() < kHeader) return {};
-    size_t end = question_end(answer);
-    std::vector<uint8_t> r(answer.begin(),
-                           answer.begin() + static_cast<ptrdiff_t>(end ? end : kHeader));
-    r[2] |= 0x02;  // TC
-    put16(r, 4, end ? 1 : 0);
-    put16(r, 6, 0);
-    put16(r, 8, 0);
-    put16(r, 10, 0);
-    return r;
-}
+using dns::get16;
+using dns::kHeaderSize;
+using dns::put16;
 
 struct DnsForwarder::Conn {
     Conn(asio::io_context& io, net::Endpoint r, uint16_t first_id)
@@ -90,7 +42,7 @@ DnsForwarder::~DnsForwarder() {
 
 void DnsForwarder::query(std::vector<uint8_t> message, Answer answer) {
     ++queries_;
-    if (message.size() < kHeader || message.size() > 65535) return answer({});  // not DNS
+    if (message.size() < kHeaderSize || message.size() > 65535) return answer({});  // not DNS
     Pending p{get16(message, 0), message, std::move(answer),
               std::chrono::steady_clock::now() + kQueryTimeout};
     if (stopped_ || resolvers_.empty() || in_flight_ >= kMaxInFlight) {
@@ -202,7 +154,7 @@ void DnsForwarder::read_next(const std::shared_ptr<Conn>& c) {
 }
 
 void DnsForwarder::on_response(const std::shared_ptr<Conn>& c, std::vector<uint8_t> msg) {
-    if (msg.size() < kHeader) return;
+    if (msg.size() < kHeaderSize) return;
     auto it = c->pending.find(get16(msg, 0));
     if (it == c->pending.end()) return;  // late answer to a query that already timed out
     put16(msg, 0, it->second.client_id);
@@ -219,7 +171,7 @@ void DnsForwarder::fail(Pending& p, Why why) {
     ++servfail_;
     if (p.answer) {
         auto a = std::move(p.answer);
-        a(dns_servfail(p.query));
+        a(dns::servfail(p.query));
     }
 }
 

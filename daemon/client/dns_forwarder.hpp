@@ -28,14 +28,6 @@
 
 namespace ghost::daemon::client {
 
-/// SERVFAIL for `query` (header and question copied, QR/RA set, no records); empty when
-/// the query is too short to have a header.
-std::vector<uint8_t> dns_servfail(const std::vector<uint8_t>& query);
-
-/// `answer` cut to its header and question with TC set (the client retries over TCP), for
-/// answers too large for one UDP datagram; empty when shorter than a header.
-std::vector<uint8_t> dns_truncated(const std::vector<uint8_t>& answer);
-
 /// Largest DNS answer sent back as one UDP datagram into the TUN (IPv6 header included
 /// the datagram stays within 65535 bytes and the default MTU).
 inline constexpr size_t kMaxUdpDnsAnswer = 65000 - 48;

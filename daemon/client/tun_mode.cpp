@@ -3,6 +3,7 @@
 #include <array>
 #include <optional>
 
+#include "common/dns/message.hpp"
 #include "common/tun/packet.hpp"
 
 namespace ghost::daemon::client {
@@ -119,7 +120,7 @@ bool TunMode::start(std::string* why) {
             self->dns_->query(std::move(q), [weak, from, to](std::vector<uint8_t> answer) {
                 auto s = weak.lock();
                 if (!s || !s->engine_ || answer.empty()) return;
-                if (answer.size() > kMaxUdpDnsAnswer) answer = dns_truncated(answer);
+                if (answer.size() > kMaxUdpDnsAnswer) answer = dns::truncated(answer);
                 s->engine_->send_udp(to, from, answer);
             });
         });

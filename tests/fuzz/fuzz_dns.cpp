@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/dns/message.hpp"
 #include "daemon/client/dns_forwarder.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
@@ -152,7 +153,7 @@ class Run {
     }
 
     void query(client::DnsForwarder& fwd, std::vector<uint8_t> message) {
-        const std::vector<uint8_t> servfail = client::dns_servfail(message);
+        const std::vector<uint8_t> servfail = ghost::dns::servfail(message);
         check(servfail.empty() == (message.size() < 12), "SERVFAIL for a non-header or none");
         check(servfail.size() <= message.size(), "SERVFAIL larger than the query");
         const size_t index = queries_->size();
@@ -163,7 +164,7 @@ class Run {
             check(qs != nullptr, "answer after the forwarder was gone");
             Query& q = (*qs)[index];
             ++q.answers;
-            if (a.size() > client::kMaxUdpDnsAnswer) a = client::dns_truncated(a);
+            if (a.size() > client::kMaxUdpDnsAnswer) a = ghost::dns::truncated(a);
             check(a.size() <= client::kMaxUdpDnsAnswer, "answer too large for UDP");
             if (q.message.size() < 12 || q.message.size() > 65535)
                 return check(a.empty(), "answer to non-DNS");

@@ -7,8 +7,12 @@
 #include <optional>
 #include <vector>
 
+#include "common/dns/message.hpp"
+
 namespace ghost::daemon::client {
 namespace {
+
+// The DNS messages the forwarder writes itself (common/dns/message), then the forwarder.
 
 // A query for "a.example" type A, class IN, with id 0x1234, RD set, and an EDNS OPT record.
 std::vector<uint8_t> query() {
@@ -23,7 +27,7 @@ std::vector<uint8_t> query() {
 
 TEST(DnsServfail, KeepsIdAndQuestionDropsTheRest) {
     auto q = query();
-    auto r = dns_servfail(q);
+    auto r = dns::servfail(q);
     ASSERT_EQ(r.size(), 12u + 11u + 4u);  // header + QNAME + QTYPE/QCLASS; OPT gone
     EXPECT_EQ(r[0], 0x12);
     EXPECT_EQ(r[1], 0x34);
@@ -39,24 +43,24 @@ TEST(DnsServfail, KeepsIdAndQuestionDropsTheRest) {
 TEST(DnsServfail, MalformedQuestionGivesBareHeader) {
     auto q = query();
     q[12] = 0xc0;  // a compression pointer where a label must be
-    auto r = dns_servfail(q);
+    auto r = dns::servfail(q);
     ASSERT_EQ(r.size(), 12u);
-    EXPECT_EQ(r[5], 0);                            // no question
-    EXPECT_TRUE(dns_servfail({1, 2, 3}).empty());  // not even a header
-    q.resize(20);                                  // label runs off the end
-    EXPECT_EQ(dns_servfail(q).size(), 12u);
+    EXPECT_EQ(r[5], 0);                             // no question
+    EXPECT_TRUE(dns::servfail({1, 2, 3}).empty());  // not even a header
+    q.resize(20);                                   // label runs off the end
+    EXPECT_EQ(dns::servfail(q).size(), 12u);
 }
 
 TEST(DnsTruncated, KeepsHeaderAndQuestionWithTc) {
     auto a = query();
     a[2] |= 0x80;                            // a response
     a.insert(a.end(), 70000 - a.size(), 0);  // far too big for UDP
-    auto t = dns_truncated(a);
+    auto t = dns::truncated(a);
     ASSERT_EQ(t.size(), 12u + 11u + 4u);
     EXPECT_EQ(t[2] & 0x02, 0x02);  // TC
     EXPECT_EQ(t[2] & 0x80, 0x80);  // still a response
     EXPECT_LE(t.size(), kMaxUdpDnsAnswer);
-    EXPECT_TRUE(dns_truncated({1, 2}).empty());
+    EXPECT_TRUE(dns::truncated({1, 2}).empty());
 }
 
 // A session whose channels open at once to a resolver that never answers: the channel
