@@ -2,6 +2,7 @@
 
 #include "common/config/schema.hpp"
 #include "ctl/verbs.hpp"
+#include "io/config_file.hpp"
 
 namespace ghost::ctl {
 namespace {
@@ -16,7 +17,7 @@ std::vector<std::string> error_lines(const std::vector<config::Error>& errs) {
 /// user, with the loader ghostd itself uses; ghostd only ever sees its name and content.
 std::vector<std::string> check_by_daemon(Connection& conn, const std::string& path) {
     std::vector<config::Error> errs;
-    auto text = config::read_config_file(path, errs);
+    auto text = io::read_config_file(path, errs);
     if (!text) return error_lines(errs);
     Answer a = conn.call("config.check", {{"file", path}, {"text", std::move(*text)}});
     if (!a.ok) std::exit(report_error(a));
@@ -51,7 +52,7 @@ int verb_check(const Options& o) {
             errs = check_by_daemon(*conn, path);
         } else {
             std::vector<config::Error> found;
-            config::load_profile_file(path, found);
+            io::load_profile_file(path, found);
             errs = error_lines(found);
         }
         out.push_back({{"file", path}, {"ok", errs.empty()}, {"errors", errs}});

@@ -21,6 +21,7 @@
 #include "daemon/profile/manager.hpp"
 #include "daemon/systemd/notify.hpp"
 #include "daemon/tun/routing.hpp"
+#include "io/config_file.hpp"
 
 namespace {
 
@@ -129,7 +130,7 @@ std::string daemon_config_path(const Options& o) {
 /// --check-config: the same validator the daemon uses, every problem printed.
 int check_config(const Options& o) {
     std::vector<config::Error> errors;
-    config::load_daemon_config(daemon_config_path(o), errors);
+    io::load_daemon_config(daemon_config_path(o), errors);
     asio::io_context io;
     WorkerPool workers(1);
     ProfileManager pm(io, workers, o.paths);
@@ -171,7 +172,7 @@ std::string status_line(const ProfileManager& pm) {
 
 int run(const Options& o) {
     std::vector<config::Error> errors;
-    auto dcfg = config::load_daemon_config(daemon_config_path(o), errors);
+    auto dcfg = io::load_daemon_config(daemon_config_path(o), errors);
     if (!dcfg) {
         for (auto& e : errors) std::cerr << "ghostd: " << e.str() << "\n";
         return 1;

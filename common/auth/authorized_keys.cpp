@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
-#include <filesystem>
 #include <sstream>
 
-#include "common/files/regular_file.hpp"
 #include "common/text/base64.hpp"
 
 namespace ghost::auth {
@@ -446,48 +444,6 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, const std::string& s
         else if (!why.empty())
             out.errors.push_back({where, why});
     }
-    return out;
-}
-
-namespace {
-
-void load_file(const std::filesystem::path& p, AuthorizedKeys* out) {
-    std::string why;
-    auto text = files::read_regular_file(p.string(), kMaxFileBytes, &why);
-    if (!text) {
-        out->errors.push_back({p.string(), std::move(why)});
-        return;
-    }
-    AuthorizedKeys one = parse_authorized_keys(*text, p.string());
-    for (auto& e : one.entries) out->entries.push_back(std::move(e));
-    for (auto& e : one.errors) out->errors.push_back(std::move(e));
-}
-
-}  // namespace
-
-AuthorizedKeys load_authorized_keys(const std::string& path) {
-    AuthorizedKeys out;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(path, ec)) {
-        load_file(path, &out);
-        return out;
-    }
-    std::vector<std::filesystem::path> files;
-    // Every entry is read by the safe loader, which names what is not a regular file.
-    for (auto it = std::filesystem::directory_iterator(path, ec);
-         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-        std::string name = it->path().filename().string();
-        if (name.empty() || name.front() == '.' || name.back() == '~') continue;
-        files.push_back(it->path());
-    }
-    if (ec) out.errors.push_back({path, "cannot list directory: " + ec.message()});
-    std::sort(files.begin(), files.end());
-    if (files.size() > kMaxFiles) {
-        out.errors.push_back(
-            {path, "more than " + std::to_string(kMaxFiles) + " files; only the first are read"});
-        files.resize(kMaxFiles);
-    }
-    for (const auto& f : files) load_file(f, &out);
     return out;
 }
 

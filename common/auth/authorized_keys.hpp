@@ -2,7 +2,7 @@
 /// OpenSSH authorized_keys parsing (sshd(8) "AUTHORIZED_KEYS FILE FORMAT"), restricted to
 /// the options that matter to a tunnel server. Unknown or unsupported options reject the
 /// whole line with a reason: a line is never accepted with less restriction than its
-/// author wrote. Pure: no logging; load_authorized_keys only reads files.
+/// author wrote. Pure: no logging, no I/O (io/authorized_keys_file reads the files).
 
 #include <cstdint>
 #include <optional>
@@ -67,10 +67,6 @@ struct AuthorizedKeys {
 
 /// Longest accepted line (OpenSSH uses 8 KiB; RSA-16384 keys need about 3 KiB).
 inline constexpr size_t kMaxLineLength = 16 * 1024;
-/// Largest file read; more is an error, not a truncation.
-inline constexpr size_t kMaxFileBytes = 4 * 1024 * 1024;
-/// Most files read from a directory.
-inline constexpr size_t kMaxFiles = 1024;
 
 /// Parses the text of one file; `source` names it in `where` and errors.
 AuthorizedKeys parse_authorized_keys(std::string_view text, const std::string& source);
@@ -79,12 +75,6 @@ AuthorizedKeys parse_authorized_keys(std::string_view text, const std::string& s
 /// return nullopt with *why empty.
 std::optional<KeyEntry> parse_key_line(std::string_view line, const std::string& where,
                                        std::string* why);
-
-/// Reads a file, or every file of a directory (sorted by name; names starting with '.' or
-/// ending with '~' skipped), with files::read_regular_file: never blocks, never throws.
-/// Unreadable files, and entries that are not regular files (FIFOs, devices,
-/// subdirectories, broken links), are errors (where = path) naming what is wrong.
-AuthorizedKeys load_authorized_keys(const std::string& path);
 
 /// A key blob as a line writes it (and libssh exports it): standard base64, any number of
 /// trailing '=' (none included); nullopt on any other character or a length no encoder writes.

@@ -1,12 +1,10 @@
 #include "common/config/schema.hpp"
 
 #include <algorithm>
-#include <filesystem>
 
 #include "common/config/build.hpp"
 #include "common/config/keys.hpp"
 #include "common/config/validate.hpp"
-#include "common/files/regular_file.hpp"
 #include "common/json/bounded_json.hpp"
 
 namespace ghost::config {
@@ -36,6 +34,16 @@ std::optional<json> parse_object(std::string_view text, const std::string& file,
         return std::nullopt;
     }
     return std::move(parsed.value);
+}
+
+/// The last component of `file` without its extension, as std::filesystem::path::stem
+/// gives it ("/etc/ghost/profiles/work.json" -> "work"; ".json" and ".." stay whole).
+std::string_view file_stem(std::string_view file) {
+    const size_t slash = file.rfind('/');
+    const std::string_view name = slash == std::string_view::npos ? file : file.substr(slash + 1);
+    if (name == "." || name == "..") return name;
+    const size_t dot = name.rfind('.');
+    return dot == std::string_view::npos || dot == 0 ? name : name.substr(0, dot);
 }
 
 }  // namespace
@@ -79,13 +87,6 @@ std::optional<Profile> parse_profile(std::string_view name, std::string_view tex
     return profile;
 }
 
-std::optional<std::string> read_config_file(const std::string& path, std::vector<Error>& errors) {
-    std::string why;
-    auto text = files::read_regular_file(path, kMaxConfigBytes, &why);
-    if (!text) errors.push_back({path, "", "", std::move(why)});
-    return text;
-}
-
 std::optional<Profile> check_profile_text(const std::string& file, std::string_view text,
                                           std::vector<Error>& errors) {
     if (text.size() > kMaxConfigBytes) {
@@ -93,14 +94,7 @@ std::optional<Profile> check_profile_text(const std::string& file, std::string_v
             {file, "", "", "file too large (limit " + std::to_string(kMaxConfigBytes) + " bytes)"});
         return std::nullopt;
     }
-    std::string stem = std::filesystem::path(file).stem().string();
-    return parse_profile(stem, text, file, errors);
-}
-
-std::optional<Profile> load_profile_file(const std::string& path, std::vector<Error>& errors) {
-    auto text = read_config_file(path, errors);
-    if (!text) return std::nullopt;
-    return check_profile_text(path, *text, errors);
+    return parse_profile(file_stem(file), text, file, errors);
 }
 
 std::optional<DaemonConfig> parse_daemon_config(std::string_view text, const std::string& file,
@@ -111,16 +105,6 @@ std::optional<DaemonConfig> parse_daemon_config(std::string_view text, const std
     validate_document(*doc, daemon_keys(), std::nullopt, file, errors);
     if (errors.size() != before) return std::nullopt;
     return build_daemon_config(*doc);
-}
-
-std::optional<DaemonConfig> load_daemon_config(const std::string& path,
-                                               std::vector<Error>& errors) {
-    std::error_code ec;  // only a missing file (not a dangling link) means "defaults"
-    if (std::filesystem::symlink_status(path, ec).type() == std::filesystem::file_type::not_found)
-        return DaemonConfig{};
-    auto text = read_config_file(path, errors);
-    if (!text) return std::nullopt;
-    return parse_daemon_config(*text, path, errors);
 }
 
 std::vector<std::string> all_features() {

@@ -1,6 +1,7 @@
 #pragma once
 /// The one table of every configuration key (profiles and ghostd.json): type, default,
 /// validator, feature, documentation. Validation and the docs reference are driven by it.
+/// Pure: text in, results out; io/config_file reads the files.
 
 #include <cstddef>
 #include <optional>
@@ -37,26 +38,14 @@ std::optional<Profile> parse_profile(std::string_view name, std::string_view tex
 /// Largest profile or ghostd.json accepted, in bytes.
 inline constexpr size_t kMaxConfigBytes = 1 << 20;
 
-/// Reads a configuration file: a regular file (or a link to one) of at most
-/// kMaxConfigBytes, read without ever blocking (files::read_regular_file). nullopt with an
-/// Error naming the file and what is wrong with it (FIFO, directory, dangling link, ...).
-std::optional<std::string> read_config_file(const std::string& path, std::vector<Error>& errors);
-
 /// Validates `text` as the content of profile file `file`, which is only named (in errors
 /// and as the profile name, its stem), never opened. Text over kMaxConfigBytes is refused.
 std::optional<Profile> check_profile_text(const std::string& file, std::string_view text,
                                           std::vector<Error>& errors);
 
-/// Reads FILE (read_config_file) and checks it (check_profile_text).
-std::optional<Profile> load_profile_file(const std::string& path, std::vector<Error>& errors);
-
 /// Parses ghostd.json.
 std::optional<DaemonConfig> parse_daemon_config(std::string_view text, const std::string& file,
                                                 std::vector<Error>& errors);
-
-/// Reads ghostd.json (read_config_file); a missing file yields the defaults, a dangling
-/// link or a file that is not regular is an error.
-std::optional<DaemonConfig> load_daemon_config(const std::string& path, std::vector<Error>& errors);
 
 /// Cross-profile checks (e.g. two profiles listening on the same address). Errors name the
 /// later profile (by name order); the caller rejects the profiles named in errors.

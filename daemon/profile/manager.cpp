@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "daemon/profile/hooks.hpp"
+#include "io/config_file.hpp"
 
 namespace ghost::daemon {
 
@@ -52,7 +53,7 @@ std::map<std::string, ProfileFile> read_profile_dir(const fs::path& dir,
         }
         ProfileFile& f = files[name];
         f.path = p;
-        f.text = config::read_config_file(p.string(), f.errors);
+        f.text = io::read_config_file(p.string(), f.errors);
     }
     if (ec && ec != std::errc::no_such_file_or_directory)
         errors.push_back({dir.string(), "", "", "cannot list directory: " + ec.message()});

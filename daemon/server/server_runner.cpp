@@ -15,6 +15,7 @@
 #include "daemon/server/listener.hpp"
 #include "daemon/server/server_session.hpp"
 #include "daemon/server/server_shared.hpp"
+#include "io/authorized_keys_file.hpp"
 
 namespace ghost::daemon {
 namespace {
@@ -166,7 +167,7 @@ bool ServerRunner::prepare(std::string* why) {
 
 bool ServerRunner::load_keys(std::string* why) {
     auto keys = std::make_shared<auth::AuthorizedKeys>(
-        auth::load_authorized_keys(ctx_.profile.authorized_keys));
+        io::load_authorized_keys(ctx_.profile.authorized_keys));
     key_errors_.clear();
     for (const auto& e : keys->errors) {
         ctx_.log.warning("authorized_keys ", e.str());

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "${1:-$(dirname "$0")/../..}"
 command -v clang-format >/dev/null || { echo "clang-format not installed (scripts/setup.sh)"; exit 1; }
-mapfile -t files < <(find common daemon ctl tests -name '*.cpp' -o -name '*.hpp' -o -name '*.h' | sort)
+mapfile -t files < <(find common io daemon ctl tests -name '*.cpp' -o -name '*.hpp' -o -name '*.h' | sort)
 if ! clang-format --dry-run -Werror "${files[@]}"; then
     echo "format: the files above differ from .clang-format (clang-format -i FILE)"
     exit 1

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "io/authorized_keys_file.hpp"
+
 using namespace ghost;
 using ghost::auth::parse_authorized_keys;
 using ghost::auth::parse_key_line;
@@ -198,15 +200,15 @@ TEST(AuthorizedKeys, LoadsFileOrDirectory) {
     std::ofstream(dir / "a.keys") << kEd << " a\nnope\n";
     std::ofstream(dir / ".hidden") << kEd << " hidden\n";
     std::ofstream(dir / "old~") << kEd << " backup\n";
-    auto keys = auth::load_authorized_keys(dir.string());
+    auto keys = io::load_authorized_keys(dir.string());
     ASSERT_EQ(keys.entries.size(), 2u);
     EXPECT_EQ(keys.entries[0].name, "a");
     EXPECT_EQ(keys.entries[1].name, "b");
     ASSERT_EQ(keys.errors.size(), 1u);
     EXPECT_EQ(keys.errors[0].where, (dir / "a.keys").string() + ":2");
-    auto one = auth::load_authorized_keys((dir / "b.keys").string());
+    auto one = io::load_authorized_keys((dir / "b.keys").string());
     EXPECT_EQ(one.entries.size(), 1u);
-    auto missing = auth::load_authorized_keys((dir / "missing").string());
+    auto missing = io::load_authorized_keys((dir / "missing").string());
     EXPECT_TRUE(missing.entries.empty());
     ASSERT_EQ(missing.errors.size(), 1u);
     EXPECT_NE(missing.errors[0].reason.find("cannot read"), std::string::npos);
@@ -221,7 +223,7 @@ TEST(AuthorizedKeys, FilesThatAreNotPlainFilesAreErrorsNotHangs) {
     ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
     fs::create_symlink("loop", dir / "loop");
     fs::create_symlink("/dev/zero", dir / "zero");
-    auto keys = auth::load_authorized_keys(dir.string());
+    auto keys = io::load_authorized_keys(dir.string());
     ASSERT_EQ(keys.entries.size(), 1u);  // the good file still counts
     ASSERT_EQ(keys.errors.size(), 4u);
     EXPECT_EQ(keys.errors[0].str(),
@@ -233,10 +235,10 @@ TEST(AuthorizedKeys, FilesThatAreNotPlainFilesAreErrorsNotHangs) {
               (dir / "sub").string() + ": not a regular file: it is a directory");
     EXPECT_EQ(keys.errors[3].str(),
               (dir / "zero").string() + ": not a regular file: it is a character device");
-    auto fifo = auth::load_authorized_keys((dir / "fifo").string());
+    auto fifo = io::load_authorized_keys((dir / "fifo").string());
     ASSERT_EQ(fifo.errors.size(), 1u);
     EXPECT_NE(fifo.errors[0].reason.find("FIFO"), std::string::npos);
-    auto loop = auth::load_authorized_keys((dir / "loop").string());
+    auto loop = io::load_authorized_keys((dir / "loop").string());
     ASSERT_EQ(loop.errors.size(), 1u);
     EXPECT_NE(loop.errors[0].reason.find("symbolic link loop"), std::string::npos);
     fs::remove_all(dir);

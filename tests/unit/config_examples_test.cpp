@@ -9,9 +9,13 @@
 #include <sstream>
 
 #include "common/config/schema.hpp"
+#include "io/config_file.hpp"
 
 namespace ghost::config {
 namespace {
+
+using io::load_daemon_config;
+using io::load_profile_file;
 
 const std::filesystem::path kSource = GHOST_SOURCE_DIR;
 

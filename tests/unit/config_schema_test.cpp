@@ -13,9 +13,13 @@
 
 #include "common/config/keys.hpp"
 #include "common/config/validate.hpp"
+#include "io/config_file.hpp"
 
 namespace ghost::config {
 namespace {
+
+using io::load_daemon_config;
+using io::load_profile_file;
 
 constexpr const char* kFile = "/etc/ghost/profiles/t.json";
 

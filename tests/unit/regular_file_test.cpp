@@ -1,4 +1,4 @@
-#include "common/files/regular_file.hpp"
+#include "io/regular_file.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace ghost::files {
+namespace ghost::io {
 namespace {
 
 namespace fs = std::filesystem;
@@ -83,4 +83,4 @@ TEST_F(RegularFile, FilesWhoseSizeIsUnknownAreStillBounded) {
 }
 
 }  // namespace
-}  // namespace ghost::files
+}  // namespace ghost::io

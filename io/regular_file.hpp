@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-namespace ghost::files {
+namespace ghost::io {
 
 /// Reads the whole of `path` when it is (or links to) a regular file of at most
 /// `max_bytes`. Never blocks on a FIFO or a device and never opens one for reading: the
@@ -17,4 +17,4 @@ namespace ghost::files {
 std::optional<std::string> read_regular_file(const std::string& path, size_t max_bytes,
                                              std::string* why);
 
-}  // namespace ghost::files
+}  // namespace ghost::io

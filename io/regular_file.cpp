@@ -1,4 +1,4 @@
-#include "common/files/regular_file.hpp"
+#include "io/regular_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
-namespace ghost::files {
+namespace ghost::io {
 namespace {
 
 std::string errno_text(int err) {
@@ -100,4 +100,4 @@ std::optional<std::string> read_regular_file(const std::string& path, size_t max
     return read_all(file.fd, max_bytes, why);
 }
 
-}  // namespace ghost::files
+}  // namespace ghost::io
