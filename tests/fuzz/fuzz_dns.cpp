@@ -26,7 +26,7 @@ namespace {
 
 using ghost::fuzz::check;
 namespace client = ghost::daemon::client;
-namespace proxy = ghost::daemon::proxy;
+namespace ssh = ghost::daemon::ssh;
 
 // A session whose channels open at once; the resolver's side of each is kept here.
 class FakeSession : public ssh::ChannelOpener {
