@@ -16,7 +16,7 @@
 
 #include "daemon/client/route_watch.hpp"
 #include "daemon/client/tun_mode.hpp"
-#include "daemon/profile/runner.hpp"
+#include "daemon/core/runner.hpp"
 #include "daemon/proxy/forward_listener.hpp"
 #include "daemon/proxy/socks_listener.hpp"
 #include "daemon/ssh/channel_opener.hpp"

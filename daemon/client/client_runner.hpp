@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "daemon/profile/runner.hpp"
+#include "daemon/core/runner.hpp"
 
 namespace ghost::daemon {
 

@@ -16,7 +16,8 @@
 
 #include "common/config/schema.hpp"
 #include "daemon/control/core_api.hpp"
-#include "daemon/profile/runner.hpp"
+#include "daemon/core/runner.hpp"
+#include "daemon/profile/runner_factory.hpp"
 
 namespace ghost::daemon {
 

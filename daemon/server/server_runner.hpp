@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "daemon/profile/runner.hpp"
+#include "daemon/core/runner.hpp"
 
 namespace ghost::daemon {
 

@@ -2,6 +2,8 @@
 /// The seam between the profile manager (control plane) and the data plane.
 /// A Runner brings one profile's data plane up and down: the client runner (SSH session,
 /// SOCKS/HTTP/forwards, later TUN) or the server runner (listeners, sessions).
+/// It lives in core/ so that client/ and server/ (which implement it) and profile/
+/// (which drives it) both depend on it downwards.
 ///
 /// Threading: the manager calls start()/stop()/status() on the control thread. A runner
 /// does its work on worker io_contexts and reports back through RunnerContext::report,
@@ -16,8 +18,8 @@
 
 #include "common/config/model.hpp"
 #include "daemon/core/log.hpp"
+#include "daemon/core/profile_state.hpp"
 #include "daemon/core/worker_pool.hpp"
-#include "daemon/profile/state.hpp"
 
 namespace ghost::daemon {
 
@@ -65,11 +67,5 @@ class Runner {
     /// may have (server: authorized_keys, TLS cert). Default: nothing.
     virtual void reload() {}
 };
-
-/// Builds the runner for a profile's role; defined with the data plane.
-std::unique_ptr<Runner> make_runner(RunnerContext ctx);
-
-/// Feature names (schema `feature` column) this build implements.
-const std::vector<std::string>& supported_features();
 
 }  // namespace ghost::daemon

@@ -1,4 +1,4 @@
-#include "daemon/profile/state.hpp"
+#include "daemon/core/profile_state.hpp"
 
 #include <array>
 #include <utility>

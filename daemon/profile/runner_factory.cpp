@@ -1,4 +1,4 @@
-#include "daemon/profile/runner.hpp"
+#include "daemon/profile/runner_factory.hpp"
 
 #include "daemon/client/client_runner.hpp"
 #include "daemon/server/server_runner.hpp"
