@@ -61,6 +61,31 @@ bool bool_param(const json& params, const char* key, bool def, bool* out, const 
     return true;
 }
 
+/// The one place a profile failure becomes a wire error code.
+int error_code(ProfileFailure failure) {
+    switch (failure) {
+        case ProfileFailure::not_found:
+            return errc::not_found;
+        case ProfileFailure::invalid_state:
+            return errc::invalid_state;
+        case ProfileFailure::config_error:
+            return errc::config_error;
+        case ProfileFailure::up_failed:
+            return errc::up_failed;
+    }
+    return errc::internal_error;
+}
+
+ApiResult to_api(ProfileResult r) {
+    if (r.ok) return ApiResult::success(std::move(r.value));
+    return ApiResult::failure(error_code(r.failure), std::move(r.message), std::move(r.data));
+}
+
+/// A profile operation's reply that answers the API caller.
+ProfileReply answer_with(Reply reply) {
+    return [reply = std::move(reply)](ProfileResult r) { reply(to_api(std::move(r))); };
+}
+
 /// Rejects params other than `allowed`, so typos are not silently ignored.
 bool only_params(const json& params, std::initializer_list<const char*> allowed,
                  const Reply& reply) {
@@ -129,7 +154,7 @@ CoreApi::CoreApi(ProfileManager& profiles) : profiles_(profiles) {
                                       !string_param(p, "name", &name, r) ||
                                       !bool_param(p, "wait", true, &wait, r))
                                       return;
-                                  pm.up(name, wait, std::move(r));
+                                  pm.up(name, wait, answer_with(std::move(r)));
                               },
                               "bring a profile up (wait: until up or failed)"};
     methods_["profile.down"] = {
@@ -137,7 +162,7 @@ CoreApi::CoreApi(ProfileManager& profiles) : profiles_(profiles) {
         [&pm](const json& p, Reply r) {
             std::string name;
             if (!only_params(p, {"name"}, r) || !string_param(p, "name", &name, r)) return;
-            pm.down(name, std::move(r));
+            pm.down(name, answer_with(std::move(r)));
         },
         "bring a profile down"};
     methods_["config.check"] = {
@@ -164,7 +189,7 @@ CoreApi::CoreApi(ProfileManager& profiles) : profiles_(profiles) {
         [&pm](const json& p, Reply r) {
             std::string name;
             if (!only_params(p, {"name"}, r) || !string_param(p, "name", &name, r)) return;
-            r(pm.sessions(name));
+            r(to_api(pm.sessions(name)));
         },
         "live sessions of a server profile"};
     methods_["server.kick"] = {true,
@@ -174,7 +199,7 @@ CoreApi::CoreApi(ProfileManager& profiles) : profiles_(profiles) {
                                        !string_param(p, "name", &name, r) ||
                                        !string_param(p, "id", &id, r))
                                        return;
-                                   r(pm.kick(name, id));
+                                   r(to_api(pm.kick(name, id)));
                                },
                                "close one session of a server profile"};
     methods_["events.subscribe"] = {false, nullptr, "stream events as notifications (socket only)"};

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/control/profile_stream.hpp"
+#include "daemon/profile/event_bus.hpp"
 
 namespace ghost::daemon {
 
@@ -53,7 +54,6 @@ struct ApiResult {
 };
 
 using Reply = std::function<void(ApiResult)>;
-using EventSink = std::function<void(const nlohmann::json& event)>;
 
 class CoreApi {
   public:

@@ -17,12 +17,6 @@ constexpr size_t kMaxProfiles = 1024;
 constexpr size_t kMaxWaiters = 64;
 constexpr auto kStatsInterval = std::chrono::seconds(5);
 
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 /// One NAME.json found in the profiles directory: its text, or why it cannot be read.
 struct ProfileFile {
     fs::path path;
@@ -101,8 +95,8 @@ struct ProfileManager::Entry {
     bool start_after_stop = false;
     bool persistent = false;  // started by autostart: retry even the first connection
     bool remove_after_stop = false;
-    std::vector<Reply> up_waiters;
-    std::vector<Reply> down_waiters;
+    std::vector<ProfileReply> up_waiters;
+    std::vector<ProfileReply> down_waiters;
     uint64_t reported_in = 0, reported_out = 0;
     std::deque<HookRun> hooks;  // waiting to run, in order (bounded)
     bool hook_running = false;
@@ -234,7 +228,7 @@ void ProfileManager::remove_entry(const std::string& name) {
         return;
     }
     for (auto& w : e->up_waiters)
-        w(ApiResult::failure(errc::not_found, "profile '" + name + "' was removed"));
+        w(ProfileResult::fail(ProfileFailure::not_found, "profile '" + name + "' was removed"));
     entries_.erase(name);
     publish({{"type", "profile.removed"}, {"profile", name}});
 }
@@ -243,7 +237,7 @@ void ProfileManager::autostart() {
     for (auto& [name, e] : entries_) {
         if (e->profile && e->profile->autostart && !is_active(e->state))
             up(
-                name, false, [](ApiResult) {}, true);
+                name, false, [](ProfileResult) {}, true);
     }
 }
 
@@ -286,18 +280,18 @@ nlohmann::json ProfileManager::status(const std::string& name) const {
     return s;
 }
 
-void ProfileManager::up(const std::string& name, bool wait, Reply reply, bool persistent) {
+void ProfileManager::up(const std::string& name, bool wait, ProfileReply reply, bool persistent) {
     Entry* e = find(name);
     if (!e) {
-        return reply(ApiResult::failure(errc::not_found, "no profile named '" + name + "' in " +
-                                                             paths_.config_dir +
-                                                             "/profiles (see: ghostctl list)"));
+        return reply(ProfileResult::fail(ProfileFailure::not_found,
+                                         "no profile named '" + name + "' in " + paths_.config_dir +
+                                             "/profiles (see: ghostctl list)"));
     }
     if (!e->profile) {
         std::string first = e->errors.empty() ? "invalid profile" : e->errors.front().str();
-        return reply(ApiResult::failure(errc::config_error,
-                                        "profile '" + name + "' has configuration errors: " + first,
-                                        errors_json(e->errors)));
+        return reply(ProfileResult::fail(
+            ProfileFailure::config_error,
+            "profile '" + name + "' has configuration errors: " + first, errors_json(e->errors)));
     }
     if (e->stopping) e->start_after_stop = true;
     bool running = (e->runner && !e->stopping) || e->start_after_stop;
@@ -306,8 +300,8 @@ void ProfileManager::up(const std::string& name, bool wait, Reply reply, bool pe
             if (other.get() == e || !other->runner || other->stopping || !other->profile) continue;
             if (std::string why = config::tun_conflict(*e->profile, *other->profile);
                 !why.empty()) {
-                return reply(ApiResult::failure(errc::invalid_state,
-                                                "cannot bring '" + name + "' up: " + why));
+                return reply(ProfileResult::fail(ProfileFailure::invalid_state,
+                                                 "cannot bring '" + name + "' up: " + why));
             }
         }
     }
@@ -317,62 +311,66 @@ void ProfileManager::up(const std::string& name, bool wait, Reply reply, bool pe
             e->last_error =
                 "not yet supported by this ghostd: " + missing + " (in " + e->file + ")";
             set_state(*e, ProfileState::failed, e->last_error);
-            return reply(wait ? ApiResult::failure(errc::up_failed, e->last_error, status(name))
-                              : ApiResult::success(status(name)));
+            return reply(
+                wait ? ProfileResult::fail(ProfileFailure::up_failed, e->last_error, status(name))
+                     : ProfileResult::success(status(name)));
         }
         start_runner(*e);
     }
     if (!wait || (e->state == ProfileState::up && !e->stopping))
-        return reply(ApiResult::success(status(name)));
+        return reply(ProfileResult::success(status(name)));
     if (e->up_waiters.size() >= kMaxWaiters)
-        return reply(
-            ApiResult::failure(errc::invalid_state, "too many clients waiting for '" + name + "'"));
+        return reply(ProfileResult::fail(ProfileFailure::invalid_state,
+                                         "too many clients waiting for '" + name + "'"));
     e->up_waiters.push_back(std::move(reply));
 }
 
-void ProfileManager::down(const std::string& name, Reply reply) {
+void ProfileManager::down(const std::string& name, ProfileReply reply) {
     Entry* e = find(name);
     if (!e) {
-        return reply(ApiResult::failure(errc::not_found,
-                                        "no profile named '" + name + "' (see: ghostctl list)"));
+        return reply(ProfileResult::fail(ProfileFailure::not_found,
+                                         "no profile named '" + name + "' (see: ghostctl list)"));
     }
     e->start_after_stop = false;
     if (!e->runner) {
         if (e->state == ProfileState::failed) set_state(*e, ProfileState::down, "brought down");
-        return reply(ApiResult::success(status(name)));
+        return reply(ProfileResult::success(status(name)));
     }
     if (e->down_waiters.size() >= kMaxWaiters)
-        return reply(
-            ApiResult::failure(errc::invalid_state, "too many clients waiting for '" + name + "'"));
+        return reply(ProfileResult::fail(ProfileFailure::invalid_state,
+                                         "too many clients waiting for '" + name + "'"));
     e->down_waiters.push_back(std::move(reply));
     if (e->stopping) return;
     for (auto& w : std::exchange(e->up_waiters, {}))
-        w(ApiResult::failure(errc::up_failed, "profile '" + name + "' was brought down"));
+        w(ProfileResult::fail(ProfileFailure::up_failed,
+                              "profile '" + name + "' was brought down"));
     set_state(*e, ProfileState::stopping, "brought down by request");
     stop_runner(*e, [this, name] {
         if (Entry* en = find(name)) set_state(*en, ProfileState::down, "brought down by request");
     });
 }
 
-ApiResult ProfileManager::sessions(const std::string& name) const {
+ProfileResult ProfileManager::sessions(const std::string& name) const {
     const Entry* e = find(name);
-    if (!e) return ApiResult::failure(errc::not_found, "no profile named '" + name + "'");
+    if (!e)
+        return ProfileResult::fail(ProfileFailure::not_found, "no profile named '" + name + "'");
     if (!e->profile || e->profile->role != config::Role::server)
-        return ApiResult::failure(errc::invalid_state,
-                                  "profile '" + name + "' is not a server profile");
-    return ApiResult::success(e->runner ? e->runner->sessions() : nlohmann::json::array());
+        return ProfileResult::fail(ProfileFailure::invalid_state,
+                                   "profile '" + name + "' is not a server profile");
+    return ProfileResult::success(e->runner ? e->runner->sessions() : nlohmann::json::array());
 }
 
-ApiResult ProfileManager::kick(const std::string& name, const std::string& id) {
+ProfileResult ProfileManager::kick(const std::string& name, const std::string& id) {
     Entry* e = find(name);
-    if (!e) return ApiResult::failure(errc::not_found, "no profile named '" + name + "'");
+    if (!e)
+        return ProfileResult::fail(ProfileFailure::not_found, "no profile named '" + name + "'");
     if (!e->profile || e->profile->role != config::Role::server)
-        return ApiResult::failure(errc::invalid_state,
-                                  "profile '" + name + "' is not a server profile");
+        return ProfileResult::fail(ProfileFailure::invalid_state,
+                                   "profile '" + name + "' is not a server profile");
     if (!e->runner || !e->runner->kick(id))
-        return ApiResult::failure(errc::not_found,
-                                  "no session '" + id + "' on profile '" + name + "'");
-    return ApiResult::success({{"kicked", id}});
+        return ProfileResult::fail(ProfileFailure::not_found,
+                                   "no session '" + id + "' on profile '" + name + "'");
+    return ProfileResult::success({{"kicked", id}});
 }
 
 void ProfileManager::stop_all(std::function<void()> done) {
@@ -384,7 +382,7 @@ void ProfileManager::stop_all(std::function<void()> done) {
         e->start_after_stop = false;
         if (!e->runner) continue;
         ++*remaining;
-        down(name, [remaining, finish](ApiResult) {
+        down(name, [remaining, finish](ProfileResult) {
             if (--*remaining == 0) (*finish)();
         });
     }
@@ -428,14 +426,15 @@ void ProfileManager::stop_runner(Entry& e, std::function<void()> then) {
             en->runner.reset();
             en->stopping = false;
             then();
-            for (auto& w : std::exchange(en->down_waiters, {})) w(ApiResult::success(status(name)));
+            for (auto& w : std::exchange(en->down_waiters, {}))
+                w(ProfileResult::success(status(name)));
             if (en->remove_after_stop) {
                 remove_entry(name);
             } else if (en->start_after_stop && !stopping_all_) {
                 en->start_after_stop = false;
                 auto waiters = std::exchange(en->up_waiters, {});
                 up(
-                    name, false, [](ApiResult) {}, en->persistent);
+                    name, false, [](ProfileResult) {}, en->persistent);
                 en->up_waiters = std::move(waiters);
             }
         });
@@ -537,29 +536,24 @@ void ProfileManager::run_next_hook(const std::string& name) {
 void ProfileManager::finish_waiters(Entry& e) {
     if (e.up_waiters.empty()) return;
     if (e.state == ProfileState::up) {
-        for (auto& w : std::exchange(e.up_waiters, {})) w(ApiResult::success(status(e.name)));
+        for (auto& w : std::exchange(e.up_waiters, {})) w(ProfileResult::success(status(e.name)));
     } else if (e.state == ProfileState::failed) {
         for (auto& w : std::exchange(e.up_waiters, {}))
-            w(ApiResult::failure(errc::up_failed, e.last_error.empty() ? e.reason : e.last_error,
-                                 status(e.name)));
+            w(ProfileResult::fail(ProfileFailure::up_failed,
+                                  e.last_error.empty() ? e.reason : e.last_error, status(e.name)));
     }
 }
 
 uint64_t ProfileManager::subscribe(EventSink sink) {
-    uint64_t id = next_sink_++;
-    sinks_[id] = std::move(sink);
-    return id;
+    return events_.subscribe(std::move(sink));
 }
 
 void ProfileManager::unsubscribe(uint64_t id) {
-    sinks_.erase(id);
+    events_.unsubscribe(id);
 }
 
 void ProfileManager::publish(nlohmann::json event) {
-    event["time"] = unix_now();
-    auto sinks = sinks_;  // a sink may unsubscribe while we iterate
-    for (auto& [id, sink] : sinks)
-        if (sinks_.count(id)) sink(event);
+    events_.publish(std::move(event));
 }
 
 void ProfileManager::start_stats_timer() {

@@ -15,8 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config/schema.hpp"
-#include "daemon/control/core_api.hpp"
 #include "daemon/core/runner.hpp"
+#include "daemon/profile/event_bus.hpp"
+#include "daemon/profile/profile_result.hpp"
 #include "daemon/profile/runner_factory.hpp"
 
 namespace ghost::daemon {
@@ -51,16 +52,16 @@ class ProfileManager {
     /// `persistent` (autostart, and restarts of such a profile) keeps retrying when the
     /// very first connection fails for a passing reason (network not ready at boot);
     /// an interactive up reports that first failure as `failed` instead.
-    void up(const std::string& name, bool wait, Reply reply, bool persistent = false);
+    void up(const std::string& name, bool wait, ProfileReply reply, bool persistent = false);
     /// Stops a profile; replies when it is down.
-    void down(const std::string& name, Reply reply);
+    void down(const std::string& name, ProfileReply reply);
     /// Server sessions / kick, delegated to the runner.
-    ApiResult sessions(const std::string& name) const;
+    ProfileResult sessions(const std::string& name) const;
     /// A valid profile's configuration (a copy); nullopt when absent or invalid.
     std::optional<config::Profile> profile(const std::string& name) const;
     WorkerPool& workers() { return workers_; }
     asio::io_context& control() { return control_; }
-    ApiResult kick(const std::string& name, const std::string& id);
+    ProfileResult kick(const std::string& name, const std::string& id);
     /// Stops every profile; `done` runs when all are down.
     void stop_all(std::function<void()> done);
 
@@ -92,8 +93,7 @@ class ProfileManager {
     WorkerPool& workers_;
     Paths paths_;
     std::map<std::string, std::unique_ptr<Entry>> entries_;
-    std::map<uint64_t, EventSink> sinks_;
-    uint64_t next_sink_ = 1;
+    EventBus events_;
     uint64_t next_generation_ = 1;
     asio::steady_timer stats_timer_;
     bool stopping_all_ = false;
