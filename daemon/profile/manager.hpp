@@ -8,7 +8,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <asio.hpp>
@@ -17,8 +16,11 @@
 #include "common/config/schema.hpp"
 #include "daemon/core/runner.hpp"
 #include "daemon/profile/event_bus.hpp"
+#include "daemon/profile/hook_queue.hpp"
+#include "daemon/profile/loader.hpp"
 #include "daemon/profile/profile_result.hpp"
 #include "daemon/profile/runner_factory.hpp"
+#include "daemon/profile/stats.hpp"
 
 namespace ghost::daemon {
 
@@ -82,12 +84,9 @@ class ProfileManager {
     void on_report(const std::string& name, uint64_t generation, ProfileState s, std::string why);
     void set_state(Entry& e, ProfileState s, std::string reason);
     void finish_waiters(Entry& e);
-    void apply_file(const std::string& name, std::optional<config::Profile> p,
-                    std::vector<config::Error> errs, std::string text, LoadReport& report);
+    void apply_file(const std::string& name, LoadedProfile file, LoadReport& report);
     void remove_entry(const std::string& name);
-    void start_stats_timer();
-    void queue_hook(Entry& e, ProfileState prev, ProfileState now);
-    void run_next_hook(const std::string& name);
+    void publish_stats();
 
     asio::io_context& control_;
     WorkerPool& workers_;
@@ -95,10 +94,9 @@ class ProfileManager {
     std::map<std::string, std::unique_ptr<Entry>> entries_;
     EventBus events_;
     uint64_t next_generation_ = 1;
-    asio::steady_timer stats_timer_;
+    HookQueue hooks_;
+    StatsTimer stats_timer_;
     bool stopping_all_ = false;
-    std::map<uint64_t, std::thread> hook_threads_;  // joined when their result arrives
-    uint64_t next_hook_ = 1;
 };
 
 }  // namespace ghost::daemon
