@@ -1,6 +1,8 @@
 #pragma once
 /// Owns every profile: loads and reloads them from the config dir, drives each one's state
 /// machine (DESIGN.md §5) through its Runner, and publishes events. Control thread only.
+/// Its code: manager.cpp (state machine), manager_reload.cpp (loading), manager_status.cpp
+/// (queries); the pieces it uses: loader, event_bus, hook_queue, waiters, stats.
 
 #include <cstdint>
 #include <functional>
@@ -23,6 +25,8 @@
 #include "daemon/profile/stats.hpp"
 
 namespace ghost::daemon {
+
+enum class RunnerPhase;  // entry.hpp
 
 class ProfileManager {
   public:
@@ -77,16 +81,27 @@ class ProfileManager {
     size_t active_count() const;
 
   private:
-    struct Entry;
+    struct Entry;  // entry.hpp
     Entry* find(const std::string& name) const;
+
+    // State machine (manager.cpp).
+    /// Why `e` (a TUN profile) cannot come up beside the running ones, or "".
+    std::string tun_conflict(const Entry& e) const;
+    /// Starts the runner, or sets `failed` (false) when this build lacks a feature.
+    bool start(Entry& e);
     void start_runner(Entry& e);
-    void stop_runner(Entry& e, std::function<void()> then);
+    /// Stops the runner; `how` (stopping, restarting, removing) says what follows.
+    void stop_runner(Entry& e, RunnerPhase how, std::function<void()> then);
+    void runner_stopped(const std::string& name, const std::function<void()>& then);
     void on_report(const std::string& name, uint64_t generation, ProfileState s, std::string why);
     void set_state(Entry& e, ProfileState s, std::string reason);
     void finish_waiters(Entry& e);
-    void apply_file(const std::string& name, LoadedProfile file, LoadReport& report);
-    void remove_entry(const std::string& name);
     void publish_stats();
+
+    // Loading (manager_reload.cpp).
+    void apply_file(const std::string& name, LoadedProfile file, LoadReport& report);
+    void add_entry(const std::string& name, LoadedProfile file, LoadReport& report);
+    void remove_entry(const std::string& name);
 
     asio::io_context& control_;
     WorkerPool& workers_;
