@@ -64,6 +64,23 @@ struct Connection {
 
 }  // namespace
 
+std::string tun_route_loop(const config::Profile& p, const std::string& server_ip) {
+    if (!p.tun || p.tun->full) return {};  // full tunnel: the session's SO_MARK keeps it out
+    auto ip = net::IpAddress::parse(server_ip);
+    if (!ip) return {};
+    for (const auto& x : p.tun->exclude) {
+        if (x.contains(*ip)) return {};
+    }
+    for (const auto& r : p.tun->routes) {
+        if (r.address.v6 == ip->v6 && r.contains(*ip)) {
+            return "tun.routes " + r.str() + " contains the SSH server's address " + ip->str() +
+                   ": the session would be routed into its own tunnel; add " + ip->str() +
+                   (ip->v6 ? "/128" : "/32") + " to tun.exclude";
+        }
+    }
+    return {};
+}
+
 TunMode::TunMode(ssh::ChannelOpener& opener, config::TunConfig cfg, log::Logger log)
     : opener_(opener), cfg_(std::move(cfg)), log_(std::move(log)), snapshot_timer_(opener.io()) {}
 

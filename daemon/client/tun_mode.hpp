@@ -32,6 +32,10 @@ namespace ghost::daemon::client {
 /// of the full-tunnel routes (both 0x67686f, "gho").
 inline constexpr uint32_t kTunFwmark = 0x67686f;
 
+/// Why the split tunnel of `p` would route the session into itself (its routes cover the
+/// SSH server's address `server_ip`), or "" when the server stays outside the tunnel.
+std::string tun_route_loop(const config::Profile& p, const std::string& server_ip);
+
 class TunMode : public std::enable_shared_from_this<TunMode> {
   public:
     TunMode(ssh::ChannelOpener& opener, config::TunConfig cfg, log::Logger log);
