@@ -56,7 +56,7 @@ ServerSession::Answer ServerSession::handle_direct_tcpip(ssh_message msg) {
     uint64_t id = ++next_open_;
     opens_.emplace(id, PendingOpen{msg, target});
     ++opening_;
-    note_activity();
+    publish();
     start_outbound(id, host, static_cast<uint16_t>(port));
     return Answer::held;
 }
@@ -76,6 +76,7 @@ void ServerSession::finish_open(uint64_t id, OutboundResult r, asio::ip::tcp::so
     PendingOpen open = std::move(it->second);
     opens_.erase(it);
     --opening_;
+    publish();
     ssh::LogScope scope(log_);
     ssh_channel ch = nullptr;
     if (!r.error.empty()) {
@@ -186,7 +187,7 @@ ServerSession::Answer ServerSession::handle_tcpip_forward(ssh_message msg) {
     if (!fwd->bind(p, &why)) return refuse(why);
     fwd->start();
     forwards_[{requested, fwd->bound_port()}] = fwd;
-    note_activity();
+    publish();
     log_.info("remote forward listening on ", hp(bind_host, fwd->bound_port()), " (requested ",
               what, ")");
     ssh_message_global_request_reply_success(msg, fwd->bound_port());
@@ -200,7 +201,7 @@ ServerSession::Answer ServerSession::handle_cancel_forward(ssh_message msg) {
     if (port < 0 || port > 65535 || it == forwards_.end()) return Answer::refuse;
     it->second->close();
     forwards_.erase(it);
-    note_activity();
+    publish();
     ssh_message_global_request_reply_success(msg, 0);
     return Answer::answered;
 }

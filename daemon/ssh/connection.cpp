@@ -84,7 +84,7 @@ void Connection::adopt(std::shared_ptr<ChannelBridge> b) {
     bridges_.emplace(b.get(), std::move(b));
     ++stats_->channels_open;
     ++stats_->channels_total;
-    note_activity();
+    publish();  // channel counts are shown exact; only bytes and RTT are coalesced
 }
 
 void Connection::note_activity() {
@@ -271,7 +271,7 @@ void Connection::release_bridge(const std::shared_ptr<ChannelBridge>& b) {
         auto self = w.lock();
         if (!self || self->stage_ == Stage::closed || !b->channel()) return;
         if (self->bridges_.erase(b.get()) > 0) --self->stats_->channels_open;
-        self->note_activity();
+        self->publish();
         ssh_channel ch = b->channel();
         b->detach_for_teardown();  // removes callbacks first (0.10 use-after-free)
         LogScope scope(self->log_);

@@ -116,8 +116,8 @@ class Connection : public BridgeHost, public std::enable_shared_from_this<Connec
     virtual void lost(Loss how, const std::string& libssh_error) = 0;
     /// Frees a released channel: at once, or once its CLOSE is answered.
     virtual void free_channel(ssh_channel ch) = 0;
-    /// Publishes the role's status figures (core::Published); called at most every
-    /// kPublishInterval while there is activity, and by the role on its own events.
+    /// Publishes the role's status figures (core::Published): when a channel comes or
+    /// goes, at most every kPublishInterval while bytes move, and on the role's events.
     virtual void publish() {}
     /// Something changed that status shows: publish() within kPublishInterval.
     void note_activity();
