@@ -58,7 +58,7 @@ TEST(ReconnectPolicy, RetriesOnlyWhatRetryingCanFix) {
 }
 
 config::RemoteForwardConfig forward(const std::string& listen, const std::string& target) {
-    return {*net::parse_endpoint(listen), *net::parse_endpoint(target)};
+    return {*net::parse_endpoint(listen, nullptr, true), *net::parse_endpoint(target)};
 }
 
 TEST(RemoteForwards, StatusShowsEachStateByName) {
