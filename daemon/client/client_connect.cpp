@@ -39,10 +39,7 @@ void ClientCore::open_transport() {
 void ClientCore::on_transport(transport::ConnectResult r) {
     if (phase_ != Phase::connecting) return;
     if (!r.fd) return on_session_end({r.error, r.fatal});
-    {
-        std::lock_guard lock(mutex_);
-        transport_info_ = r.info;
-    }
+    transport_info_ = r.info;
     if (auto peer = net::parse_endpoint(r.peer)) {  // a server name resolved into the routes
         if (std::string loop = tun_route_loop(ctx_.profile, peer->host); !loop.empty())
             return fail(loop);
@@ -63,7 +60,6 @@ bool ClientCore::prepare_session(ssh::ClientSessionConfig* cfg, std::string* why
                                 why)) {
             return false;
         }
-        std::lock_guard lock(mutex_);
         public_key_ = id.public_line;
     }
     *cfg = session_config(id);

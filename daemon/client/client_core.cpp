@@ -17,12 +17,14 @@ ClientCore::ClientCore(RunnerContext ctx)
           "SSH session to " + (ctx_.profile.server ? ctx_.profile.server->str() : "") +
               " not up within " + std::to_string(ctx_.profile.reconnect.pending_wait_s) + " s")) {
     user_ = ctx_.profile.ssh.user;
+    publish();  // nothing runs on the worker yet
 }
 
 ClientCore::~ClientCore() = default;
 
 void ClientCore::report(ProfileState s, const std::string& reason) {
     if (phase_ == Phase::stopped) return;
+    publish();  // what status shows is current when the manager hears of the change
     ctx_.report(s, reason);
 }
 
@@ -33,6 +35,7 @@ void ClientCore::start() {
     std::string why;
     if (!ctx_.profile.server) return fail("profile has no server");
     if (!bind_listeners(&why)) return fail(why);
+    publish();
     if (std::string loop = tun_route_loop(ctx_.profile, ctx_.profile.server->host); !loop.empty())
         return fail(loop);
     // A full tunnel to a server name starts once the name is resolved (connect_attempt).
@@ -49,10 +52,8 @@ bool ClientCore::start_tun(std::string* why) {
     tun->set_failure_handler([w = weak_from_this()](const std::string& error) {
         if (auto self = w.lock()) self->fail(error);
     });
-    {
-        std::lock_guard lock(mutex_);
-        tun_ = tun;
-    }
+    tun_ = tun;
+    publish();
     return tun->start(why);
 }
 
@@ -60,15 +61,11 @@ bool ClientCore::bind_listeners(std::string* why) {
     for (const auto& f : ctx_.profile.forward) {
         auto l = std::make_shared<proxy::ForwardListener>(*this, f, ctx_.log);
         if (!l->bind(why)) return false;
-        std::lock_guard lock(mutex_);
         forwards_.push_back(std::move(l));
     }
     std::vector<std::shared_ptr<proxy::ProxyListener>> proxies;
     if (!proxy::bind_proxy_listeners(*this, ctx_.profile, ctx_.log, &proxies, why)) return false;
-    {
-        std::lock_guard lock(mutex_);
-        proxies_ = std::move(proxies);
-    }
+    proxies_ = std::move(proxies);
     for (auto& l : forwards_) l->start();
     for (auto& l : proxies_) l->start();
     return true;
@@ -77,16 +74,15 @@ bool ClientCore::bind_listeners(std::string* why) {
 void ClientCore::stop() {
     phase_ = Phase::stopped;
     teardown("profile is stopping");
+    publish();
 }
 
 void ClientCore::fail(const std::string& reason) {
     phase_ = Phase::failed;
-    {
-        std::lock_guard lock(mutex_);
-        last_error_ = reason;
-        snapshot_retry_pending_ = false;
-    }
+    last_error_ = reason;
+    snapshot_retry_pending_ = false;
     ctx_.log.error(reason);
+    publish();
     ctx_.report(ProfileState::failed, reason);
     teardown(reason);
 }
@@ -109,10 +105,7 @@ void ClientCore::teardown(const std::string& why) {
 void ClientCore::connect_attempt() {
     if (phase_ == Phase::stopped || phase_ == Phase::failed) return;
     phase_ = Phase::connecting;
-    {
-        std::lock_guard lock(mutex_);
-        snapshot_retry_pending_ = false;
-    }
+    snapshot_retry_pending_ = false;
     report(ProfileState::connecting, "connecting to " + ctx_.profile.server->str());
     if (needs_server_address()) return resolve_server();
     open_transport();
@@ -157,11 +150,8 @@ void ClientCore::on_server_resolved(const std::string& error,
 void ClientCore::on_session_up() {
     phase_ = Phase::up;
     reconnect_.connected();
-    {
-        std::lock_guard lock(mutex_);
-        host_key_fp_ = session_->host_key_fingerprint();
-        snapshot_attempt_ = 0;
-    }
+    host_key_fp_ = session_->host_key_fingerprint();
+    snapshot_attempt_ = 0;
     report(ProfileState::up,
            "connected to " + ctx_.profile.server->str() + " as " + ctx_.profile.ssh.user);
     ctx_.event({{"type", "session.connected"},
@@ -176,10 +166,7 @@ void ClientCore::on_session_end(ssh::SessionEnd end) {
     if (phase_ == Phase::stopped || phase_ == Phase::failed) return;
     if (session_) session_->close();
     session_.reset();
-    {
-        std::lock_guard lock(mutex_);
-        last_error_ = end.reason;
-    }
+    last_error_ = end.reason;
     remote_forwards_.reset();
     if (!reconnect_.should_retry(end)) return fail(end.reason);
     ctx_.event({{"type", "session.lost"}, {"profile", ctx_.profile.name}, {"reason", end.reason}});
@@ -190,12 +177,9 @@ void ClientCore::on_session_end(ssh::SessionEnd end) {
 void ClientCore::schedule_retry(const std::string& reason) {
     phase_ = Phase::waiting_retry;
     auto delay = reconnect_.next_delay();
-    {
-        std::lock_guard lock(mutex_);
-        next_retry_at_ = std::chrono::steady_clock::now() + delay;
-        snapshot_attempt_ = reconnect_.attempt();
-        snapshot_retry_pending_ = true;
-    }
+    next_retry_at_ = std::chrono::steady_clock::now() + delay;
+    snapshot_attempt_ = reconnect_.attempt();
+    snapshot_retry_pending_ = true;
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.1f", delay.count() / 1000.0);
     report(ProfileState::reconnecting, reason + "; retrying in " + secs + " s");
@@ -225,10 +209,12 @@ void ClientCore::request_remote_forwards() {
                                      self->on_remote_forward(i, ok, bound, msg);
                                  });
     }
+    publish();
 }
 
 void ClientCore::on_remote_forward(size_t i, bool ok, int bound, const std::string& message) {
     const auto cfg = remote_forwards_.answered(i, ok, bound, message);
+    publish();
     if (ok) {
         ctx_.log.info("remote forward ", cfg.listen.str(), " (port ", bound, ") -> ",
                       cfg.target.str());

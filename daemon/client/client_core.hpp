@@ -1,7 +1,8 @@
 #pragma once
 /// The worker-side half of a client profile: owns the transport, the SSH session, the
 /// local listeners and the reconnect logic, and is the profile's ChannelOpener.
-/// Everything runs on one worker io_context; status_json() is thread-safe.
+/// Everything runs on one worker io_context; status_json() is thread-safe (what the worker
+/// last published, plus live counters).
 ///
 /// Its code: client_core.cpp (life cycle: start, connect, session up/lost, retry, fail,
 /// stop; channel opens), client_connect.cpp (transport and SSH session set-up),
@@ -10,7 +11,7 @@
 
 #include <chrono>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "daemon/client/route_watch.hpp"
 #include "daemon/client/server_lookup.hpp"
 #include "daemon/client/tun_mode.hpp"
+#include "daemon/core/published.hpp"
 #include "daemon/core/runner.hpp"
 #include "daemon/proxy/forward_listener.hpp"
 #include "daemon/proxy/socks_listener.hpp"
@@ -45,7 +47,7 @@ class ClientCore : public ssh::ChannelOpener, public std::enable_shared_from_thi
     void start();
     /// Tears everything down (on the worker); no reports afterwards.
     void stop();
-    /// Snapshot for profile.status; any thread.
+    /// profile.status: what the worker last published, with live counters; any thread.
     nlohmann::json status_json() const;
 
     // ssh::ChannelOpener
@@ -76,6 +78,9 @@ class ClientCore : public ssh::ChannelOpener, public std::enable_shared_from_thi
     void on_remote_forward(size_t i, bool ok, int bound, const std::string& message);
     void report(ProfileState s, const std::string& reason);
 
+    // Status (client_status.cpp): published by the worker whenever what it shows changes.
+    void publish();
+
     // Transport and SSH session set-up (client_connect.cpp).
     void open_transport();
     void on_transport(transport::ConnectResult r);
@@ -95,13 +100,23 @@ class ClientCore : public ssh::ChannelOpener, public std::enable_shared_from_thi
     std::vector<std::shared_ptr<proxy::ProxyListener>> proxies_;  // SOCKS5 / HTTP CONNECT
     RemoteForwards remote_forwards_;
     std::shared_ptr<RouteWatch> route_watch_;
-    std::shared_ptr<TunMode> tun_;  // set on the worker under mutex_ (status reads it)
+    std::shared_ptr<TunMode> tun_;
     asio::steady_timer retry_timer_;
     std::shared_ptr<ServerLookup> server_lookup_;      // full tunnel: the server's name, once
     std::vector<asio::ip::address> server_addresses_;  // what the name resolved to
     std::shared_ptr<PendingOpens> pending_;
 
-    mutable std::mutex mutex_;  // guards the snapshot fields below
+    /// What status_json() reads: the worker's fields, and the objects whose counters are
+    /// read live (their status() is thread-safe).
+    struct StatusSnapshot {
+        nlohmann::json fields;
+        std::vector<std::shared_ptr<const proxy::ForwardListener>> forwards;
+        std::vector<std::shared_ptr<const proxy::ProxyListener>> proxies;
+        std::shared_ptr<const TunMode> tun;
+        std::optional<std::chrono::steady_clock::time_point> retry_at;
+    };
+    core::Published<StatusSnapshot> published_;
+    // What status shows besides the session's counters.
     std::string user_;
     std::string public_key_;
     std::string host_key_fp_;

@@ -1,4 +1,6 @@
-// ClientCore: the status snapshot (profile.status), readable from any thread.
+// ClientCore: the status (profile.status). The worker publishes what it owns (names, keys,
+// reconnect state, errors, which listeners exist) whenever that changes; readers on any
+// thread take that copy and add the live counters, which are atomics.
 
 #include <algorithm>
 
@@ -6,39 +8,53 @@
 
 namespace ghost::daemon::client {
 
-nlohmann::json ClientCore::status_json() const {
-    std::lock_guard lock(mutex_);
-    nlohmann::json fw = nlohmann::json::array();
-    for (const auto& l : forwards_) fw.push_back(l->status());
-    nlohmann::json listeners = nlohmann::json::array();
-    for (const auto& l : proxies_) listeners.push_back(l->status());
-    nlohmann::json reconnect = {{"attempt", snapshot_attempt_}, {"next_retry_in_s", nullptr}};
-    if (snapshot_retry_pending_) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            next_retry_at_ - std::chrono::steady_clock::now());
-        reconnect["next_retry_in_s"] = std::max<int64_t>(0, left.count()) / 1000.0;
-    }
-    nlohmann::json out = {{"server", ctx_.profile.server ? ctx_.profile.server->str() : ""},
-                          {"transport", ctx_.profile.transport.type},
-                          {"user", user_},
-                          {"public_key", public_key_},
-                          {"host_key_fingerprint", host_key_fp_},
-                          {"bytes_in", stats_->bytes_in.load()},
-                          {"bytes_out", stats_->bytes_out.load()},
-                          {"channels_open", stats_->channels_open.load()},
-                          {"channels_total", stats_->channels_total.load()},
-                          {"keepalive",
-                           {{"sent", stats_->keepalives_sent.load()},
-                            {"answered", stats_->keepalives_answered.load()}}},
-                          {"path", stats_->windows.to_json()},
-                          {"forwards", std::move(fw)},
-                          {"listeners", std::move(listeners)},
-                          {"remote_forwards", remote_forwards_.to_json()},
-                          {"reconnect", std::move(reconnect)},
-                          {"last_error", last_error_}};
-    if (tun_) out["tun"] = tun_->status();
-    if (!transport_info_.empty()) out["tls"] = transport_info_;
+namespace {
+
+nlohmann::json statuses(const auto& services) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : services) out.push_back(s->status());
     return out;
+}
+
+}  // namespace
+
+nlohmann::json ClientCore::status_json() const {
+    StatusSnapshot snap = published_.get();
+    nlohmann::json out = std::move(snap.fields);
+    out["bytes_in"] = stats_->bytes_in.load();
+    out["bytes_out"] = stats_->bytes_out.load();
+    out["channels_open"] = stats_->channels_open.load();
+    out["channels_total"] = stats_->channels_total.load();
+    out["keepalive"] = {{"sent", stats_->keepalives_sent.load()},
+                        {"answered", stats_->keepalives_answered.load()}};
+    out["path"] = stats_->windows.to_json();
+    out["forwards"] = statuses(snap.forwards);
+    out["listeners"] = statuses(snap.proxies);
+    if (snap.retry_at) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            *snap.retry_at - std::chrono::steady_clock::now());
+        out["reconnect"]["next_retry_in_s"] = std::max<int64_t>(0, left.count()) / 1000.0;
+    }
+    if (snap.tun) out["tun"] = snap.tun->status();
+    return out;
+}
+
+void ClientCore::publish() {
+    StatusSnapshot snap;
+    snap.fields = {{"server", ctx_.profile.server ? ctx_.profile.server->str() : ""},
+                   {"transport", ctx_.profile.transport.type},
+                   {"user", user_},
+                   {"public_key", public_key_},
+                   {"host_key_fingerprint", host_key_fp_},
+                   {"remote_forwards", remote_forwards_.to_json()},
+                   {"reconnect", {{"attempt", snapshot_attempt_}, {"next_retry_in_s", nullptr}}},
+                   {"last_error", last_error_}};
+    if (!transport_info_.empty()) snap.fields["tls"] = transport_info_;
+    snap.forwards.assign(forwards_.begin(), forwards_.end());
+    snap.proxies.assign(proxies_.begin(), proxies_.end());
+    snap.tun = tun_;
+    if (snapshot_retry_pending_) snap.retry_at = next_retry_at_;
+    published_.set(std::move(snap));
 }
 
 }  // namespace ghost::daemon::client

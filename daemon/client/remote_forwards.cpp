@@ -21,14 +21,12 @@ RemoteForwards::RemoteForwards(const std::vector<config::RemoteForwardConfig>& f
 }
 
 config::RemoteForwardConfig RemoteForwards::requesting(size_t i) {
-    std::lock_guard lock(mutex_);
     forwards_[i].state = State::requesting;
     return forwards_[i].cfg;
 }
 
 config::RemoteForwardConfig RemoteForwards::answered(size_t i, bool ok, int bound,
                                                      const std::string& message) {
-    std::lock_guard lock(mutex_);
     auto& rf = forwards_[i];
     rf.state = ok ? State::listening : State::refused;
     rf.bound_port = ok ? bound : 0;
@@ -37,7 +35,6 @@ config::RemoteForwardConfig RemoteForwards::answered(size_t i, bool ok, int boun
 }
 
 void RemoteForwards::reset() {
-    std::lock_guard lock(mutex_);
     for (auto& rf : forwards_) {
         rf.state = State::pending;
         rf.bound_port = 0;
@@ -45,7 +42,6 @@ void RemoteForwards::reset() {
 }
 
 std::optional<net::Endpoint> RemoteForwards::target(const std::string& addr, int port) const {
-    std::lock_guard lock(mutex_);
     for (const auto& rf : forwards_) {
         if (rf.state == State::listening && rf.bound_port == port) return rf.cfg.target;
     }
@@ -59,7 +55,6 @@ std::optional<net::Endpoint> RemoteForwards::target(const std::string& addr, int
 }
 
 nlohmann::json RemoteForwards::to_json() const {
-    std::lock_guard lock(mutex_);
     nlohmann::json out = nlohmann::json::array();
     for (const auto& rf : forwards_) {
         out.push_back({{"listen", rf.cfg.listen.str()},

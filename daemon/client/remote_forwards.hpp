@@ -1,10 +1,9 @@
 #pragma once
 /// The -R forwards of a client profile: what the server was asked and what it answered,
-/// and the local target of a channel it opens. Written on the worker; read from any
-/// thread (status).
+/// and the local target of a channel it opens. Lives on the client's worker thread
+/// (status reads it there when it publishes).
 
 #include <cstddef>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,7 +44,6 @@ class RemoteForwards {
         std::string message;
     };
 
-    mutable std::mutex mutex_;
     std::vector<Forward> forwards_;
 };
 
