@@ -170,6 +170,9 @@ void ProfileManager::runner_stopped(const std::string& name, const std::function
     RunnerPhase after = e->phase();
     e->set_phase(RunnerPhase::idle);
     then();
+    // A down that arrived while a failed runner was being released still ends `down`.
+    if (!e->down_waiters.empty() && e->state == ProfileState::failed)
+        set_state(*e, ProfileState::down, "brought down by request");
     e->down_waiters.answer_all(ProfileResult::success(status(name)));
     if (after == RunnerPhase::removing) {
         remove_entry(name);
