@@ -42,7 +42,8 @@
 ///     uint32  mtu           "fragmentation needed" / "packet too big": the next-hop MTU
 ///
 /// Unknown frame types are skipped (their length says how far): a later version may add
-/// some. A malformed frame of a known type ends the channel.
+/// some. A malformed frame of a known type ends the channel. A later version may also
+/// append fields to hello: a longer hello is read, the extra bytes ignored.
 
 #include <cstddef>
 #include <cstdint>
@@ -94,7 +95,8 @@ struct Datagram {
 /// Appends the encoding of `h` to `out`.
 void encode(const Hello& h, std::vector<uint8_t>& out);
 /// Appends the encoding of `d` to `out`. False (nothing appended) when the addresses are
-/// of different families or the payload is longer than kMaxPayload.
+/// of different families, the payload is longer than kMaxPayload, `d.type` is not udp,
+/// icmp_echo or icmp_error, or an icmp_error carries a payload (it has none on the wire).
 bool encode(const Datagram& d, std::vector<uint8_t>& out);
 /// Bytes encode(d) appends (0 when it would refuse).
 size_t encoded_size(const Datagram& d);
@@ -112,7 +114,8 @@ class FrameReader {
     };
 
     /// Appends received bytes; returns how many it took (fewer than offered only when
-    /// kCapacity is reached: take frames with next(), then feed the rest).
+    /// kCapacity is reached: take frames with next(), then feed the rest). A failed reader
+    /// takes and drops everything.
     size_t feed(std::span<const uint8_t> bytes);
     /// The next whole frame, or nullopt when more bytes are needed or the stream is bad
     /// (then error() says why and the reader stays failed). Unknown types are skipped.
@@ -123,6 +126,8 @@ class FrameReader {
     uint64_t skipped() const { return skipped_; }
 
   private:
+    void release();  // empties the buffer, giving back memory a burst grew
+
     std::vector<uint8_t> buf_;
     size_t start_ = 0;
     std::string error_;
