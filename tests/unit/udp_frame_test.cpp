@@ -338,7 +338,9 @@ TEST(UdpFrame, ReaderCapacity) {
     while (fed < stream.size()) {
         const size_t n = r.feed({stream.data() + fed, stream.size() - fed});
         EXPECT_LE(n, FrameReader::kCapacity);
-        if (fed == 0) EXPECT_EQ(n, FrameReader::kCapacity);
+        if (fed == 0) {
+            EXPECT_EQ(n, FrameReader::kCapacity);
+        }
         fed += n;
         EXPECT_EQ(r.feed({stream.data() + fed, stream.size() - fed}), 0u);  // full
         while (auto f = r.next()) {
