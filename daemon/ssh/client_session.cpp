@@ -173,6 +173,7 @@ void ClientSession::become_up() {
     sweep_open_deadlines();
     if (events_.up) events_.up();
     if (phase_ != Phase::up) return;
+    if (cfg_.datagrams) open_datagrams();
     while (!queued_opens_.empty() && opening_.size() < cfg_.max_opening) {
         auto op = std::move(queued_opens_.front());
         queued_opens_.pop_front();
@@ -186,6 +187,8 @@ void ClientSession::become_up() {
 void ClientSession::on_packets() {
     note_inbound(std::chrono::steady_clock::now());
     service_opens();
+    if (phase_ != Phase::up) return;
+    service_datagram_open();
     if (phase_ != Phase::up) return;
     service_global_request();
 }
@@ -304,6 +307,8 @@ OpenOutcome ClientSession::classify_open_error(const OpenRequest& req) {
 
 void ClientSession::sweep_open_deadlines() {
     if (phase_ != Phase::up) return;
+    service_datagram_open();  // its deadline
+    if (phase_ != Phase::up) return;
     auto now = std::chrono::steady_clock::now();
     for (auto& op : opening_) {
         if (op->cb && now >= op->deadline) {
@@ -320,6 +325,54 @@ void ClientSession::sweep_open_deadlines() {
     sweep_.async_wait([w = weak_self()](asio::error_code ec) {
         if (auto self = w.lock(); self && !ec) self->sweep_open_deadlines();
     });
+}
+
+// ---------------------------------------------------------------- datagram channel
+
+void ClientSession::open_datagrams() {
+    LogScope scope(log_);
+    ssh_channel ch = ssh_channel_new(session_);
+    if (!ch) {
+        if (events_.datagram_channel) events_.datagram_channel(nullptr, "cannot create channel");
+        return;
+    }
+    auto d =
+        std::make_shared<DatagramChannel>(*this, ch, WindowTuner::kOpenedWindow, stats_->datagrams);
+    auto w = weak_self();
+    d->start(
+        [w](udp::Datagram dg) {
+            if (auto self = w.lock(); self && self->events_.datagram)
+                self->events_.datagram(std::move(dg));
+        },
+        [w](const udp::Hello& h) {
+            if (auto self = w.lock(); self && self->events_.datagram_hello)
+                self->events_.datagram_hello(h);
+        });
+    datagram_open_ = std::make_unique<DatagramOpen>(
+        session_, std::move(d), std::chrono::steady_clock::now() + cfg_.open_timeout);
+    service_datagram_open();
+    after_io();
+}
+
+void ClientSession::service_datagram_open() {
+    if (!datagram_open_) return;
+    LogScope scope(log_);
+    auto r = datagram_open_->step();
+    if (r == DatagramOpen::Result::pending) return;
+    auto open = std::move(datagram_open_);
+    if (r == DatagramOpen::Result::refused) {
+        log_.notice("no datagram channel: ", open->why());
+        if (events_.datagram_channel) events_.datagram_channel(nullptr, open->why());
+        return;
+    }
+    auto d = open->take();
+    adopt_datagrams(d);
+    log_.info("datagram channel up");
+    if (events_.datagram_channel) events_.datagram_channel(std::move(d), {});
+}
+
+void ClientSession::datagrams_ended(const std::string& why) {
+    if (events_.datagram_channel) events_.datagram_channel(nullptr, why);
 }
 
 // ---------------------------------------------------------------- remote forwards
@@ -473,6 +526,7 @@ void ClientSession::teardown() {
     auto queued = std::move(queued_opens_);
     auto forwards = requests_.take_forwards();
     for (auto& op : opening) op->bridge->detach_for_teardown();
+    datagram_open_.reset();
     if (session_) {
         ssh_set_message_callback(session_, nullptr, nullptr);
         // We close the fd only if libssh did not (it does on fatal errors).

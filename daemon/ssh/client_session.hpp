@@ -25,6 +25,7 @@
 #include "daemon/core/unique_fd.hpp"
 #include "daemon/ssh/channel_opener.hpp"
 #include "daemon/ssh/connection.hpp"
+#include "daemon/ssh/datagram_open.hpp"
 #include "daemon/ssh/global_requests.hpp"
 #include "daemon/ssh/host_key_check.hpp"
 #include "daemon/ssh/session_windows.hpp"
@@ -50,6 +51,7 @@ struct ClientSessionConfig {
     size_t max_channels = 16384;        // open + opening
     size_t max_opening = 512;           // CHANNEL_OPENs in flight
     WindowSettings window;              // receive windows of this session's channels
+    bool datagrams = false;             // ask for the datagram channel once up
 };
 
 /// Counters shared with the control thread.
@@ -72,6 +74,11 @@ struct SessionEvents {
     /// Target for an incoming forwarded-tcpip channel (bound address/port as the server
     /// reports them); nullopt rejects it.
     std::function<std::optional<net::Endpoint>(const std::string& addr, int port)> remote_target;
+    /// The datagram channel (cfg.datagrams): each frame from the server, its hello, and
+    /// the channel's coming (channel set) and going (nullptr and why: refused, ended).
+    std::function<void(udp::Datagram)> datagram;
+    std::function<void(const udp::Hello&)> datagram_hello;
+    std::function<void(std::shared_ptr<DatagramChannel>, const std::string& why)> datagram_channel;
 };
 
 /// One SSH client connection. Create with make_shared; use only on io().
@@ -119,6 +126,9 @@ class ClientSession final : public Connection {
     void note_inbound(std::chrono::steady_clock::time_point now);
     std::string keepalive_timeout_reason() const;
     void sweep_open_deadlines();
+    void open_datagrams();
+    void service_datagram_open();
+    void datagrams_ended(const std::string& why) override;
     void end(SessionEnd why);
     void teardown();
     OpenOutcome classify_open_error(const OpenRequest& req);
@@ -141,6 +151,7 @@ class ClientSession final : public Connection {
 
     std::deque<std::unique_ptr<PendingOpen>> opening_;
     std::deque<std::unique_ptr<PendingOpen>> queued_opens_;
+    std::unique_ptr<DatagramOpen> datagram_open_;  // while the datagram channel is negotiated
     GlobalRequests requests_;
     asio::steady_timer sweep_;
 };

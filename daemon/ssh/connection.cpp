@@ -192,6 +192,7 @@ void Connection::after_pump(bool more) {
     if (stage_ != Stage::running) return;
     refill_budget();
     service_stalled();
+    service_datagrams();
     corked_.flush();  // what servicing channels delivered
     if (stage_ != Stage::running || !check_alive()) return;
     // Servicing channels may have made libssh read: what it left buffered needs a pump,
@@ -265,6 +266,23 @@ void Connection::service_stalled() {
     }
 }
 
+void Connection::adopt_datagrams(std::shared_ptr<DatagramChannel> d) {
+    datagrams_ = std::move(d);
+}
+
+void Connection::service_datagrams() {
+    if (!datagrams_) return;
+    if (!datagrams_->finished()) datagrams_->flush();
+    if (!datagrams_->finished() || stage_ != Stage::running) return;
+    // Ended (in a callback, or by the flush): outside libssh now, so free it here.
+    auto d = std::move(datagrams_);
+    std::string why = d->end_reason();
+    ssh_channel ch = d->channel();
+    d->detach_for_teardown();  // removes callbacks first (0.10 use-after-free)
+    if (ch) free_channel(ch);
+    datagrams_ended(why);
+}
+
 void Connection::release_bridge(const std::shared_ptr<ChannelBridge>& b) {
     // Never free inside a libssh callback or call: defer to a fresh handler.
     asio::post(io_, [w = weak_from_this(), b] {
@@ -291,6 +309,8 @@ void Connection::stop_watching() {
     path_fd_.reset();
     for (auto& [_, b] : bridges_) b->detach_for_teardown();
     bridges_.clear();
+    if (datagrams_) datagrams_->detach_for_teardown();
+    datagrams_.reset();
     stats_->channels_open = 0;
 }
 

@@ -26,6 +26,7 @@
 #include "daemon/core/log.hpp"
 #include "daemon/core/unique_fd.hpp"
 #include "daemon/ssh/bridge_host.hpp"
+#include "daemon/ssh/datagram_channel.hpp"
 #include "daemon/ssh/session_windows.hpp"
 
 namespace ghost::daemon::ssh {
@@ -37,6 +38,7 @@ struct ConnectionStats {
     std::atomic<uint64_t> channels_open{0};
     std::atomic<uint64_t> channels_total{0};
     WindowStats windows;  // path RTT and receive windows
+    std::shared_ptr<DatagramCounters> datagrams = std::make_shared<DatagramCounters>();
 };
 
 class Connection : public BridgeHost, public std::enable_shared_from_this<Connection> {
@@ -86,6 +88,10 @@ class Connection : public BridgeHost, public std::enable_shared_from_this<Connec
     const std::unordered_map<ChannelBridge*, std::shared_ptr<ChannelBridge>>& bridges() const {
         return bridges_;
     }
+    /// The session's datagram channel joins the connection (at most one at a time):
+    /// flushed after every pump, freed once it ends (datagrams_ended() tells the role).
+    void adopt_datagrams(std::shared_ptr<DatagramChannel> d);
+    const std::shared_ptr<DatagramChannel>& datagrams() const { return datagrams_; }
     /// Drives libssh: drains the event, then the role and the channels (see above).
     void pump();
     void post_pump();
@@ -116,6 +122,9 @@ class Connection : public BridgeHost, public std::enable_shared_from_this<Connec
     virtual void lost(Loss how, const std::string& libssh_error) = 0;
     /// Frees a released channel: at once, or once its CLOSE is answered.
     virtual void free_channel(ssh_channel ch) = 0;
+    /// The datagram channel ended (the peer closed it, or it broke the encoding); it is
+    /// gone from datagrams() and its channel is being freed.
+    virtual void datagrams_ended(const std::string& /*why*/) {}
     /// Publishes the role's status figures (core::Published): when a channel comes or
     /// goes, at most every kPublishInterval while bytes move, and on the role's events.
     virtual void publish() {}
@@ -141,6 +150,7 @@ class Connection : public BridgeHost, public std::enable_shared_from_this<Connec
     void quickack_if_light();
     void refill_budget();
     void service_stalled();
+    void service_datagrams();
 
     std::shared_ptr<ConnectionStats> stats_;
     Stage stage_ = Stage::handshake;
@@ -164,6 +174,7 @@ class Connection : public BridgeHost, public std::enable_shared_from_this<Connec
     SessionWindows windows_;
     std::unordered_map<ChannelBridge*, std::shared_ptr<ChannelBridge>> bridges_;
     std::vector<std::weak_ptr<ChannelBridge>> stalled_;
+    std::shared_ptr<DatagramChannel> datagrams_;
 };
 
 }  // namespace ghost::daemon::ssh
