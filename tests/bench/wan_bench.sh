@@ -99,7 +99,7 @@ wait_for 10 "iperf3 -s" in_s ss -Hltn 'sport = :5201'
 start_line 0 0 0  # unshaped while the servers come up
 bench_sshd "MaxStartups 100"
 
-# ghostd_in (wan_lib.sh) with quiet logs
+# ghostd_in (lib.sh) with quiet logs
 for who in gs gc; do
     mkdir -p "$T/$who/etc"
     echo '{ "log_level": "warning" }' >"$T/$who/etc/ghostd.json"

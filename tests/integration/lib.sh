@@ -213,6 +213,25 @@ wait_state() {
     wait_for "$timeout" "profile $name state $want" _state_is "$name" "$want"
 }
 
+# ghostd_in NS NAME: a ghostd of its own in namespace NS under $T/NAME (profiles written
+# before into $T/NAME/etc/profiles), its pid in GPID[NAME]; gctl_in NAME ARGS... drives it.
+declare -A GPID
+ghostd_in() {
+    local d=$T/$2
+    mkdir -p "$d/etc/profiles" "$d/run" "$d/state"
+    [[ -f $d/etc/ghostd.json ]] || echo '{ "log_level": "info" }' >"$d/etc/ghostd.json"
+    ip netns exec "$1" "$GHOSTD" --foreground --config-dir "$d/etc" --runtime-dir "$d/run" \
+        --state-dir "$d/state" >>"$T/ghostd-$2.log" 2>&1 &
+    GPID[$2]=$!
+    track_pid $!
+    wait_for 10 "ghostd $2 control socket" test -S "$d/run/ghostd.sock"
+}
+gctl_in() {
+    local who=$1
+    shift
+    "$GHOSTCTL" --socket "$T/$who/run/ghostd.sock" "$@"
+}
+
 # ---------------------------------------------------------------- netns
 
 # net_snapshot NS: rules, routes of every table, addresses and links of namespace NS, for

@@ -17,9 +17,7 @@
 # wan_stop_line        stops it; its counters go to stderr
 # wan_icmp_rtt COUNT INTERVAL
 #                      ICMP echo C → S: "min/avg/max/mdev ms, N lost"
-# ghostd_in NS NAME    a ghostd of its own in NS under $T/NAME (profiles written before
-#                      into $T/NAME/etc/profiles), its pid in GPID[NAME]; gctl_in NAME
-#                      ARGS... drives it
+# (ghostd_in and gctl_in, for a ghostd per namespace, are in lib.sh)
 
 : "${DELAY_LINE:=$GHOST_BUILD_DIR/tests/tools/delay_line}"
 
@@ -109,19 +107,3 @@ print(f"{min(rtts):.3f}/{statistics.mean(rtts):.3f}/{max(rtts):.3f}/{dev:.3f} ms
 PY
 }
 
-declare -A GPID
-ghostd_in() {
-    local d=$T/$2
-    mkdir -p "$d/etc/profiles" "$d/run" "$d/state"
-    [[ -f $d/etc/ghostd.json ]] || echo '{ "log_level": "info" }' >"$d/etc/ghostd.json"
-    ip netns exec "$1" "$GHOSTD" --foreground --config-dir "$d/etc" --runtime-dir "$d/run" \
-        --state-dir "$d/state" >>"$T/ghostd-$2.log" 2>&1 &
-    GPID[$2]=$!
-    track_pid $!
-    wait_for 10 "ghostd $2 control socket" test -S "$d/run/ghostd.sock"
-}
-gctl_in() {
-    local who=$1
-    shift
-    "$GHOSTCTL" --socket "$T/$who/run/ghostd.sock" "$@"
-}
