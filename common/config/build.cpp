@@ -214,6 +214,12 @@ void build_server(const Section& root, Profile& p) {
     p.acl.deny_link_local = acl.flag("deny_link_local");
     p.acl.deny_self = acl.flag("deny_self");
     build_limits(root.sub("limits"), p.limits);
+    Section udp = root.sub("udp");
+    p.udp = {udp.flag("enabled"),  udp.num("max_flows_per_session"),
+             udp.num("max_flows"), udp.num("idle_timeout"),
+             udp.str("filtering"), udp.num("max_payload")};
+    Section icmp = root.sub("icmp");
+    p.icmp = {icmp.flag("echo"), icmp.num("echo_rate")};
 }
 
 }  // namespace

@@ -127,6 +127,24 @@ struct AclConfig {
     bool deny_self = true;
 };
 
+/// UDP relay of a server profile for ghost clients (`udp.*`, docs/server.md "UDP and ICMP").
+struct UdpConfig {
+    bool enabled = true;
+    uint32_t max_flows_per_session = 256;
+    uint32_t max_flows = 4096;  // all sessions of the profile together
+    uint32_t idle_timeout_s = 120;
+    /// RFC 4787 filtering: "endpoint-independent" | "address-dependent" |
+    /// "address-and-port-dependent".
+    std::string filtering = "address-and-port-dependent";
+    uint32_t max_payload = 65507;
+};
+
+/// ICMP echo relayed for ghost clients (`icmp.*`).
+struct IcmpConfig {
+    bool echo = true;
+    uint32_t echo_rate = 20;  // echo requests per second per session
+};
+
 /// Per-source penalties (limits.penalties; OpenSSH's PerSourcePenalties): seconds charged
 /// to a source netblock for each way an unauthenticated connection can end badly.
 struct PenaltyConfig {
@@ -185,6 +203,8 @@ struct Profile {
     OutboundConfig outbound;
     AclConfig acl;
     LimitsConfig limits;
+    UdpConfig udp;
+    IcmpConfig icmp;
 
     /// Feature names (schema `feature` column) of every key present in the file;
     /// the daemon refuses `up` when one of them is not built yet.

@@ -126,6 +126,44 @@ TEST(ConfigSchema, ServerDefaultsMatchModel) {
     EXPECT_EQ(p.features, std::vector<std::string>{"server"});
 }
 
+TEST(ConfigSchema, ServerUdp) {
+    Result r =
+        parse(R"({"role": "server", "listen": [{"address": "2222"}], "authorized_keys": "/a"})");
+    ASSERT_TRUE(r.profile) << r.text();
+    const Profile& d = *r.profile;
+    EXPECT_TRUE(d.udp.enabled);
+    EXPECT_EQ(d.udp.max_flows_per_session, 256u);
+    EXPECT_EQ(d.udp.max_flows, 4096u);
+    EXPECT_EQ(d.udp.idle_timeout_s, 120u);
+    EXPECT_EQ(d.udp.filtering, "address-and-port-dependent");
+    EXPECT_EQ(d.udp.max_payload, 65507u);
+    EXPECT_TRUE(d.icmp.echo);
+    EXPECT_EQ(d.icmp.echo_rate, 20u);
+    r = parse(R"({"role": "server", "listen": [{"address": "2222"}], "authorized_keys": "/a",
+                  "udp": {"enabled": false, "max_flows_per_session": 8, "max_flows": 100,
+                          "idle_timeout": 30, "filtering": "endpoint-independent",
+                          "max_payload": 1400},
+                  "icmp": {"echo": false, "echo_rate": 5}})");
+    ASSERT_TRUE(r.profile) << r.text();
+    const Profile& p = *r.profile;
+    EXPECT_FALSE(p.udp.enabled);
+    EXPECT_EQ(p.udp.max_flows_per_session, 8u);
+    EXPECT_EQ(p.udp.max_flows, 100u);
+    EXPECT_EQ(p.udp.idle_timeout_s, 30u);
+    EXPECT_EQ(p.udp.filtering, "endpoint-independent");
+    EXPECT_EQ(p.udp.max_payload, 1400u);
+    EXPECT_FALSE(p.icmp.echo);
+    EXPECT_EQ(p.icmp.echo_rate, 5u);
+    EXPECT_EQ(p.features, (std::vector<std::string>{"server", "udp"}));
+    one_error(R"({"role": "server", "listen": [{"address": "2222"}], "authorized_keys": "/a",
+                  "udp": {"filtering": "full-cone"}})",
+              "udp.filtering");
+    one_error(R"({"role": "server", "listen": [{"address": "2222"}], "authorized_keys": "/a",
+                  "udp": {"max_payload": 70000}})",
+              "udp.max_payload");
+    one_error(R"({"server": "192.0.2.1:22", "udp": {}})", "udp");
+}
+
 TEST(ConfigSchema, ServerPenalties) {
     Result r = parse(R"({"role": "server", "listen": [{"address": "2222"}], "authorized_keys": "/a",
                          "limits": {"source_netblock_v4": 24, "source_netblock_v6": 56,
@@ -262,7 +300,7 @@ TEST(ConfigSchema, AllFeaturesAreTheDocumentedSet) {
     std::set<std::string> got(features.begin(), features.end());
     std::set<std::string> want{"ssh", "socks5", "http_connect", "forward", "remote_forward",
                                "tun", "tls",    "hooks",        "server",  "outbound",
-                               "acl"};
+                               "acl", "udp"};
     EXPECT_EQ(got, want);
     EXPECT_EQ(got.size(), features.size());
 }
