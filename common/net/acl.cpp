@@ -43,6 +43,15 @@ Acl::Acl(config::AclConfig cfg, std::vector<IpAddress> self) : cfg_(std::move(cf
 }
 
 AclDecision Acl::check(const IpAddress& raw, uint16_t port) const {
+    AclDecision d = check_host(raw);
+    if (!d.allowed) return d;
+    if (!cfg_.ports.empty() &&
+        std::find(cfg_.ports.begin(), cfg_.ports.end(), port) == cfg_.ports.end())
+        return deny("port " + std::to_string(port) + " is not in acl.ports");
+    return d;
+}
+
+AclDecision Acl::check_host(const IpAddress& raw) const {
     IpAddress ip = unmap_v4(raw);
     std::string what = ip.str();
     // 0.0.0.0 / :: reach the local host on Linux: never a valid destination.
@@ -58,9 +67,6 @@ AclDecision Acl::check(const IpAddress& raw, uint16_t port) const {
     if (in_any(cfg_.deny, ip, &hit)) return deny(what + " is in acl.deny " + hit->str());
     if (!cfg_.allow.empty() && !in_any(cfg_.allow, ip, &hit))
         return deny(what + " is not in acl.allow");
-    if (!cfg_.ports.empty() &&
-        std::find(cfg_.ports.begin(), cfg_.ports.end(), port) == cfg_.ports.end())
-        return deny("port " + std::to_string(port) + " is not in acl.ports");
     return {true, {}};
 }
 

@@ -26,6 +26,8 @@ class Acl {
     Acl(config::AclConfig cfg, std::vector<IpAddress> self);
     /// Decides for `ip:port`; IPv4-mapped IPv6 addresses are judged as IPv4.
     AclDecision check(const IpAddress& ip, uint16_t port) const;
+    /// Decides for `ip` alone, every rule but acl.ports (ICMP echo has no port).
+    AclDecision check_host(const IpAddress& ip) const;
     const config::AclConfig& config() const { return cfg_; }
 
   private:

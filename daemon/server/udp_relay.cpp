@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/server/icmp_echo.hpp"
 #include "daemon/server/udp_flows.hpp"
 #include "daemon/server/udp_socket.hpp"
 
@@ -82,6 +83,7 @@ class UdpRelay::Impl : public std::enable_shared_from_this<UdpRelay::Impl> {
     using FlowPtr = UdpFlowTable::Ptr;
 
     void on_udp(udp::Datagram& d);
+    void on_echo(const udp::Datagram& d);
     bool valid_remote(const tun::SocketAddr& remote) const;
     /// ACL, then permitopen; "" when allowed, else why.
     std::string refusal(const tun::SocketAddr& remote) const;
@@ -116,6 +118,7 @@ class UdpRelay::Impl : public std::enable_shared_from_this<UdpRelay::Impl> {
     bool socket_error_logged_ = false;
     bool closed_ = false;
 
+    std::shared_ptr<IcmpEcho> echo_;
     UdpFlowTable flows_;
     AddrRing denials_logged_{64};  // flows without a socket whose denial was logged
     asio::steady_timer sweep_timer_;
@@ -150,6 +153,12 @@ UdpRelay::Impl::Impl(asio::io_context& io, UdpRelayConfig cfg,
     if (out.type != "direct" && out.proxy)
         proxy_refusal_ = "outbound.type is \"" + out.type + "\" (" + out.proxy->str() +
                          "): UDP is not relayed through an upstream proxy";
+    bool echo = cfg_.udp.enabled && cfg_.icmp.echo && proxy_refusal_.empty();
+    EchoMode v4 = echo ? probe_echo_mode(false) : EchoMode::disabled;
+    EchoMode v6 = echo ? probe_echo_mode(true) : EchoMode::disabled;
+    echo_ = std::make_shared<IcmpEcho>(
+        io, cfg_.icmp, cfg_.udp.max_payload, v4, v6,
+        [this](udp::Datagram d) { return to_client(std::move(d)); }, log_);
 }
 
 uint32_t UdpRelay::Impl::max_flows() const {
@@ -160,13 +169,36 @@ udp::Hello UdpRelay::Impl::hello() const {
     udp::Hello h;
     h.max_payload = static_cast<uint16_t>(std::min<uint32_t>(cfg_.udp.max_payload, 65535));
     h.max_flows = cfg_.udp.enabled && proxy_refusal_.empty() ? max_flows() : 0;
+    auto usable = [](EchoMode m) { return m == EchoMode::ping || m == EchoMode::raw; };
+    if (usable(echo_->mode(false))) h.features |= udp::kFeatureIcmpEcho4;
+    if (usable(echo_->mode(true))) h.features |= udp::kFeatureIcmpEcho6;
     return h;
 }
 
 void UdpRelay::Impl::on_frame(udp::Datagram d) {
     if (closed_) return count(Drop::closed);
     if (d.type == udp::FrameType::udp) return on_udp(d);
+    if (d.type == udp::FrameType::icmp_echo) return on_echo(d);
     count(Drop::unexpected_frame);
+}
+
+void UdpRelay::Impl::on_echo(const udp::Datagram& d) {
+    const auto& remote = d.remote.ip;
+    if (d.client.ip.v6 != remote.v6 || is_v4_mapped(remote) || remote.is_unspecified())
+        return count(Drop::bad_address);
+    std::string why;
+    if (!proxy_refusal_.empty())
+        why = proxy_refusal_;
+    else if (auto acl = policy_->acl.check_host(remote); !acl.allowed)
+        why = "denied by ACL: " + acl.reason;
+    else if (permits_ && !permits_(remote.str(), 0))
+        why = "not permitted for the key (echo needs permitopen=\"host:*\" or none)";
+    if (why.empty()) return echo_->request(d);
+    echo_->count_denied();
+    if (denials_logged_.contains(d.client)) return;
+    denials_logged_.add(d.client);
+    log_.notice("icmp echo from ", d.client.ip.str(), " (id ", d.client.port, ") to ", remote.str(),
+                " refused: ", why);
 }
 
 bool UdpRelay::Impl::valid_remote(const tun::SocketAddr& remote) const {
@@ -444,6 +476,7 @@ void UdpRelay::Impl::close() {
     while (auto f = flows_.oldest()) close_flow(f);
     closed_ = true;
     sweep_timer_.cancel();
+    echo_->close();
 }
 
 nlohmann::json UdpRelay::Impl::status() const {
@@ -472,7 +505,8 @@ nlohmann::json UdpRelay::Impl::status() const {
             {"to_client", {{"datagrams", to_client_datagrams_}, {"bytes", to_client_bytes_}}},
             {"icmp_errors", icmp_errors_},
             {"drops", drops},
-            {"recent_flows", list}};
+            {"recent_flows", list},
+            {"icmp_echo", echo_->status()}};
 }
 
 // ---------------------------------------------------------------- UdpRelay

@@ -56,6 +56,10 @@ TEST(Acl, AllowDenyAndPorts) {
     EXPECT_EQ(acl.check(ip("203.0.113.1"), 443).reason, "203.0.113.1 is not in acl.allow");
     EXPECT_EQ(acl.check(ip("198.51.100.2"), 80).reason, "port 80 is not in acl.ports");
     EXPECT_TRUE(acl.check(ip("::ffff:198.51.100.2"), 22).allowed);
+    // check_host: every rule but the ports (ICMP echo).
+    EXPECT_TRUE(acl.check_host(ip("198.51.100.2")).allowed);
+    EXPECT_FALSE(acl.check_host(ip("198.51.100.1")).allowed);
+    EXPECT_FALSE(acl.check_host(ip("203.0.113.1")).allowed);
 }
 
 TEST(Acl, DenyListWithoutAllowList) {

@@ -442,5 +442,63 @@ TEST(UdpRelay, BusyClientAndCloseAreCounted) {
     EXPECT_TRUE(h.frames.empty());
 }
 
+udp::Datagram echo(const tun::SocketAddr& client, const char* remote, uint16_t seq,
+                   const std::string& text) {
+    udp::Datagram d = datagram(client, {ip(remote), seq}, text);
+    d.type = udp::FrameType::icmp_echo;
+    return d;
+}
+
+void expect_echo(bool v6) {
+    Harness h;
+    auto mode = h.status()["icmp_echo"][v6 ? "ipv6" : "ipv4"].get<std::string>();
+    if (mode == "unavailable") GTEST_SKIP() << "no ping or raw ICMP socket here";
+    EXPECT_TRUE(h.relay->hello().features & (v6 ? udp::kFeatureIcmpEcho6 : udp::kFeatureIcmpEcho4));
+    auto client = v6 ? sa("fd00:77::2", 0x1234) : sa("10.77.0.2", 0x1234);
+    const char* target = v6 ? "::1" : "127.0.0.1";
+    h.relay->on_frame(echo(client, target, 7, "ping payload"));
+    auto r = h.next_frame();
+    ASSERT_TRUE(r) << h.status().dump();
+    EXPECT_EQ(r->type, udp::FrameType::icmp_echo);
+    EXPECT_EQ(r->client, client);
+    EXPECT_EQ(r->remote, (tun::SocketAddr{ip(target), 7}));
+    EXPECT_EQ(std::string(r->payload.begin(), r->payload.end()), "ping payload");
+    auto st = h.status()["icmp_echo"];
+    EXPECT_EQ(st["requests"], 1);
+    EXPECT_EQ(st["replies"], 1);
+}
+
+TEST(UdpRelay, IcmpEchoV4) {
+    expect_echo(false);
+}
+
+TEST(UdpRelay, IcmpEchoV6) {
+    if (!have_ipv6()) GTEST_SKIP() << "no IPv6 loopback";
+    expect_echo(true);
+}
+
+TEST(UdpRelay, IcmpEchoPolicyAndRate) {
+    UdpRelayConfig cfg;
+    cfg.icmp.echo_rate = 2;
+    Harness denied(cfg, policy(/*deny_loopback=*/true));
+    denied.relay->on_frame(echo(kClient, "127.0.0.1", 1, "x"));
+    EXPECT_EQ(denied.status()["icmp_echo"]["drops"]["denied"], 1);
+    EXPECT_EQ(denied.status()["icmp_echo"]["requests"], 0);
+
+    Harness h(cfg);
+    if (h.status()["icmp_echo"]["ipv4"] == "unavailable") GTEST_SKIP() << "no ICMP socket";
+    for (uint16_t seq = 0; seq < 5; ++seq) h.relay->on_frame(echo(kClient, "127.0.0.1", seq, "x"));
+    EXPECT_EQ(h.status()["icmp_echo"]["requests"], 2);
+    EXPECT_EQ(h.status()["icmp_echo"]["drops"]["rate"], 3);
+
+    UdpRelayConfig off;
+    off.icmp.echo = false;
+    Harness none(off);
+    EXPECT_EQ(none.status()["icmp_echo"]["ipv4"], "disabled");
+    EXPECT_EQ(none.relay->hello().features, 0);
+    none.relay->on_frame(echo(kClient, "127.0.0.1", 1, "x"));
+    EXPECT_EQ(none.status()["icmp_echo"]["drops"]["unavailable"], 1);
+}
+
 }  // namespace
 }  // namespace ghost::daemon::server
