@@ -143,6 +143,8 @@ TunConfig build_tun(const Section& s) {
     }
     t.dns_domains = s.strings("dns_domains");
     t.dns_mode = s.str("dns_mode");
+    t.udp = s.str("udp");
+    t.icmp = s.str("icmp");
     return t;
 }
 

@@ -281,6 +281,17 @@ std::vector<Key> client_tail() {
         {.path = "tun.dns_mode", .type = enumeration, .def = R"("auto")", .scope = Scope::client,
             .feature = "tun", .doc = "How DNS is configured: systemd-resolved when running (auto), always, or not.",
             .choices = "auto|resolved|none"},
+        {.path = "tun.udp", .type = enumeration, .def = R"("tunnel")", .scope = Scope::client,
+            .feature = "tun",
+            .doc = "UDP other than the tunnel's DNS: tunnel = carried over the session's datagram "
+                   "channel (needs a ghost server; refused with ICMP port unreachable while there is "
+                   "none, e.g. against a stock sshd); refuse = always ICMP port unreachable.",
+            .choices = "tunnel|refuse"},
+        {.path = "tun.icmp", .type = enumeration, .def = R"("tunnel")", .scope = Scope::client,
+            .feature = "tun",
+            .doc = "ICMP/ICMPv6 echo (ping): tunnel = the ghost server pings for the application "
+                   "(dropped while there is no datagram channel); refuse = dropped.",
+            .choices = "tunnel|refuse"},
 
         {.path = "keepalive", .type = object, .scope = Scope::client, .feature = "ssh",
             .doc = "Dead-peer detection (keepalive@openssh.com probes on a quiet link)."},

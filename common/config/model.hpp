@@ -100,6 +100,8 @@ struct TunConfig {
     std::vector<net::Endpoint> dns;        // resolvers on the server side
     std::vector<std::string> dns_domains;  // split tunnel: routing domains for resolved
     std::string dns_mode = "auto";         // auto | resolved | none
+    std::string udp = "tunnel";            // tunnel | refuse
+    std::string icmp = "tunnel";           // tunnel | refuse
 };
 
 /// Server listener (`listen[]`).

@@ -80,8 +80,13 @@ NatResult NatTranslator::process(std::span<uint8_t> packet, Clock::time_point no
         // would have handed it over finished, parsed afresh.
         return process(packet, now, reply);
     }
-    bool tcp_or_udp = v.is_tcp() || v.is_udp();
-    if (!tcp_or_udp || is_multicast_or_broadcast(v.dst) || is_multicast_or_broadcast(v.src)) {
+    if (is_multicast_or_broadcast(v.dst) || is_multicast_or_broadcast(v.src)) {
+        ++counters_.other_dropped;
+        return {};
+    }
+    EchoView echo;
+    if (config_.icmp_echo && parse_echo(packet, v, &echo) && echo.request) return handle_echo(v);
+    if (!v.is_tcp() && !v.is_udp()) {
         ++counters_.other_dropped;
         return {};
     }
@@ -89,26 +94,50 @@ NatResult NatTranslator::process(std::span<uint8_t> packet, Clock::time_point no
         ++counters_.ipv6_blocked;
         return refuse(packet, v, reply);
     }
-    if (v.is_udp() && v.dport == 53 && config_.intercept_dns && v.payload_len > 0 &&
+    if (v.is_udp()) return handle_udp(packet, v, reply);
+    NatResult r = handle_tcp(packet, v, now, reply, partial.has_value());
+    if (r.verdict == Verdict::forward) r.partial = partial;
+    return r;
+}
+
+NatResult NatTranslator::handle_udp(std::span<const uint8_t> packet, const PacketView& v,
+                                    std::vector<uint8_t>* reply) {
+    if (v.dport == 53 && config_.intercept_dns && v.payload_len > 0 &&
         (config_.intercept_all_dns || v.dst == peer_ip(v.v6))) {
         ++counters_.dns_intercepted;
         return {Verdict::dns, v.total_len, std::nullopt};
     }
-    if (v.is_udp()) {
-        // No UDP channel exists (yet): refuse rather than leak it elsewhere.
+    // Port 0 is no destination; the NAT's own addresses are not on the far side.
+    if (!config_.udp || v.dport == 0 || is_reserved(v)) {
         ++counters_.udp_refused;
         return refuse(packet, v, reply);
     }
-    NatResult r = handle_tcp(packet, v, now, reply, partial.has_value());
-    if (r.verdict == Verdict::forward) r.partial = partial;
-    return r;
+    ++counters_.udp_datagrams;
+    return {Verdict::udp, v.total_len, std::nullopt};
+}
+
+NatResult NatTranslator::handle_echo(const PacketView& v) {
+    if (v.v6 && !config_.ipv6) {
+        ++counters_.ipv6_blocked;
+        return {};
+    }
+    if (is_reserved(v)) {
+        ++counters_.reserved_dst;
+        return {};
+    }
+    ++counters_.icmp_echo;
+    return {Verdict::icmp_echo, v.total_len, std::nullopt};
+}
+
+bool NatTranslator::is_reserved(const PacketView& v) const {
+    return v.dst == peer_ip(v.v6) || v.dst == listener_ip(v.v6);
 }
 
 NatResult NatTranslator::handle_tcp(std::span<uint8_t> packet, const PacketView& v,
                                     Clock::time_point now, std::vector<uint8_t>* reply,
                                     bool partial) {
     if (is_from_listener(v)) return from_listener(packet, v, now, partial);
-    if (v.dst == peer_ip(v.v6) || v.dst == listener_ip(v.v6)) {
+    if (is_reserved(v)) {
         ++counters_.reserved_dst;
         return refuse(packet, v, reply);
     }

@@ -6,6 +6,10 @@
 ///
 /// The kernel terminates the rewritten flow at ghostd's listener on listener:P; accept()
 /// yields peer port n, and lookup_accepted(n) names the real destination D:dp.
+///
+/// UDP and ICMP echo requests are not rewritten: with NatConfig::udp / icmp_echo they are
+/// handed over whole (Verdict::udp / icmp_echo) for the datagram channel; without, UDP is
+/// refused with ICMP port unreachable and ICMP dropped.
 
 #include <array>
 #include <cstdint>
@@ -43,14 +47,18 @@ struct NatConfig {
     bool ipv6 = true;  // false: IPv6 is blocked (RST / ICMPv6 unreachable), never forwarded
     bool intercept_dns = false;      // UDP to port 53 of the peer address -> Verdict::dns
     bool intercept_all_dns = false;  // with intercept_dns: UDP to port 53 of any address
+    bool udp = false;        // unicast UDP (but intercepted DNS) -> Verdict::udp, not refused
+    bool icmp_echo = false;  // unicast ICMP / ICMPv6 echo requests -> Verdict::icmp_echo
 };
 
 /// What to do with a packet after process().
 enum class Verdict : uint8_t {
-    forward,  // the packet was rewritten in place: write its first `length` bytes to the TUN
-    reply,    // write `reply` to the TUN instead (a RST or an ICMP error)
-    drop,     // nothing to write
-    dns,      // a UDP query to port 53: hand the payload to the DNS forwarder
+    forward,    // the packet was rewritten in place: write its first `length` bytes to the TUN
+    reply,      // write `reply` to the TUN instead (a RST or an ICMP error)
+    drop,       // nothing to write
+    dns,        // a UDP query to port 53: hand the payload to the DNS forwarder
+    udp,        // a UDP datagram for the datagram channel (packet unchanged, `length` bytes)
+    icmp_echo,  // an ICMP / ICMPv6 echo request for the datagram channel (unchanged)
 };
 
 /// Result of NatTranslator::process.
@@ -75,8 +83,11 @@ struct NatCounters {
     uint64_t reserved_dst = 0;     // app traffic to the NAT's own peer address: refused
     uint64_t udp_refused = 0;      // UDP answered with port unreachable
     uint64_t dns_intercepted = 0;  // UDP/53 queries handed to the DNS forwarder
+    uint64_t udp_datagrams = 0;    // UDP handed over for the datagram channel (Verdict::udp)
+    uint64_t icmp_echo = 0;        // echo requests handed over (Verdict::icmp_echo)
     uint64_t ipv6_blocked = 0;     // IPv6 refused because IPv6 is disabled
-    uint64_t other_dropped = 0;    // ICMP, multicast UDP, other protocols, bad offload header
+    uint64_t other_dropped = 0;    // ICMP (but echo requests taken), multicast, other
+                                   // protocols, bad offload header
 
     uint64_t malformed_total() const;
 };
@@ -112,8 +123,12 @@ class NatTranslator {
                          std::vector<uint8_t>* reply, bool partial);
     NatResult from_listener(std::span<uint8_t> packet, const PacketView& v, Clock::time_point now,
                             bool partial);
+    NatResult handle_udp(std::span<const uint8_t> packet, const PacketView& v,
+                         std::vector<uint8_t>* reply);
+    NatResult handle_echo(const PacketView& v);
     NatResult refuse(std::span<const uint8_t> packet, const PacketView& v,
                      std::vector<uint8_t>* reply);
+    bool is_reserved(const PacketView& v) const;
     bool is_from_listener(const PacketView& v) const;
     const net::IpAddress& listener_ip(bool v6) const;
     const net::IpAddress& peer_ip(bool v6) const;

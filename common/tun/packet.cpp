@@ -219,6 +219,21 @@ uint16_t compute_l4_checksum(std::span<const uint8_t> data, const PacketView& vi
     return checksum_finish(sum);
 }
 
+bool parse_echo(std::span<const uint8_t> data, const PacketView& view, EchoView* out) {
+    if (view.protocol != (view.v6 ? kProtoIcmpv6 : kProtoIcmp)) return false;
+    if (view.l4_len < kIcmpHeaderLen || view.l4_offset + view.l4_len > data.size()) return false;
+    const uint8_t* m = data.data() + view.l4_offset;
+    uint8_t request = view.v6 ? kIcmpv6EchoRequest : kIcmpEchoRequest;
+    uint8_t reply = view.v6 ? kIcmpv6EchoReply : kIcmpEchoReply;
+    if ((m[0] != request && m[0] != reply) || m[1] != 0) return false;
+    out->request = m[0] == request;
+    out->ident = load_be16(m + 4);
+    out->sequence = load_be16(m + 6);
+    out->data_offset = view.l4_offset + kIcmpHeaderLen;
+    out->data_len = view.l4_len - kIcmpHeaderLen;
+    return true;
+}
+
 bool is_multicast_or_broadcast(const net::IpAddress& ip) {
     if (ip.v6) return ip.bytes[0] == 0xff;
     if ((ip.bytes[0] & 0xf0) == 0xe0) return true;

@@ -116,6 +116,27 @@ bool finish_partial_checksum(std::span<uint8_t> data, const PartialChecksum& par
 void rewrite_endpoints(std::span<uint8_t> data, const PacketView& view, const SocketAddr& src,
                        const SocketAddr& dst, bool l4_partial = false);
 
+/// ICMP (IPv4) and ICMPv6 echo message types.
+inline constexpr uint8_t kIcmpEchoReply = 0;
+inline constexpr uint8_t kIcmpEchoRequest = 8;
+inline constexpr uint8_t kIcmpv6EchoRequest = 128;
+inline constexpr uint8_t kIcmpv6EchoReply = 129;
+inline constexpr size_t kIcmpHeaderLen = 8;
+
+/// What parse_echo found in an echo request or reply.
+struct EchoView {
+    bool request = false;
+    uint16_t ident = 0;
+    uint16_t sequence = 0;
+    size_t data_offset = 0;  // of the echo data in the parsed buffer
+    size_t data_len = 0;
+};
+
+/// True when the parsed packet is an ICMP echo request or reply over IPv4, or an ICMPv6
+/// one over IPv6, with code 0 and its whole 8-byte header; fills *out. The checksum is not
+/// checked.
+bool parse_echo(std::span<const uint8_t> data, const PacketView& view, EchoView* out);
+
 /// Recomputes the L4 checksum of a parsed TCP/UDP/ICMPv6 packet from scratch (pseudo-header
 /// included) and returns it; the stored value is treated as zero. For verification.
 uint16_t compute_l4_checksum(std::span<const uint8_t> data, const PacketView& view);

@@ -48,6 +48,24 @@ void finish_l4_checksum(std::vector<uint8_t>& out) {
     store_be16(&out[off], sum);
 }
 
+/// An ICMP/ICMPv6 error from -> to: `type`, `code`, the 32-bit word after the checksum
+/// (unused, or an MTU), then as much of `quote` as RFC 1812 / RFC 4443 allow.
+std::vector<uint8_t> icmp_error(const net::IpAddress& from, const net::IpAddress& to, uint8_t type,
+                                uint8_t code, uint32_t word, std::span<const uint8_t> quote) {
+    std::vector<uint8_t> out;
+    size_t ip_len = from.v6 ? kIpv6HeaderLen : kIpv4HeaderLen;
+    size_t max_quote = (from.v6 ? kIpv6ErrorMax : kIpv4ErrorMax) - ip_len - 8;
+    size_t n = std::min(quote.size(), max_quote);
+    uint8_t proto = from.v6 ? kProtoIcmpv6 : kProtoIcmp;
+    size_t l4 = write_ip_header(out, from, to, proto, 8 + n);
+    out[l4] = type;
+    out[l4 + 1] = code;
+    store_be32(&out[l4 + 4], word);
+    if (n > 0) std::memcpy(&out[l4 + 8], quote.data(), n);
+    finish_l4_checksum(out);
+    return out;
+}
+
 }  // namespace
 
 std::vector<uint8_t> build_tcp_segment(const SocketAddr& src, const SocketAddr& dst, uint8_t flags,
@@ -92,17 +110,47 @@ std::vector<uint8_t> build_tcp_reset(const PacketView& view) {
 }
 
 std::vector<uint8_t> build_port_unreachable(std::span<const uint8_t> data, const PacketView& view) {
+    return icmp_error(view.dst, view.src, view.v6 ? 1 : 3, view.v6 ? 4 : 3, 0,
+                      data.first(std::min(view.total_len, data.size())));
+}
+
+std::vector<uint8_t> build_echo(const net::IpAddress& from, const net::IpAddress& to, bool request,
+                                uint16_t ident, uint16_t sequence, std::span<const uint8_t> data) {
+    size_t ip_len = from.v6 ? 0 : kIpv4HeaderLen;  // what the IP length field counts
+    if (from.v6 != to.v6 || ip_len + kIcmpHeaderLen + data.size() > 0xffff) return {};
     std::vector<uint8_t> out;
-    size_t ip_len = view.v6 ? kIpv6HeaderLen : kIpv4HeaderLen;
-    size_t max_quote = (view.v6 ? kIpv6ErrorMax : kIpv4ErrorMax) - ip_len - 8;
-    size_t quote = std::min({view.total_len, data.size(), max_quote});
-    uint8_t proto = view.v6 ? kProtoIcmpv6 : kProtoIcmp;
-    size_t l4 = write_ip_header(out, view.dst, view.src, proto, 8 + quote);
-    out[l4] = view.v6 ? 1 : 3;      // destination unreachable
-    out[l4 + 1] = view.v6 ? 4 : 3;  // port unreachable
-    std::memcpy(&out[l4 + 8], data.data(), quote);
+    uint8_t proto = from.v6 ? kProtoIcmpv6 : kProtoIcmp;
+    size_t l4 = write_ip_header(out, from, to, proto, kIcmpHeaderLen + data.size());
+    if (from.v6)
+        out[l4] = request ? kIcmpv6EchoRequest : kIcmpv6EchoReply;
+    else
+        out[l4] = request ? kIcmpEchoRequest : kIcmpEchoReply;
+    store_be16(&out[l4 + 4], ident);
+    store_be16(&out[l4 + 6], sequence);
+    if (!data.empty()) std::memcpy(&out[l4 + kIcmpHeaderLen], data.data(), data.size());
     finish_l4_checksum(out);
     return out;
+}
+
+bool is_icmp_error_type(bool v6, uint8_t type) {
+    if (v6) return type >= 1 && type <= 4;
+    return type == 3 || type == 11 || type == 12;
+}
+
+std::vector<uint8_t> build_udp_icmp_error(const SocketAddr& client, const SocketAddr& remote,
+                                          uint8_t type, uint8_t code, uint32_t mtu,
+                                          std::span<const uint8_t> payload) {
+    bool v6 = client.ip.v6;
+    if (v6 != remote.ip.v6 || !is_icmp_error_type(v6, type)) return {};
+    // The datagram as the application sent it (lengths and checksum describe all of it),
+    // of which icmp_error() quotes the start.
+    size_t fits = 0xffff - kUdpHeaderLen - (v6 ? 0 : kIpv4HeaderLen);
+    std::vector<uint8_t> original =
+        build_udp_datagram(client, remote, payload.first(std::min(fits, payload.size())));
+    uint32_t word = 0;
+    if (!v6 && type == 3 && code == 4) word = std::min<uint32_t>(mtu, 0xffff);
+    if (v6 && type == 2) word = mtu;
+    return icmp_error(remote.ip, client.ip, type, code, word, original);
 }
 
 }  // namespace ghost::tun

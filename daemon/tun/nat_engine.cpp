@@ -140,20 +140,53 @@ void NatEngine::on_packet(std::span<uint8_t> packet,
     // A checksum left partial stays so: the kernel's own TCP trusts it without summing.
     if (r.verdict == ghost::tun::Verdict::forward) tun_io_->send(packet.first(r.length), r.partial);
     if (r.verdict == ghost::tun::Verdict::reply) tun_io_->send(reply_);
-    if (r.verdict == ghost::tun::Verdict::dns && on_dns_) {
-        ghost::tun::PacketView v;
-        if (ghost::tun::parse_packet(packet, &v) != ghost::tun::ParseError::none) return;
-        size_t off = v.l4_offset + ghost::tun::kUdpHeaderLen;
-        on_dns_(v.source(), v.destination(),
-                std::vector<uint8_t>(packet.begin() + static_cast<ptrdiff_t>(off),
-                                     packet.begin() + static_cast<ptrdiff_t>(off + v.payload_len)));
+    if (r.verdict == ghost::tun::Verdict::dns || r.verdict == ghost::tun::Verdict::udp ||
+        r.verdict == ghost::tun::Verdict::icmp_echo)
+        hand_over(packet.first(r.length), r.verdict);
+}
+
+void NatEngine::hand_over(std::span<uint8_t> packet, ghost::tun::Verdict verdict) {
+    namespace gt = ghost::tun;
+    gt::PacketView v;
+    if (gt::parse_packet(packet, &v) != gt::ParseError::none) return;
+    if (verdict == gt::Verdict::icmp_echo) {
+        gt::EchoView e;
+        if (on_echo_ && gt::parse_echo(packet, v, &e))
+            on_echo_(v.src, v.dst, e.ident, e.sequence, packet.subspan(e.data_offset, e.data_len));
+        return;
     }
+    auto payload = packet.subspan(v.l4_offset + gt::kUdpHeaderLen, v.payload_len);
+    if (verdict == gt::Verdict::dns) {
+        if (on_dns_) on_dns_(v.source(), v.destination(), {payload.begin(), payload.end()});
+        return;
+    }
+    if (on_udp_) return on_udp_(v.source(), v.destination(), payload);
+    tun_io_->send(gt::build_port_unreachable(packet, v));
+}
+
+bool NatEngine::write(const std::vector<uint8_t>& packet) {
+    if (!running_ || !tun_io_ || packet.empty()) return false;
+    return tun_io_->send(packet);
 }
 
 bool NatEngine::send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
                          std::span<const uint8_t> payload) {
     if (!running_ || !tun_io_) return false;
-    return tun_io_->send(ghost::tun::build_udp_datagram(from, to, payload));
+    return write(ghost::tun::build_udp_datagram(from, to, payload));
+}
+
+bool NatEngine::send_icmp_echo_reply(const net::IpAddress& from, const net::IpAddress& to,
+                                     uint16_t ident, uint16_t sequence,
+                                     std::span<const uint8_t> data) {
+    if (!running_ || !tun_io_) return false;
+    return write(ghost::tun::build_echo(from, to, false, ident, sequence, data));
+}
+
+bool NatEngine::send_icmp_error(const ghost::tun::SocketAddr& client,
+                                const ghost::tun::SocketAddr& remote, uint8_t type, uint8_t code,
+                                uint32_t mtu, std::span<const uint8_t> payload) {
+    if (!running_ || !tun_io_) return false;
+    return write(ghost::tun::build_udp_icmp_error(client, remote, type, code, mtu, payload));
 }
 
 void NatEngine::accept(core::TcpAcceptor& listener) {

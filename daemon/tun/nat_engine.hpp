@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -62,6 +63,39 @@ using DnsHandler =
     std::function<void(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
                        std::vector<uint8_t> query)>;
 
+/// Receives each UDP datagram NatConfig::udp lets through (Verdict::udp): the application's
+/// address, the destination and the payload (valid during the call only).
+using UdpHandler =
+    std::function<void(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
+                       std::span<const uint8_t> payload)>;
+
+/// Receives each ICMP / ICMPv6 echo request NatConfig::icmp_echo lets through: the pinging
+/// application's address, the host pinged, the echo identifier and sequence number, and the
+/// echo data (valid during the call only).
+using EchoHandler =
+    std::function<void(const net::IpAddress& from, const net::IpAddress& to, uint16_t ident,
+                       uint16_t sequence, std::span<const uint8_t> data)>;
+
+/// Packets written into the TUN for the datagram channel. NatEngine is one; tests fake it.
+/// Each returns false when the packet was not queued (device stopped, queue full, or
+/// nothing to build).
+class TunWriter {
+  public:
+    virtual ~TunWriter() = default;
+    /// A UDP datagram from -> to (a DNS answer, or a datagram from the far side).
+    virtual bool send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
+                          std::span<const uint8_t> payload) = 0;
+    /// An echo reply from the host pinged (`from`) to the application (`to`).
+    virtual bool send_icmp_echo_reply(const net::IpAddress& from, const net::IpAddress& to,
+                                      uint16_t ident, uint16_t sequence,
+                                      std::span<const uint8_t> data) = 0;
+    /// An ICMP / ICMPv6 error for the application's UDP flow client -> remote
+    /// (ghost::tun::build_udp_icmp_error); false for a type that is no error.
+    virtual bool send_icmp_error(const ghost::tun::SocketAddr& client,
+                                 const ghost::tun::SocketAddr& remote, uint8_t type, uint8_t code,
+                                 uint32_t mtu, std::span<const uint8_t> payload) = 0;
+};
+
 /// Counters beyond the translator's.
 struct NatEngineCounters {
     uint64_t accepted = 0;
@@ -72,10 +106,10 @@ struct NatEngineCounters {
 };
 
 /// Owns the TUN device and listeners of one profile. Create with std::make_shared.
-class NatEngine : public std::enable_shared_from_this<NatEngine> {
+class NatEngine : public TunWriter, public std::enable_shared_from_this<NatEngine> {
   public:
     NatEngine(asio::io_context& io, NatEngineConfig config, AcceptHandler on_accept);
-    ~NatEngine();
+    ~NatEngine() override;
 
     /// Creates the device, sets it up (MTU, addresses) through `nl`, binds the listeners
     /// and starts the loops. On failure everything is undone; *why says what failed.
@@ -86,6 +120,12 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
 
     /// Intercepted UDP/53 queries go to `h` (set before start; needs nat.intercept_dns).
     void set_dns_handler(DnsHandler h) { on_dns_ = std::move(h); }
+    /// UDP of Verdict::udp goes to `h` (needs nat.udp); without one it is refused with
+    /// ICMP port unreachable.
+    void set_udp_handler(UdpHandler h) { on_udp_ = std::move(h); }
+    /// Echo requests of Verdict::icmp_echo go to `h` (needs nat.icmp_echo); without one
+    /// they are dropped.
+    void set_echo_handler(EchoHandler h) { on_echo_ = std::move(h); }
     /// `h` runs once (on the io_context) if the device stops working after start, e.g.
     /// because it was deleted: "TUN device ghost0: read from the TUN device failed: ...".
     void set_failure_handler(std::function<void(const std::string&)> h) {
@@ -93,7 +133,12 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     }
     /// Writes a UDP datagram from -> to into the TUN (a DNS answer). False if not queued.
     bool send_udp(const ghost::tun::SocketAddr& from, const ghost::tun::SocketAddr& to,
-                  std::span<const uint8_t> payload);
+                  std::span<const uint8_t> payload) override;
+    bool send_icmp_echo_reply(const net::IpAddress& from, const net::IpAddress& to, uint16_t ident,
+                              uint16_t sequence, std::span<const uint8_t> data) override;
+    bool send_icmp_error(const ghost::tun::SocketAddr& client, const ghost::tun::SocketAddr& remote,
+                         uint8_t type, uint8_t code, uint32_t mtu,
+                         std::span<const uint8_t> payload) override;
 
     const std::string& device_name() const { return device_name_; }
     int ifindex() const { return ifindex_; }
@@ -113,12 +158,16 @@ class NatEngine : public std::enable_shared_from_this<NatEngine> {
     void on_accepted(asio::ip::tcp::socket socket);
     void flow_ended(const ghost::tun::Flow& flow);
     void on_packet(std::span<uint8_t> packet, std::optional<ghost::tun::PartialChecksum> partial);
+    void hand_over(std::span<uint8_t> packet, ghost::tun::Verdict verdict);
+    bool write(const std::vector<uint8_t>& packet);
     void sweep();
 
     asio::io_context& io_;
     NatEngineConfig config_;
     AcceptHandler on_accept_;
     DnsHandler on_dns_;
+    UdpHandler on_udp_;
+    EchoHandler on_echo_;
     std::function<void(const std::string&)> on_failure_;
     std::string device_name_;
     int ifindex_ = 0;

@@ -1,15 +1,18 @@
 // libFuzzer target for the TUN NAT (common/tun/nat, flow_table): one translator sees a
 // sequence of packets in both directions, accepts and time passing, as the NAT engine
 // drives it. Input: byte 0 = configuration (bit 0: IPv6 on, bit 1: intercept DNS, bit 2:
-// all DNS, bits 3-5: table size 1..128, bit 6: only 8 ports), then operations:
+// all DNS, bits 3-5: table size 1..128, bit 6: only 8 ports, bit 7: UDP and ICMP echo
+// handed over for the datagram channel), then operations:
 //   0 LEN(2) BYTES   a raw packet from an application (any bytes)
 //   1 S D F P        a TCP segment from application S to destination D, flags F, P bytes
-//   2 S D P          a UDP datagram from application S to destination D
+//   2 S D P          a UDP datagram from application S to destination D; with op bit 0x40
+//                    an ICMP echo instead (bit 0x20: a request, else a reply)
 //   3 K F            the listener answers flow K (one of the flows seen) with flags F
 //   4 K              the engine accepts flow K (or a port nobody has)
 //   5 T              T seconds pass, then expired flows are dropped
 // Whatever is forwarded must parse, carry the flow's addresses and keep right checksums;
-// every packet lands in exactly one counter; the table never exceeds its size.
+// what is handed over must be unicast UDP or an echo request, untouched, and only when
+// enabled; every packet lands in exactly one counter; the table never exceeds its size.
 
 #include <algorithm>
 #include <cstdint>
@@ -83,6 +86,8 @@ class Run {
         c.intercept_all_dns = cfg & 4;
         c.flows.max_flows = size_t{1} << ((cfg >> 3) & 7);
         if (cfg & 0x40) c.flows.port_max = static_cast<uint16_t>(c.flows.port_min + 7);
+        c.udp = cfg & 0x80;
+        c.icmp_echo = cfg & 0x80;
         return c;
     }
 
@@ -108,6 +113,9 @@ class Run {
                 const auto s = app(byte()), d = destination(byte());
                 const std::vector<uint8_t> payload(byte() % 64, 'q');
                 if (s.ip.v6 != d.ip.v6) return;
+                if (op & 0x40)
+                    return process(
+                        tun::build_echo(s.ip, d.ip, (op & 0x20) != 0, s.port, d.port, payload));
                 return process(tun::build_udp_datagram(s, d, payload));
             }
             case 3:
@@ -170,6 +178,8 @@ class Run {
         if (r.verdict == tun::Verdict::reply) return check_reply(reply, in, r);
         if (r.verdict == tun::Verdict::dns)
             return check(in.is_udp() && in.dport == 53, "DNS that is not");
+        if (r.verdict == tun::Verdict::udp || r.verdict == tun::Verdict::icmp_echo)
+            return check_handed_over(p, seen, in, r);
         if (r.verdict != tun::Verdict::forward) return;
         check(parsed && in.is_tcp() && r.length == in.total_len, "forwarded what did not parse");
         tun::PacketView out;
@@ -193,6 +203,24 @@ class Run {
         if (ports_.size() < 64) ports_.push_back(out.sport);
     }
 
+    void check_handed_over(const std::vector<uint8_t>& p, const std::vector<uint8_t>& seen,
+                           const tun::PacketView& in, const tun::NatResult& r) {
+        const auto& c = nat_.config();
+        const auto& a = c.addresses;
+        check(p == seen && r.length == in.total_len, "handed-over packet changed or cut");
+        check(!tun::is_multicast_or_broadcast(in.dst) && !tun::is_multicast_or_broadcast(in.src),
+              "multicast handed over");
+        check(in.dst != a.peer_v4 && in.dst != a.peer_v6 && in.dst != a.listener_v4 &&
+                  in.dst != a.listener_v6,
+              "traffic to the NAT's own addresses handed over");
+        check(!in.v6 || c.ipv6, "IPv6 handed over while blocked");
+        if (r.verdict == tun::Verdict::udp)
+            return check(c.udp && in.is_udp() && in.dport != 0, "UDP handed over that is not");
+        tun::EchoView e;
+        check(c.icmp_echo && tun::parse_echo(seen, in, &e) && e.request,
+              "echo request handed over that is not");
+    }
+
     void check_reply(const std::vector<uint8_t>& reply, const tun::PacketView& in,
                      const tun::NatResult& r) {
         check(r.length == reply.size() && !reply.empty(), "reply length");
@@ -206,7 +234,7 @@ class Run {
         const tun::NatCounters& c = nat_.counters();
         return c.malformed_total() + c.to_listener + c.from_listener + c.table_full + c.no_flow +
                c.stray_listener + c.reserved_dst + c.udp_refused + c.dns_intercepted +
-               c.ipv6_blocked + c.other_dropped;
+               c.udp_datagrams + c.icmp_echo + c.ipv6_blocked + c.other_dropped;
     }
 
     tun::NatTranslator nat_;

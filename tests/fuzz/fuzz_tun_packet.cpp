@@ -2,7 +2,9 @@
 // checksum). Input: one packet as read from the TUN device (no link header).
 // A packet that parses is rewritten to other endpoints (its checksums must stay right if
 // they were), answered with a RST or an ICMP error (which must parse and be right), and
-// its checksum is finished as a device would for every offload offset.
+// its checksum is finished as a device would for every offload offset. An echo request or
+// reply is answered with a rebuilt echo that must carry its identifier, sequence and data;
+// a UDP datagram also gets the ICMP errors a datagram channel may report for its flow.
 
 #include <cstdint>
 #include <span>
@@ -70,6 +72,33 @@ void answer(std::span<const uint8_t> data, const tun::PacketView& v) {
     check(r.dst == v.src && r.total_len <= 1280, "ICMP error to the wrong place or too large");
 }
 
+void echo(std::span<const uint8_t> data, const tun::PacketView& v) {
+    tun::EchoView e;
+    if (!tun::parse_echo(data, v, &e)) return;
+    check(e.data_offset + e.data_len == v.total_len, "echo data does not end with the datagram");
+    const auto payload = data.subspan(e.data_offset, e.data_len);
+    const auto back = tun::build_echo(v.dst, v.src, !e.request, e.ident, e.sequence, payload);
+    const auto r = parse_own(back, "echo does not parse or has a wrong checksum");
+    tun::EchoView re;
+    check(tun::parse_echo(back, r, &re) && re.request != e.request && re.ident == e.ident &&
+              re.sequence == e.sequence && re.data_len == e.data_len && r.dst == v.src,
+          "rebuilt echo differs");
+}
+
+void udp_errors(std::span<const uint8_t> data, const tun::PacketView& v) {
+    const auto payload = data.subspan(v.l4_offset + tun::kUdpHeaderLen, v.payload_len);
+    for (uint8_t type : {uint8_t(2), uint8_t(3), uint8_t(5), uint8_t(v.v6 ? 137 : 11)}) {
+        const auto icmp =
+            tun::build_udp_icmp_error(v.source(), v.destination(), type, 4, 1400, payload);
+        if (!tun::is_icmp_error_type(v.v6, type)) {
+            check(icmp.empty(), "ICMP error of a type that is none");
+            continue;
+        }
+        const auto r = parse_own(icmp, "UDP ICMP error does not parse or has a wrong checksum");
+        check(r.dst == v.src && r.src == v.dst && r.total_len <= 1280, "UDP ICMP error misplaced");
+    }
+}
+
 void finish_partials(std::span<const uint8_t> data, const tun::PacketView& v) {
     for (uint16_t start : {uint16_t(0), uint16_t(v.l4_offset), uint16_t(v.total_len - 1),
                            uint16_t(v.total_len), uint16_t(0xffff)}) {
@@ -97,5 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         rewrite(bytes, v);
         answer(bytes, v);
     }
+    if (v.is_udp()) udp_errors(bytes, v);
+    echo(bytes, v);
     return 0;
 }

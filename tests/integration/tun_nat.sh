@@ -11,7 +11,8 @@
 #   default via 10.99.0.2 / fd99::2
 #
 # Checks: byte-exact download (IPv4, IPv6) and upload through the NAT, UDP refused with
-# ICMP, split-tunnel excludes, full tunnel (fwmark rules), and that teardown — clean
+# ICMP, UDP and ping through TunDatagrams to a stand-in for the datagram channel (answers,
+# ICMP errors, path MTU; --datagrams), split-tunnel excludes, full tunnel (fwmark rules), and that teardown — clean
 # (SIGTERM) or after SIGKILL plus `--cleanup` — leaves rules, routes of all tables,
 # addresses and links exactly as before.
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +129,79 @@ stop_probe TERM
 grep -q '^accepted [1-9]' "$T/split.out" || fail "probe accepted nothing: $(cat "$T/split.out")"
 grep -q '^accepted_unknown 0$' "$T/split.out" || fail "accepted unknown flows"
 expect_same_as_before "split tunnel teardown"
+
+# ---------------------------------------------------------------- UDP and ping
+# The probe's stand-in channel echoes UDP, answers port 9 with port unreachable and port 8
+# with "fragmentation needed" / "packet too big" (MTU 1300), and answers echo requests.
+check_udp_datagrams() {
+    ip netns exec "$C" python3 - "$1" <<'PY' || fail "UDP datagrams to $1"
+import errno, socket, sys, time
+dst = sys.argv[1]
+fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.connect((dst, 7000))
+for size in (0, 1, 1400, 60000):
+    msg = bytes(i % 251 for i in range(size))
+    s.send(msg)
+    assert s.recv(65535) == msg, f"echo of {size} bytes differs"
+r = socket.socket(fam, socket.SOCK_DGRAM)
+r.settimeout(5)
+r.connect((dst, 9))
+r.send(b"x")
+try:
+    r.recv(10)
+    sys.exit("port 9 answered instead of port unreachable")
+except ConnectionRefusedError:
+    pass
+m = socket.socket(fam, socket.SOCK_DGRAM)
+m.connect((dst, 8))
+m.send(b"y" * 1350)
+opt = (socket.IPPROTO_IPV6, 24) if fam == socket.AF_INET6 else (socket.IPPROTO_IP, 14)  # *_MTU
+deadline = time.time() + 5
+while m.getsockopt(*opt) != 1300:
+    if time.time() > deadline:
+        sys.exit(f"path MTU {m.getsockopt(*opt)}, not 1300")
+    time.sleep(0.05)
+PY
+    pass "UDP to $1: echoed (0 to 60000 bytes), port unreachable, path MTU 1300"
+}
+
+check_ping() {
+    ip netns exec "$C" python3 - "$1" <<'PY' || fail "ping $1"
+import socket, struct, sys
+dst = sys.argv[1]
+v6 = ":" in dst
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM,
+                  socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+s.settimeout(5)
+request, reply = (128, 129) if v6 else (8, 0)
+for seq in (1, 2, 3):
+    data = bytes([seq]) * 56
+    s.sendto(struct.pack("!BBHHH", request, 0, 0, 0, seq) + data, (dst, 0))
+    got = s.recv(2000)
+    kind, _, _, _, got_seq = struct.unpack("!BBHHH", got[:8])
+    assert (kind, got_seq, got[8:]) == (reply, seq, data), (kind, got_seq)
+PY
+    pass "ping $1: 3 echo replies"
+}
+
+# Ping sockets for root in ns C (the kernel then checks the replies' checksums); the
+# setting goes with the namespace.
+ip netns exec "$C" sysctl -qw net.ipv4.ping_group_range="0 0"
+start_probe datagrams --route 10.77.0.0/24 --route fd77::/64 --mtu 65000 --datagrams \
+    --bind-dev "$VC"
+check_udp_datagrams 10.77.0.2
+check_udp_datagrams fd77::2
+check_ping 10.77.0.2
+check_ping fd77::2
+check_download http://10.77.0.2:8080/blob "TCP beside datagrams"
+stop_probe TERM
+grep -q '^udp_datagrams [1-9]' "$T/datagrams.out" || fail "no UDP handed over: $(cat "$T/datagrams.out")"
+grep -q '^icmp_echo 6$' "$T/datagrams.out" || fail "echo requests: $(cat "$T/datagrams.out")"
+grep -q '"icmp_errors":4' "$T/datagrams.out" || fail "ICMP errors: $(cat "$T/datagrams.out")"
+pass "datagram counters: $(grep -o '"udp_out":[0-9]*' "$T/datagrams.out"), 6 echo requests, 4 ICMP errors"
+expect_same_as_before "datagrams teardown"
 
 # ---------------------------------------------------------------- full tunnel
 MARK=0x67686f

@@ -2,8 +2,13 @@
 // integration test. Not part of ghostd.
 //
 //   tun_nat_probe [--dev NAME] [--mtu N] [--route CIDR]... [--exclude CIDR]... [--full]
-//                 [--no-ipv6] [--mark M] [--bind-dev IF] [--ready FILE]
+//                 [--no-ipv6] [--mark M] [--bind-dev IF] [--datagrams] [--ready FILE]
 //   tun_nat_probe --cleanup [--dev NAME]      remove leftovers of a killed probe/ghostd
+//
+// --datagrams: UDP and ICMP echo go through TunDatagrams to a stand-in for the server's
+// end of the datagram channel, which answers at once: a UDP datagram comes back as it
+// went (to port 9: an icmp_error "port unreachable"; to port 8: "fragmentation needed" /
+// "packet too big" with MTU 1300), an echo request as its reply.
 //
 // Runs until SIGINT/SIGTERM, then tears routes and rules down, closes the device and
 // prints its counters as "key value" lines on stdout.
@@ -22,6 +27,7 @@
 
 #include <asio.hpp>
 
+#include "daemon/client/tun_datagrams.hpp"
 #include "daemon/tun/nat_engine.hpp"
 #include "daemon/tun/netlink.hpp"
 #include "daemon/tun/routing.hpp"
@@ -40,6 +46,7 @@ struct Options {
     std::string bind_dev;
     std::string ready;
     bool cleanup = false;
+    bool datagrams = false;
 };
 
 /// One direction of a relay: read from `from`, write all to `to`, then half-close.
@@ -118,7 +125,7 @@ bool parse_args(int argc, char** argv, Options* o) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-        bool takes = a != "--full" && a != "--no-ipv6" && a != "--cleanup";
+        bool takes = a != "--full" && a != "--no-ipv6" && a != "--cleanup" && a != "--datagrams";
         if (takes && v == nullptr) return false;
         if (takes) ++i;
         if (a == "--dev")
@@ -141,6 +148,8 @@ bool parse_args(int argc, char** argv, Options* o) {
             o->ready = v;
         else if (a == "--cleanup")
             o->cleanup = true;
+        else if (a == "--datagrams")
+            o->datagrams = true;
         else
             return false;
     }
@@ -164,12 +173,54 @@ int cleanup(gt::Netlink& nl, const Options& opt) {
     return 0;
 }
 
+/// What a server would answer to `d` (see --datagrams above).
+ghost::udp::Datagram answer(ghost::udp::Datagram d) {
+    bool v6 = d.client.ip.v6;
+    if (d.type == ghost::udp::FrameType::udp && (d.remote.port == 9 || d.remote.port == 8)) {
+        d.type = ghost::udp::FrameType::icmp_error;
+        bool too_big = d.remote.port == 8;
+        d.icmp_type = too_big ? (v6 ? 2 : 3) : (v6 ? 1 : 3);
+        d.icmp_code = too_big ? (v6 ? 0 : 4) : (v6 ? 4 : 3);
+        d.mtu = too_big ? 1300 : 0;
+        d.payload.clear();
+    }
+    return d;
+}
+
+/// Wires TunDatagrams to the engine, with the stand-in server as its channel.
+std::shared_ptr<ghost::daemon::client::TunDatagrams> loop_datagrams(
+    asio::io_context& io, const std::shared_ptr<gt::NatEngine>& engine) {
+    namespace udp = ghost::udp;
+    auto dg = std::make_shared<ghost::daemon::client::TunDatagrams>(
+        engine, ghost::daemon::client::TunDatagramsConfig{});
+    std::weak_ptr<ghost::daemon::client::TunDatagrams> weak = dg;
+    dg->channel_up(
+        [&io, weak](udp::Datagram d) {
+            asio::post(io, [weak, reply = answer(std::move(d))] {
+                if (auto self = weak.lock()) self->on_frame(reply);
+            });
+            return true;
+        },
+        udp::Hello{udp::kVersion, udp::kFeatureIcmpEcho4 | udp::kFeatureIcmpEcho6, 65507, 1000});
+    engine->set_udp_handler([weak](const ghost::tun::SocketAddr& from,
+                                   const ghost::tun::SocketAddr& to, std::span<const uint8_t> p) {
+        if (auto self = weak.lock()) self->on_udp(from, to, p);
+    });
+    engine->set_echo_handler([weak](const ghost::net::IpAddress& from,
+                                    const ghost::net::IpAddress& to, uint16_t ident, uint16_t seq,
+                                    std::span<const uint8_t> data) {
+        if (auto self = weak.lock()) self->on_echo_request(from, to, ident, seq, data);
+    });
+    return dg;
+}
+
 void print_counters(const gt::NatEngine& engine) {
     if (const auto* c = engine.nat_counters()) {
         std::cout << "to_listener " << c->to_listener << "\nfrom_listener " << c->from_listener
                   << "\nflows_created " << c->flows_created << "\nudp_refused " << c->udp_refused
                   << "\nno_flow " << c->no_flow << "\nmalformed " << c->malformed_total()
-                  << "\nipv6_blocked " << c->ipv6_blocked << "\n";
+                  << "\nipv6_blocked " << c->ipv6_blocked << "\nudp_datagrams " << c->udp_datagrams
+                  << "\nicmp_echo " << c->icmp_echo << "\n";
     }
     std::cout << "accepted " << engine.counters().accepted << "\naccepted_unknown "
               << engine.counters().accepted_unknown << "\n";
@@ -180,9 +231,10 @@ void print_counters(const gt::NatEngine& engine) {
 int main(int argc, char** argv) {
     Options opt;
     if (!parse_args(argc, argv, &opt)) {
-        std::cerr << "usage: tun_nat_probe [--dev NAME] [--mtu N] [--route CIDR]... "
-                     "[--exclude CIDR]... [--full] [--no-ipv6] [--mark M] [--bind-dev IF] "
-                     "[--ready FILE] | --cleanup [--dev NAME]\n";
+        std::cerr
+            << "usage: tun_nat_probe [--dev NAME] [--mtu N] [--route CIDR]... "
+               "[--exclude CIDR]... [--full] [--no-ipv6] [--mark M] [--bind-dev IF] [--datagrams] "
+               "[--ready FILE] | --cleanup [--dev NAME]\n";
         return 2;
     }
     gt::Netlink nl;
@@ -197,10 +249,14 @@ int main(int argc, char** argv) {
     cfg.device = opt.dev;
     cfg.mtu = opt.mtu;
     cfg.nat.ipv6 = opt.ipv6;
+    cfg.nat.udp = opt.datagrams;
+    cfg.nat.icmp_echo = opt.datagrams;
     auto engine =
         std::make_shared<gt::NatEngine>(io, cfg, [&io, &opt](tcp::socket s, gt::AcceptedFlow f) {
             return connect_directly(io, opt, std::move(s), f);
         });
+    std::shared_ptr<ghost::daemon::client::TunDatagrams> datagrams;
+    if (opt.datagrams) datagrams = loop_datagrams(io, engine);
     std::string why;
     if (engine->start(nl, &why)) {
         std::cerr << "start: " << why << "\n";
@@ -224,5 +280,6 @@ int main(int argc, char** argv) {
     });
     io.run();
     print_counters(*engine);
+    if (datagrams) std::cout << "datagrams " << datagrams->status().dump() << "\n";
     return 0;
 }

@@ -220,7 +220,24 @@ TEST(ConfigSchema, TunDefaultsMatchModel) {
     EXPECT_EQ(t.kill_switch, d.kill_switch);
     EXPECT_EQ(t.ipv6, d.ipv6);
     EXPECT_EQ(t.dns_mode, d.dns_mode);
+    EXPECT_EQ(t.udp, d.udp);
+    EXPECT_EQ(t.icmp, d.icmp);
+    EXPECT_EQ(t.udp, "tunnel");
+    EXPECT_EQ(t.icmp, "tunnel");
     EXPECT_TRUE(t.full);
+}
+
+TEST(ConfigSchema, TunUdpAndIcmpTakeTunnelOrRefuse) {
+    Result r = parse(
+        R"({"server": "192.0.2.1:22", "tun": {"full": true, "udp": "refuse", "icmp": "refuse"}})");
+    ASSERT_TRUE(r.profile) << r.text();
+    EXPECT_EQ(r.profile->tun->udp, "refuse");
+    EXPECT_EQ(r.profile->tun->icmp, "refuse");
+    const char* head = R"({"server": "192.0.2.1:22", )";
+    auto e = one_error(std::string(head) + R"("tun": {"full": true, "udp": "drop"}})", "tun.udp");
+    EXPECT_TRUE(contains(e.message, "\"tunnel\", \"refuse\"")) << e.str();
+    e = one_error(std::string(head) + R"("tun": {"full": true, "icmp": true}})", "tun.icmp");
+    EXPECT_EQ(e.path, "tun.icmp");
 }
 
 TEST(ConfigSchema, CommentsAreAccepted) {

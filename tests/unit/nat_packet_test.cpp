@@ -236,6 +236,155 @@ TEST(NatPacket, Icmpv6PortUnreachableHasValidChecksum) {
     EXPECT_EQ(compute_l4_checksum(icmp, r), load_be16(&icmp[42]));
 }
 
+// The packet parses, its IPv4 header and ICMP/ICMPv6 checksums are right.
+PacketView checked(const std::vector<uint8_t>& pkt) {
+    PacketView v;
+    EXPECT_EQ(parse(pkt, &v), ParseError::none);
+    if (!v.v6) {
+        EXPECT_EQ(internet_checksum(std::span(pkt.data(), v.ip_header_len)), 0);
+    }
+    EXPECT_EQ(compute_l4_checksum(pkt, v), load_be16(&pkt[v.l4_offset + 2]));
+    return v;
+}
+
+TEST(NatPacket, EchoRequestAndReplyRoundTrip) {
+    std::vector<uint8_t> data(56, 0xa5);
+    for (bool v6 : {false, true}) {
+        const auto& app = v6 ? kApp6 : kApp4;
+        const auto& dst = v6 ? kDst6 : kDst4;
+        for (bool request : {true, false}) {
+            auto pkt = build_echo(app.ip, dst.ip, request, 0x1234, 7, data);
+            PacketView v = checked(pkt);
+            EXPECT_EQ(v.protocol, v6 ? kProtoIcmpv6 : kProtoIcmp);
+            EXPECT_EQ(v.src, app.ip);
+            EXPECT_EQ(v.dst, dst.ip);
+            EchoView e;
+            ASSERT_TRUE(parse_echo(pkt, v, &e));
+            EXPECT_EQ(e.request, request);
+            EXPECT_EQ(e.ident, 0x1234);
+            EXPECT_EQ(e.sequence, 7);
+            ASSERT_EQ(e.data_len, data.size());
+            EXPECT_TRUE(std::equal(data.begin(), data.end(), pkt.begin() + e.data_offset));
+            uint8_t want = v6 ? (request ? 128 : 129) : (request ? 8 : 0);
+            EXPECT_EQ(pkt[v.l4_offset], want);
+        }
+    }
+    // Empty data, the largest data, one byte more, and mixed families.
+    EXPECT_EQ(build_echo(kApp4.ip, kDst4.ip, false, 1, 1, {}).size(), 28u);
+    EXPECT_EQ(build_echo(kApp4.ip, kDst4.ip, false, 1, 1, std::vector<uint8_t>(65507)).size(),
+              65535u);
+    EXPECT_TRUE(build_echo(kApp4.ip, kDst4.ip, false, 1, 1, std::vector<uint8_t>(65508)).empty());
+    checked(build_echo(kApp6.ip, kDst6.ip, false, 1, 1, std::vector<uint8_t>(65527, 3)));
+    EXPECT_TRUE(build_echo(kApp6.ip, kDst6.ip, false, 1, 1, std::vector<uint8_t>(65528)).empty());
+    EXPECT_TRUE(build_echo(kApp4.ip, kDst6.ip, true, 1, 1, data).empty());
+}
+
+TEST(NatPacket, ParseEchoRefusesOtherIcmp) {
+    auto pkt = build_echo(kApp4.ip, kDst4.ip, true, 1, 2, std::vector<uint8_t>(8));
+    PacketView v;
+    EchoView e;
+    ASSERT_EQ(parse(pkt, &v), ParseError::none);
+    auto other = pkt;
+    other[20] = 3;  // destination unreachable
+    EXPECT_FALSE(parse_echo(other, v, &e));
+    other = pkt;
+    other[21] = 1;  // code
+    EXPECT_FALSE(parse_echo(other, v, &e));
+    other = pkt;
+    other[9] = kProtoIcmpv6;  // ICMPv6 over IPv4
+    ASSERT_EQ(parse(other, &v), ParseError::none);
+    EXPECT_FALSE(parse_echo(other, v, &e));
+    // A header cut short.
+    auto cut = build_echo(kApp4.ip, kDst4.ip, true, 1, 2, {});
+    cut.resize(27);
+    store_be16(&cut[2], 27);
+    ASSERT_EQ(parse(cut, &v), ParseError::none);
+    EXPECT_FALSE(parse_echo(cut, v, &e));
+    // UDP is no echo.
+    auto udp = build_udp_datagram(kApp4, kDst4, std::vector<uint8_t>(8));
+    ASSERT_EQ(parse(udp, &v), ParseError::none);
+    EXPECT_FALSE(parse_echo(udp, v, &e));
+}
+
+TEST(NatPacket, UdpIcmpErrorQuotesTheRebuiltDatagram) {
+    std::vector<uint8_t> payload(1000, 0x42);
+    auto icmp = build_udp_icmp_error(kApp4, kDst4, 3, 3, 0, payload);
+    PacketView v = checked(icmp);
+    EXPECT_EQ(v.protocol, kProtoIcmp);
+    EXPECT_EQ(v.src, kDst4.ip);
+    EXPECT_EQ(v.dst, kApp4.ip);
+    EXPECT_EQ(icmp.size(), 576u);
+    EXPECT_EQ(icmp[20], 3);
+    EXPECT_EQ(icmp[21], 3);
+    EXPECT_EQ(load_be32(&icmp[24]), 0u);
+    // The quote: the datagram as the application sent it, lengths and all.
+    std::span<const uint8_t> quote(icmp.data() + 28, icmp.size() - 28);
+    EXPECT_EQ(quote[0], 0x45);
+    EXPECT_EQ(load_be16(&quote[2]), 20u + 8 + 1000);
+    EXPECT_EQ(internet_checksum(quote.first(20)), 0);
+    EXPECT_EQ(quote[9], kProtoUdp);
+    EXPECT_TRUE(std::equal(kApp4.ip.bytes.begin(), kApp4.ip.bytes.begin() + 4, &quote[12]));
+    EXPECT_TRUE(std::equal(kDst4.ip.bytes.begin(), kDst4.ip.bytes.begin() + 4, &quote[16]));
+    EXPECT_EQ(load_be16(&quote[20]), kApp4.port);
+    EXPECT_EQ(load_be16(&quote[22]), kDst4.port);
+    EXPECT_EQ(load_be16(&quote[24]), 8u + 1000);
+    EXPECT_TRUE(std::all_of(quote.begin() + 28, quote.end(), [](uint8_t b) { return b == 0x42; }));
+    // The same as the NAT's own answer to that datagram.
+    auto udp = build_udp_datagram(kApp4, kDst4, payload);
+    PacketView u;
+    ASSERT_EQ(parse(udp, &u), ParseError::none);
+    EXPECT_EQ(icmp, build_port_unreachable(udp, u));
+}
+
+TEST(NatPacket, UdpIcmpErrorWithoutPayloadQuotesTheHeaders) {
+    auto icmp = build_udp_icmp_error(kApp4, kDst4, 3, 13, 0);  // administratively prohibited
+    checked(icmp);
+    EXPECT_EQ(icmp.size(), 20u + 8 + 28);
+    EXPECT_EQ(icmp[21], 13);
+    auto icmp6 = build_udp_icmp_error(kApp6, kDst6, 1, 1, 0);
+    PacketView v = checked(icmp6);
+    EXPECT_EQ(v.protocol, kProtoIcmpv6);
+    EXPECT_EQ(icmp6.size(), 40u + 8 + 48);
+    EXPECT_EQ(icmp6[48 + 6], kProtoUdp);  // the quoted IPv6 header's next header
+    EXPECT_EQ(load_be16(&icmp6[48 + 40]), kApp6.port);
+    EXPECT_EQ(load_be16(&icmp6[48 + 42]), kDst6.port);
+}
+
+TEST(NatPacket, UdpIcmpErrorCarriesTheMtu) {
+    auto frag = build_udp_icmp_error(kApp4, kDst4, 3, 4, 1400, std::vector<uint8_t>(10));
+    checked(frag);
+    EXPECT_EQ(load_be16(&frag[24]), 0u);
+    EXPECT_EQ(load_be16(&frag[26]), 1400u);
+    // 16 bits for IPv4: larger values are cut to the largest.
+    frag = build_udp_icmp_error(kApp4, kDst4, 3, 4, 70000);
+    EXPECT_EQ(load_be16(&frag[26]), 65535u);
+    // Only "fragmentation needed" has the field.
+    auto other = build_udp_icmp_error(kApp4, kDst4, 3, 3, 1400);
+    EXPECT_EQ(load_be32(&other[24]), 0u);
+
+    auto big = build_udp_icmp_error(kApp6, kDst6, 2, 0, 1280, std::vector<uint8_t>(3000, 9));
+    EXPECT_EQ(checked(big).protocol, kProtoIcmpv6);
+    EXPECT_EQ(big.size(), 1280u);
+    EXPECT_EQ(big[40], 2);
+    EXPECT_EQ(load_be32(&big[44]), 1280u);
+    EXPECT_EQ(load_be16(&big[48 + 4]), 8u + 3000);  // the quoted payload length
+    auto time = build_udp_icmp_error(kApp6, kDst6, 3, 0, 1280);
+    EXPECT_EQ(load_be32(&time[44]), 0u);
+}
+
+TEST(NatPacket, UdpIcmpErrorRefusesWhatIsNoError) {
+    EXPECT_TRUE(is_icmp_error_type(false, 3));
+    EXPECT_TRUE(is_icmp_error_type(false, 11));
+    EXPECT_TRUE(is_icmp_error_type(false, 12));
+    EXPECT_TRUE(is_icmp_error_type(true, 1));
+    EXPECT_TRUE(is_icmp_error_type(true, 4));
+    for (int t : {0, 4, 5, 8, 9, 13}) EXPECT_FALSE(is_icmp_error_type(false, t)) << t;
+    for (int t : {0, 5, 128, 129, 134, 137}) EXPECT_FALSE(is_icmp_error_type(true, t)) << t;
+    EXPECT_TRUE(build_udp_icmp_error(kApp4, kDst4, 5, 0, 0).empty());    // redirect
+    EXPECT_TRUE(build_udp_icmp_error(kApp6, kDst6, 137, 0, 0).empty());  // redirect
+    EXPECT_TRUE(build_udp_icmp_error(kApp4, kDst6, 3, 3, 0).empty());    // families
+}
+
 TEST(NatPacket, MulticastAndBroadcast) {
     EXPECT_TRUE(is_multicast_or_broadcast(ip("224.0.0.251")));
     EXPECT_TRUE(is_multicast_or_broadcast(ip("255.255.255.255")));

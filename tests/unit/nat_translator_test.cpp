@@ -314,6 +314,101 @@ TEST_F(NatTranslatorTest, DnsIsInterceptedOnlyWhenEnabled) {
     EXPECT_EQ(nat.counters().udp_refused, 2u);
 }
 
+TEST_F(NatTranslatorTest, UdpIsHandedOverWhenEnabled) {
+    NatConfig c = config();
+    c.udp = true;
+    c.intercept_dns = true;
+    NatTranslator nat(c);
+    std::vector<uint8_t> data(100, 7);
+    for (const auto& [app, dst] : {std::pair{kApp, kDst}, std::pair{kApp6, kDst6}}) {
+        auto pkt = build_udp_datagram(app, dst, data);
+        auto before = pkt;
+        std::vector<uint8_t> reply;
+        NatResult r = nat.process(pkt, now_, &reply);
+        EXPECT_EQ(r.verdict, Verdict::udp);
+        EXPECT_EQ(r.length, pkt.size());
+        EXPECT_EQ(pkt, before);  // handed over as it came
+    }
+    // Empty datagrams too; the tunnel's DNS is still answered here.
+    run(nat, build_udp_datagram(kApp, kDst, std::vector<uint8_t>{}), Verdict::udp);
+    run(nat, build_udp_datagram(kApp, {peer(), 53}, data), Verdict::dns);
+    run(nat, build_udp_datagram(kApp, {kDst.ip, 53}, data), Verdict::udp);  // split: not ours
+    EXPECT_EQ(nat.counters().udp_datagrams, 4u);
+    EXPECT_EQ(nat.counters().dns_intercepted, 1u);
+    EXPECT_EQ(nat.flows().size(), 0u);  // UDP takes no TCP flow
+    // Never to port 0, the NAT's own addresses, multicast or broadcast.
+    run(nat, build_udp_datagram(kApp, {kDst.ip, 0}, data), Verdict::reply);
+    run(nat, build_udp_datagram(kApp, {peer(), 5000}, data), Verdict::reply);
+    run(nat, build_udp_datagram(kApp6, {listener(true).ip, 5000}, data), Verdict::reply);
+    EXPECT_EQ(nat.counters().udp_refused, 3u);
+    run(nat, build_udp_datagram(kApp, {ip("224.0.0.251"), 5353}, data), Verdict::drop);
+    run(nat, build_udp_datagram(kApp, {ip("255.255.255.255"), 67}, data), Verdict::drop);
+    EXPECT_EQ(nat.counters().other_dropped, 2u);
+    EXPECT_EQ(nat.counters().udp_datagrams, 4u);
+}
+
+TEST_F(NatTranslatorTest, UdpOfDisabledIpv6IsRefusedNotHandedOver) {
+    NatConfig c = config();
+    c.udp = true;
+    c.ipv6 = false;
+    NatTranslator nat(c);
+    run(nat, build_udp_datagram(kApp6, kDst6, std::vector<uint8_t>{1}), Verdict::reply);
+    EXPECT_EQ(nat.counters().ipv6_blocked, 1u);
+    EXPECT_EQ(nat.counters().udp_datagrams, 0u);
+}
+
+TEST_F(NatTranslatorTest, UdpWithPartialChecksumIsHandedOverUnchanged) {
+    NatConfig c = config();
+    c.udp = true;
+    NatTranslator nat(c);
+    auto pkt = build_udp_datagram(kApp, kDst, std::vector<uint8_t>(30, 1));
+    auto before = pkt;
+    std::vector<uint8_t> reply;
+    NatResult r = nat.process(pkt, now_, &reply, PartialChecksum{20, 6});
+    EXPECT_EQ(r.verdict, Verdict::udp);
+    EXPECT_EQ(pkt, before);
+}
+
+TEST_F(NatTranslatorTest, EchoRequestsAreHandedOverWhenEnabled) {
+    std::vector<uint8_t> data(56, 1);
+    NatTranslator off(config());
+    run(off, build_echo(kApp.ip, kDst.ip, true, 9, 1, data), Verdict::drop);
+    EXPECT_EQ(off.counters().other_dropped, 1u);
+    EXPECT_EQ(off.counters().icmp_echo, 0u);
+
+    NatConfig c = config();
+    c.icmp_echo = true;
+    NatTranslator nat(c);
+    for (const auto& [app, dst] : {std::pair{kApp, kDst}, std::pair{kApp6, kDst6}}) {
+        auto pkt = build_echo(app.ip, dst.ip, true, 9, 1, data);
+        std::vector<uint8_t> reply;
+        NatResult r = nat.process(pkt, now_, &reply);
+        EXPECT_EQ(r.verdict, Verdict::icmp_echo);
+        EXPECT_EQ(r.length, pkt.size());
+    }
+    EXPECT_EQ(nat.counters().icmp_echo, 2u);
+    // Replies from the application, other ICMP, multicast pings: dropped.
+    run(nat, build_echo(kApp.ip, kDst.ip, false, 9, 1, data), Verdict::drop);
+    auto unreachable = build_udp_icmp_error({kDst.ip, 1}, {kApp.ip, 2}, 3, 3, 0);
+    run(nat, unreachable, Verdict::drop);
+    run(nat, build_echo(kApp.ip, ip("224.0.0.1"), true, 9, 1, data), Verdict::drop);
+    run(nat, build_echo(kApp6.ip, ip("ff02::1"), true, 9, 1, data), Verdict::drop);
+    EXPECT_EQ(nat.counters().other_dropped, 4u);
+    // Pings of the NAT's own addresses.
+    run(nat, build_echo(kApp.ip, peer(), true, 9, 1, data), Verdict::drop);
+    run(nat, build_echo(kApp6.ip, peer(true), true, 9, 1, data), Verdict::drop);
+    EXPECT_EQ(nat.counters().reserved_dst, 2u);
+    EXPECT_EQ(nat.counters().icmp_echo, 2u);
+    // UDP is still refused: the two switches are apart.
+    run(nat, build_udp_datagram(kApp, kDst, data), Verdict::reply);
+    EXPECT_EQ(nat.counters().udp_refused, 1u);
+
+    c.ipv6 = false;
+    NatTranslator v4only(c);
+    run(v4only, build_echo(kApp6.ip, kDst6.ip, true, 9, 1, data), Verdict::drop);
+    EXPECT_EQ(v4only.counters().ipv6_blocked, 1u);
+}
+
 TEST(NatAddresses, SlotsNeverShareASubnet) {
     auto a0 = NatAddresses::for_slot(0, 7);
     EXPECT_EQ(a0.listener_v4.str(), NatAddresses::defaults(7).listener_v4.str());
