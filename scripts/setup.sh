@@ -13,7 +13,7 @@ PEER_PKGS=(
   openssh-server openssh-client curl socat iperf3 dbus libglib2.0-bin iproute2 procps
   util-linux systemd python3 jq microsocks tinyproxy-bin tcpdump dnsmasq-base bind9-dnsutils
   sshuttle proxychains4 iptables nginx-light tshark stunnel4 trojan putty-tools
-  python3-paramiko openssl
+  python3-paramiko openssl iputils-ping
 )
 
 missing=()

@@ -14,7 +14,7 @@ const std::vector<std::string>& supported_features() {
     // Grows as data-plane pieces land; the schema tags every key with one of these names.
     static const std::vector<std::string> kFeatures = {
         "ssh",      "forward", "remote_forward", "socks5", "http_connect", "server", "acl",
-        "outbound", "tun",     "hooks",          "tls"};
+        "outbound", "tun",     "hooks",          "tls",    "udp"};
     return kFeatures;
 }
 

@@ -119,6 +119,7 @@ ServerSession::Answer ServerSession::handle_channel_request(ssh_message msg) {
     if (std::find(session_channels_.begin(), session_channels_.end(), ch) ==
         session_channels_.end())
         return Answer::refuse;
+    if (is_datagram_request(msg)) return handle_datagram_request(msg, ch);
     int sub = ssh_message_subtype(msg);
     if (sub == SSH_CHANNEL_REQUEST_PTY) {
         ssh_message_channel_request_reply_success(msg);

@@ -1,4 +1,5 @@
 #include "daemon/server/server_session.hpp"
+#include "daemon/server/udp_relay.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -234,7 +235,9 @@ void ServerSession::publish() {
                        {"forwards", forwards_.size()},
                        {"bytes_in", st.bytes_in.load()},
                        {"bytes_out", st.bytes_out.load()},
-                       {"path", st.windows.to_json()}});
+                       {"path", st.windows.to_json()},
+                       {"datagrams", datagrams() ? st.datagrams->to_json() : nlohmann::json()},
+                       {"udp", udp_ ? udp_->status() : nlohmann::json()}});
 }
 
 void ServerSession::free_channel(ssh_channel ch) {
@@ -298,6 +301,7 @@ void ServerSession::teardown() {
     grace_.cancel();
     idle_.cancel();
     stop_watching();
+    close_udp();
     for (auto& [_, f] : forwards_) f->close();
     forwards_.clear();
     for (auto& r : reverse_) r->channel->detach_for_teardown();

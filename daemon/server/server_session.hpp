@@ -34,6 +34,7 @@
 namespace ghost::daemon::server {
 
 class RemoteForward;
+class UdpRelay;
 
 /// Create with make_shared on a worker's io_context; use only there.
 class ServerSession final : public ssh::Connection {
@@ -102,6 +103,11 @@ class ServerSession final : public ssh::Connection {
     Answer handle_direct_tcpip(ssh_message msg);
     Answer handle_session_open(ssh_message msg);
     Answer handle_channel_request(ssh_message msg);
+    // The datagram channel (server_datagrams.cpp).
+    static bool is_datagram_request(ssh_message msg);
+    Answer handle_datagram_request(ssh_message msg, ssh_channel ch);
+    void datagrams_ended(const std::string& why) override;
+    void close_udp();
     Answer handle_tcpip_forward(ssh_message msg);
     Answer handle_cancel_forward(ssh_message msg);
     void start_outbound(uint64_t id, std::string host, uint16_t port);
@@ -137,6 +143,7 @@ class ServerSession final : public ssh::Connection {
     std::vector<ssh_channel> session_channels_;  // plain `ssh host`: explained and closed
     std::vector<ssh_channel> to_explain_;
     std::map<std::pair<std::string, uint16_t>, std::shared_ptr<RemoteForward>> forwards_;
+    std::shared_ptr<UdpRelay> udp_;  // while the datagram channel is open
 };
 
 }  // namespace ghost::daemon::server

@@ -45,6 +45,8 @@ struct ServerShared {
     std::function<void(nlohmann::json)> event;  // thread-safe
     std::shared_ptr<const OutboundPolicy> outbound;
     std::shared_ptr<StartupLimiter> startups;
+    /// UDP flows of all sessions together (udp.max_flows), shared by their relays.
+    std::shared_ptr<std::atomic<uint32_t>> udp_flows = std::make_shared<std::atomic<uint32_t>>(0);
 
     std::mutex bind_mu;  // ssh_bind_accept_fd reads (and lazily loads) the bind's keys
     ssh_bind bind = nullptr;
