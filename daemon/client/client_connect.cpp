@@ -89,6 +89,7 @@ ssh::ClientSessionConfig ClientCore::session_config(const ssh::Identity& id) con
     c.keepalive_interval_s = p.keepalive.interval_s;
     c.keepalive_count = p.keepalive.count;
     c.window = {p.window.initial, p.window.max, p.window.session_budget};
+    c.datagrams = p.tun && (p.tun->udp == "tunnel" || p.tun->icmp == "tunnel");
     return c;
 }
 
@@ -111,7 +112,48 @@ ssh::SessionEvents ClientCore::session_events() {
         if (auto self = w.lock()) return self->remote_forwards_.target(addr, port);
         return std::nullopt;
     };
+    ev.datagram = [w](udp::Datagram d) {
+        if (auto self = w.lock(); self && self->tun_) self->tun_->on_datagram(d);
+    };
+    ev.datagram_hello = [w](const udp::Hello& h) {
+        if (auto self = w.lock()) {
+            self->datagram_hello_ = h;
+            self->datagrams_ready();
+        }
+    };
+    ev.datagram_channel = [w](std::shared_ptr<ssh::DatagramChannel> ch, const std::string& why) {
+        auto self = w.lock();
+        if (!self) return;
+        if (ch) {
+            self->datagram_channel_ = ch;
+            return self->datagrams_ready();
+        }
+        self->datagrams_gone(why);
+    };
     return ev;
+}
+
+// ---------------------------------------------------------------- datagram channel
+
+void ClientCore::datagrams_ready() {
+    auto ch = datagram_channel_.lock();
+    if (!ch || !datagram_hello_ || !tun_) return;
+    tun_->datagram_channel_up(
+        [w = datagram_channel_](udp::Datagram d) {
+            auto c = w.lock();
+            return c && c->send(d);
+        },
+        *datagram_hello_);
+    datagram_why_.clear();
+    publish();
+}
+
+void ClientCore::datagrams_gone(const std::string& why) {
+    datagram_channel_.reset();
+    datagram_hello_.reset();
+    datagram_why_ = why;
+    if (tun_) tun_->datagram_channel_down(why);
+    publish();
 }
 
 }  // namespace ghost::daemon::client

@@ -168,6 +168,7 @@ void ClientCore::on_session_end(ssh::SessionEnd end) {
     session_.reset();
     last_error_ = end.reason;
     remote_forwards_.reset();
+    datagrams_gone("no SSH session (" + end.reason + ")");
     if (!reconnect_.should_retry(end)) return fail(end.reason);
     ctx_.event({{"type", "session.lost"}, {"profile", ctx_.profile.name}, {"reason", end.reason}});
     if (tun_) tun_->session_down();

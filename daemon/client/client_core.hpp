@@ -80,6 +80,11 @@ class ClientCore : public ssh::ChannelOpener, public std::enable_shared_from_thi
 
     // Status (client_status.cpp): published by the worker whenever what it shows changes.
     void publish();
+    nlohmann::json datagram_status() const;
+
+    // The session's datagram channel, handed to TUN mode (client_connect.cpp).
+    void datagrams_ready();
+    void datagrams_gone(const std::string& why);
 
     // Transport and SSH session set-up (client_connect.cpp).
     void open_transport();
@@ -105,6 +110,9 @@ class ClientCore : public ssh::ChannelOpener, public std::enable_shared_from_thi
     std::shared_ptr<ServerLookup> server_lookup_;      // full tunnel: the server's name, once
     std::vector<asio::ip::address> server_addresses_;  // what the name resolved to
     std::shared_ptr<PendingOpens> pending_;
+    std::weak_ptr<ssh::DatagramChannel> datagram_channel_;  // while the session has one
+    std::optional<udp::Hello> datagram_hello_;              // the server's, once it came
+    std::string datagram_why_ = "no SSH session";           // why there is no channel
 
     /// What status_json() reads: the worker's fields, and the objects whose counters are
     /// read live (their status() is thread-safe).

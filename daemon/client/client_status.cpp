@@ -28,6 +28,7 @@ nlohmann::json ClientCore::status_json() const {
     out["keepalive"] = {{"sent", stats_->keepalives_sent.load()},
                         {"answered", stats_->keepalives_answered.load()}};
     out["path"] = stats_->windows.to_json();
+    out["datagram_channel"]["counters"] = stats_->datagrams->to_json();
     out["forwards"] = statuses(snap.forwards);
     out["listeners"] = statuses(snap.proxies);
     if (snap.retry_at) {
@@ -39,6 +40,15 @@ nlohmann::json ClientCore::status_json() const {
     return out;
 }
 
+nlohmann::json ClientCore::datagram_status() const {
+    const auto& tun = ctx_.profile.tun;
+    if (!tun || (tun->udp != "tunnel" && tun->icmp != "tunnel"))
+        return {{"state", "off"}, {"why", "only TUN mode uses it (tun.udp, tun.icmp)"}};
+    if (!datagram_channel_.expired() && datagram_hello_) return {{"state", "up"}};
+    if (!datagram_channel_.expired()) return {{"state", "waiting for the server's hello"}};
+    return {{"state", "down"}, {"why", datagram_why_}};
+}
+
 void ClientCore::publish() {
     StatusSnapshot snap;
     snap.fields = {{"server", ctx_.profile.server ? ctx_.profile.server->str() : ""},
@@ -48,7 +58,8 @@ void ClientCore::publish() {
                    {"host_key_fingerprint", host_key_fp_},
                    {"remote_forwards", remote_forwards_.to_json()},
                    {"reconnect", {{"attempt", snapshot_attempt_}, {"next_retry_in_s", nullptr}}},
-                   {"last_error", last_error_}};
+                   {"last_error", last_error_},
+                   {"datagram_channel", datagram_status()}};
     if (!transport_info_.empty()) snap.fields["tls"] = transport_info_;
     snap.forwards.assign(forwards_.begin(), forwards_.end());
     snap.proxies.assign(proxies_.begin(), proxies_.end());

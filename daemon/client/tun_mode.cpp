@@ -111,6 +111,8 @@ bool TunMode::start(std::string* why) {
     ec_cfg.nat.ipv6 = cfg_.ipv6;
     ec_cfg.nat.intercept_dns = !cfg_.dns.empty();
     ec_cfg.nat.intercept_all_dns = cfg_.full;
+    ec_cfg.nat.udp = cfg_.udp == "tunnel";
+    ec_cfg.nat.icmp_echo = cfg_.icmp == "tunnel";
     std::weak_ptr<TunMode> weak = weak_from_this();
     engine_ = std::make_shared<tun::NatEngine>(
         opener_.io(), ec_cfg, [weak](asio::ip::tcp::socket s, tun::AcceptedFlow f) {
@@ -128,6 +130,7 @@ bool TunMode::start(std::string* why) {
             if (auto report = std::move(s->on_failure_)) report(error);
         });
     });
+    start_datagrams();
     if (!cfg_.dns.empty()) {
         dns_ = std::make_shared<DnsForwarder>(opener_, cfg_.dns, log_);
         engine_->set_dns_handler([weak](const ghost::tun::SocketAddr& from,
@@ -145,6 +148,7 @@ bool TunMode::start(std::string* why) {
     if (auto ec = engine_->start(nl_, why); ec) {
         if (dns_) dns_->stop();
         dns_.reset();
+        datagrams_.reset();
         engine_.reset();
         release_slot();
         return false;
@@ -220,6 +224,7 @@ void TunMode::stop() {
         log_.info("TUN ", engine_->device_name(), " closed");
     }
     snapshot();
+    datagrams_.reset();
     engine_.reset();
     routing_.reset();
     dns_.reset();
@@ -288,6 +293,36 @@ void TunMode::schedule_snapshot() {
     });
 }
 
+void TunMode::start_datagrams() {
+    TunDatagramsConfig dc;
+    dc.udp = cfg_.udp == "tunnel";
+    dc.icmp = cfg_.icmp == "tunnel";
+    datagrams_ = std::make_shared<TunDatagrams>(engine_, dc);
+    std::weak_ptr<TunDatagrams> weak = datagrams_;
+    engine_->set_udp_handler([weak](const ghost::tun::SocketAddr& from,
+                                    const ghost::tun::SocketAddr& to,
+                                    std::span<const uint8_t> payload) {
+        if (auto d = weak.lock()) d->on_udp(from, to, payload);
+    });
+    engine_->set_echo_handler([weak](const net::IpAddress& from, const net::IpAddress& to,
+                                     uint16_t ident, uint16_t sequence,
+                                     std::span<const uint8_t> data) {
+        if (auto d = weak.lock()) d->on_echo_request(from, to, ident, sequence, data);
+    });
+}
+
+void TunMode::datagram_channel_up(TunDatagrams::Send send, const udp::Hello& hello) {
+    if (datagrams_) datagrams_->channel_up(std::move(send), hello);
+}
+
+void TunMode::datagram_channel_down(const std::string& why) {
+    if (datagrams_) datagrams_->channel_down(why);
+}
+
+void TunMode::on_datagram(const udp::Datagram& d) {
+    if (datagrams_) datagrams_->on_frame(d);
+}
+
 void TunMode::snapshot() {
     nlohmann::json j = {{"device", cfg_.name},
                         {"mode", cfg_.full ? "full" : "split"},
@@ -351,6 +386,7 @@ void TunMode::snapshot() {
             j["dropped"]["bad_offload_header"] = io->bad_offload;
         }
     }
+    if (datagrams_) j["datagrams"] = datagrams_->status();
     std::lock_guard lock(mutex_);
     snapshot_ = std::move(j);
 }

@@ -20,6 +20,7 @@
 #include "common/config/model.hpp"
 #include "daemon/client/dns_forwarder.hpp"
 #include "daemon/client/resolved_link.hpp"
+#include "daemon/client/tun_datagrams.hpp"
 #include "daemon/core/log.hpp"
 #include "daemon/ssh/channel_opener.hpp"
 #include "daemon/tun/nat_engine.hpp"
@@ -58,6 +59,13 @@ class TunMode : public std::enable_shared_from_this<TunMode> {
         on_failure_ = std::move(h);
     }
 
+    /// The session's datagram channel came (`send` and the server's hello) or went: UDP
+    /// and echo requests go to the server, or are refused locally with `why` in status.
+    void datagram_channel_up(TunDatagrams::Send send, const udp::Hello& hello);
+    void datagram_channel_down(const std::string& why);
+    /// A frame from the server (udp, icmp_echo, icmp_error) goes into the TUN.
+    void on_datagram(const udp::Datagram& d);
+
     /// Device, addresses, routes, flow counts and drop reasons, as the worker last
     /// published them (every 250 ms and at each change of state). Any thread; never waits.
     nlohmann::json status() const;
@@ -66,6 +74,7 @@ class TunMode : public std::enable_shared_from_this<TunMode> {
     tun::FlowCloser on_accept(asio::ip::tcp::socket socket, tun::AcceptedFlow flow);
     bool apply_routes(std::string* why);
     bool configure_system_dns(std::string* why);
+    void start_datagrams();
     void snapshot();
     void schedule_snapshot();
     void release_slot();
@@ -77,6 +86,7 @@ class TunMode : public std::enable_shared_from_this<TunMode> {
     std::shared_ptr<tun::NatEngine> engine_;
     std::unique_ptr<tun::Routing> routing_;
     std::shared_ptr<DnsForwarder> dns_;
+    std::shared_ptr<TunDatagrams> datagrams_;  // UDP and echo requests (tun.udp, tun.icmp)
     std::unique_ptr<ResolvedLink> resolved_;
     std::string system_dns_ = "none";  // what configure_system_dns did, for status
     tun::RoutingConfig routing_cfg_;
