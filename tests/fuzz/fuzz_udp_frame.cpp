@@ -1,7 +1,8 @@
 // libFuzzer target for the datagram channel's frame codec (common/udp/frame).
 // Input: byte 0 = flags, byte 1 = chunk seed, rest = the channel's bytes from the peer.
 //   flags bit 0: encoder mode: the rest describes datagrams to encode (see build_stream)
-//   flags bits 2..7: the stream is repeated 1 + (flags >> 2) times (reaches kCapacity)
+//   flags bit 1: the stream is repeated 1 + (flags >> 2) times, or until it is kMaxStream
+//   long (reaches kCapacity); bits 2..7: the repeat count
 // Reading the stream in pieces must give exactly what reading it all at once gives: the
 // same frames, the same error, the same count of skipped frames. Every frame read encodes
 // again and reads back the same; a reader that refuses bytes always has a frame or an
@@ -25,6 +26,9 @@ using ghost::udp::Datagram;
 using ghost::udp::FrameReader;
 using ghost::udp::FrameType;
 using ghost::udp::Hello;
+
+// Streams stop growing past this (well over kCapacity), so a run stays fast.
+constexpr size_t kMaxStream = 3 * ghost::udp::FrameReader::kCapacity / 2;
 
 struct Outcome {
     std::vector<FrameReader::Frame> frames;
@@ -113,7 +117,7 @@ Outcome read_stream(const std::vector<uint8_t>& stream, uint32_t seed, size_t ma
 std::vector<uint8_t> build_stream(std::string_view in, std::vector<Datagram>& sent) {
     std::vector<uint8_t> stream;
     constexpr size_t kFixed = 1 + 40 + 1;
-    while (in.size() >= kFixed) {
+    while (in.size() >= kFixed && stream.size() < kMaxStream) {
         const auto* p = reinterpret_cast<const uint8_t*>(in.data());
         in.remove_prefix(kFixed);
         const int kind = p[0] & 3;
@@ -162,10 +166,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         once.assign(rest.begin(), rest.end());
     }
     std::vector<uint8_t> stream;
-    for (int i = 0; i <= flags >> 2; ++i) stream.insert(stream.end(), once.begin(), once.end());
+    size_t reps = 0;
+    const size_t max_reps = (flags & 2) ? 1 + (flags >> 2) : 1;
+    while (reps < max_reps && (reps == 0 || stream.size() < kMaxStream)) {
+        stream.insert(stream.end(), once.begin(), once.end());
+        ++reps;
+    }
 
     const Outcome whole = read_stream(stream, 0, 0);
-    const Outcome pieces = read_stream(stream, seed, 1 + seed * 7);
+    // Pieces of 1 up to about seed/256 of the stream (at least seed + 1) bytes, so large
+    // streams are not cut into single bytes for every input.
+    const Outcome pieces = read_stream(stream, seed, 1 + seed * (1 + stream.size() / 256));
     check(same(whole, pieces), "frames depend on how the stream was split");
     check(whole.error == pieces.error, "error depends on how the stream was split");
     check(whole.skipped == pieces.skipped, "skipped count depends on how the stream was split");
@@ -177,7 +188,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(same(reread, whole), "re-encoded frames read back different");
 
     if (flags & 1) {
-        const size_t reps = 1 + (flags >> 2);
         check(whole.error.empty(), "encoded datagrams refused");
         check(whole.frames.size() == sent.size() * reps, "encoded datagrams lost");
         for (size_t i = 0; i < whole.frames.size(); ++i) {
