@@ -53,12 +53,19 @@ std::vector<net::IpAddress> own_addresses() {
 
 /// Warns when the unauthenticated connections the profile admits could use up the
 /// descriptors ghostd may open: each holds 2 (tcp: the socket and libssh's watch) or 4
-/// (tls: the TCP socket, a socketpair, the watch), and sessions and channels need theirs.
+/// (tls: the TCP socket, a socketpair, the watch), and sessions and channels need theirs;
+/// likewise every UDP flow (udp.max_flows).
 void check_fd_budget(const RunnerContext& ctx) {
     struct rlimit rl {};
     if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
     bool tls = std::any_of(ctx.profile.listen.begin(), ctx.profile.listen.end(),
                            [](const config::ListenConfig& l) { return l.transport.type == "tls"; });
+    const auto& udp = ctx.profile.udp;
+    if (udp.enabled && udp.max_flows > rl.rlim_cur / 2)
+        ctx.log.warning("udp.max_flows ", udp.max_flows, " UDP flows hold a descriptor each, ",
+                        "more than half of the ", rl.rlim_cur,
+                        " ghostd may open (RLIMIT_NOFILE; LimitNOFILE= in ghostd.service): ",
+                        "lower it or raise the limit");
     uint64_t need = uint64_t{ctx.profile.limits.max_startups_total} * (tls ? 4 : 2);
     if (need <= rl.rlim_cur / 2) return;
     ctx.log.warning("limits.max_startups_total ", ctx.profile.limits.max_startups_total,
