@@ -13,8 +13,9 @@
 # loss; 10,000 datagrams of sizes 1..1472 echoed byte-exact, and large ones up to the TUN
 # MTU; one stable mapped address and port towards two destinations; status shows the
 # channel and the flows; iperf3 -u; 100,000 distinct flows leave the tables bounded and
-# the daemons responsive; a destination the server's ACL denies is answered at once; and
-# through a stock sshd UDP is refused promptly while TCP works and status says why.
+# the daemons responsive; a destination the server's ACL denies is answered at once; in
+# a full tunnel a capture on C's link shows only the SSH session while dig, ping and UDP
+# run; and through a stock sshd UDP is refused promptly while TCP works and status says why.
 . "$(dirname "$0")/lib.sh"
 
 [[ -c /dev/net/tun ]] || fail "/dev/net/tun missing"
@@ -151,6 +152,37 @@ gctl_in gs status edge >/dev/null || fail "server ghostd stopped answering"
 pass "flow tables: client $flows, server $sflows"
 
 gctl_in gc down udp >/dev/null
+
+# ---------------------------------------------------------------- full tunnel
+log "# full tunnel: the capture on C's link shows only the SSH session while UDP and ICMP run"
+cat >"$T/gc/etc/profiles/full.json" <<EOF
+{ "server": "$SRV:2222",
+  "ssh": { "user": "$(id -un)", "identity_file": "$T/id", "host_key": "$HOST_FP" },
+  "tun": { "full": true } }
+EOF
+gctl_in gc reload >/dev/null
+gctl_in gc up full >/dev/null || fail "full tunnel did not come up: $(gctl_in gc status full 2>&1)"
+_full_channel_up() { [[ $(status full '.datagram_channel.state') == '"up"' ]]; }
+wait_for 10 "datagram channel of the full tunnel" _full_channel_up
+VC=$(ip -n "$C" -o addr show to "10.$N.1.1" | awk '{print $2}')
+ip netns exec "$C" tcpdump -i "$VC" -nn -U --immediate-mode -w "$T/full.pcap" >"$T/full.tcpdump.log" 2>&1 &
+CAP_PID=$!
+track_pid $CAP_PID
+_cap_ready() { grep -q "listening on" "$T/full.tcpdump.log"; }
+wait_for 10 "tcpdump on $VC" _cap_ready
+answer=$(in_c dig +short +time=2 +tries=1 @"$TGT" www.ghost.test A) || fail "full tunnel: dig failed"
+[[ $answer == "$TGT" ]] || fail "full tunnel: dig answered '$answer'"
+out=$(in_c ping -c 5 -i 0.2 -W 2 "$TGT" 2>&1) || fail "full tunnel: ping failed: $out"
+out=$(in_c python3 "$PROBE" exact "$TGT" 7000 500 1472) || fail "full tunnel: UDP echo: $out"
+sleep 0.5
+kill -TERM "$CAP_PID"
+wait "$CAP_PID" 2>/dev/null || true
+tcpdump -nn -r "$T/full.pcap" 2>/dev/null >"$T/full.txt"
+others=$(grep -v "$SRV\.2222 \|> $SRV\.2222:" "$T/full.txt" | grep -v "ARP\|ICMP6, neighbor\|ICMP6, router\|ICMP6, multicast" || true)
+[[ -z $others ]] || fail "traffic outside the SSH session in full tunnel: $(head -5 <<<"$others")"
+grep -q "> $SRV\.2222" "$T/full.txt" || fail "no SSH traffic during the full-tunnel checks"
+pass "full tunnel: dig, ping and 500 UDP echoes; $VC carried only the SSH session ($(wc -l <"$T/full.txt") packets)"
+gctl_in gc down full >/dev/null
 
 # ---------------------------------------------------------------- through a stock sshd
 log "# stock sshd: UDP refused promptly, TCP works, status says why"
